@@ -1,0 +1,1 @@
+"""nasrec_torchrec: weight-sharing NAS for CTR models on TorchRec."""

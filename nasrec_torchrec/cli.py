@@ -1,0 +1,57 @@
+"""The `nasrec` command: one subcommand per stage, each in `nasrec_torchrec.commands`."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from typing import Sequence
+
+from nasrec_torchrec.errors import NASRecError
+
+# Subcommand name -> module in nasrec_torchrec.commands defining `add_arguments(parser)`,
+# `run(args) -> int` and a module docstring whose first line is the one-line help.
+COMMANDS: dict[str, str] = {
+    "prepare": "prepare",
+    "synth": "synth",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The top-level parser with every registered subcommand."""
+    parser = argparse.ArgumentParser(
+        prog="nasrec",
+        description="Weight-sharing neural architecture search for CTR models on TorchRec. "
+        "Run 'nasrec <stage> --help' for the options of a stage.",
+    )
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    subparsers = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
+        doc = (module.__doc__ or "").strip()
+        sub = subparsers.add_parser(
+            name, help=doc.splitlines()[0] if doc else None, description=doc,
+            formatter_class=argparse.RawDescriptionHelpFormatter,
+        )
+        module.add_arguments(sub)
+        sub.set_defaults(_module=module)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `nasrec` console script."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+    try:
+        return int(args._module.run(args) or 0)
+    except NASRecError as error:
+        print(f"nasrec {args.command}: error: {error}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Data: schema, raw-format readers, prepare (split + encode to Parquet), loader, synthetic data."""
