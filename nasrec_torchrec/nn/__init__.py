@@ -1,0 +1,1 @@
+"""Neural modules: weight-sliced operators, the supernet, NASRecNet and the TorchRec model."""

@@ -1,0 +1,71 @@
+"""The TorchRec-facing model: an `EmbeddingBagCollection` under a body (supernet or NASRecNet)."""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import torch
+from torch import nn
+from torchrec.datasets.utils import Batch
+from torchrec.modules.embedding_modules import EmbeddingBagCollection
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+
+class NASRecModel(nn.Module):
+    """Pooled embeddings of every sparse feature, stacked, then a body that returns logits.
+
+    The caller owns the `EmbeddingBagCollection` (and therefore its sharding), as with
+    `torchrec.models.dlrm.DLRM`. Features are looked up by name, in the order of the
+    collection's configs, never by position in the pooled `KeyedTensor`.
+
+    Args:
+        embedding_bag_collection: one table per sparse feature, all of the same dimension E.
+        dense_in_features: Dn, the number of dense features.
+        body: a module `body(dense [B, Dn], sparse [B, F, E], ...) -> logits [B]`.
+
+    Example::
+
+        model = NASRecModel(ebc, dense_in_features=13, body=NASRecNet(architecture, 13, 26))
+        logits = model(dense_features, sparse_features)  # [B]
+    """
+
+    def __init__(self, embedding_bag_collection: EmbeddingBagCollection,
+                 dense_in_features: int, body: nn.Module) -> None:
+        super().__init__()
+        self.embedding_bag_collection = embedding_bag_collection
+        self.dense_in_features: int = dense_in_features
+        self.feature_names: list[str] = [
+            name for config in embedding_bag_collection.embedding_bag_configs()
+            for name in config.feature_names
+        ]
+        self.body = body
+
+    def embed(self, sparse_features: KeyedJaggedTensor) -> torch.Tensor:
+        """Pooled embeddings stacked by feature name: `[B, F, E]`."""
+        pooled = self.embedding_bag_collection(sparse_features).to_dict()
+        return torch.stack([pooled[name] for name in self.feature_names], dim=1)
+
+    def forward(self, dense_features: torch.Tensor, sparse_features: KeyedJaggedTensor,
+                *body_args: object) -> torch.Tensor:
+        """Logits `[B]`; extra arguments (e.g. a supernet's architecture) go to the body."""
+        return self.body(dense_features, self.embed(sparse_features), *body_args)
+
+
+class NASRecModelTrain(nn.Module):
+    """Adds the binary cross-entropy loss, as `torchrec.models.dlrm.DLRMTrain` does.
+
+    `forward(batch) -> (loss, (loss.detach(), logits.detach(), labels))`, the shape TorchRec's
+    train pipelines expect.
+    """
+
+    def __init__(self, model: NASRecModel) -> None:
+        super().__init__()
+        self.model = model
+        self.loss_fn = nn.BCEWithLogitsLoss()
+
+    def forward(self, batch: Batch, *body_args: object
+                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+        logits = self.model(batch.dense_features, batch.sparse_features, *body_args)
+        labels = batch.labels.float()
+        loss = self.loss_fn(logits, labels)
+        return loss, (loss.detach(), logits.detach(), labels)
