@@ -9,9 +9,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import MISSING, dataclass, field, fields, replace
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from nasrec_torchrec.errors import NASRecError
+
+if TYPE_CHECKING:
+    from nasrec_torchrec.space.search_space import SearchSpace
 
 DENSE_OPS: tuple[str, ...] = ("fc", "gating", "sum", "dot_product")
 SPARSE_OPS: tuple[str, ...] = ("embed_fc", "attention")
@@ -199,6 +202,12 @@ class Architecture:
                 changes["fm"] = False
             blocks.append(replace(block, **changes))
         return replace(self, blocks=tuple(blocks))
+
+    def validate(self, space: "SearchSpace") -> None:
+        """Raise `NASRecError` naming the block and field of any gene `space` does not allow."""
+        from nasrec_torchrec.space.validation import validate_architecture
+
+        validate_architecture(self, space)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict (the project's own architecture format)."""

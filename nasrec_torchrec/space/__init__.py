@@ -1,0 +1,52 @@
+"""The NASRec search space as plain values: spaces, architectures, samplers, mutations.
+
+Pure Python: nothing here imports torch, so evolution and tooling run without it.
+"""
+
+from nasrec_torchrec.space.architecture import (
+    BINARY_DENSE_OPS,
+    CONCAT_DENSE_OPS,
+    DEAD_BLOCK,
+    DENSE_OPS,
+    SPARSE_OPS,
+    Architecture,
+    Block,
+    Liveness,
+)
+from nasrec_torchrec.space.sampling import (
+    STRATEGIES,
+    PathSampler,
+    WarmupSchedule,
+    sample_any_op_any_conn,
+    sample_architecture,
+    sample_full,
+    sample_single_op_any_conn,
+    sample_single_op_binomial_conn,
+    sample_single_op_single_conn,
+)
+from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space
+from nasrec_torchrec.space.validation import validate_architecture
+
+__all__ = [
+    "BINARY_DENSE_OPS",
+    "CONCAT_DENSE_OPS",
+    "DEAD_BLOCK",
+    "DENSE_OPS",
+    "SPACES",
+    "SPARSE_OPS",
+    "STRATEGIES",
+    "Architecture",
+    "Block",
+    "Liveness",
+    "PathSampler",
+    "SearchSpace",
+    "WarmupSchedule",
+    "get_space",
+    "sample_any_op_any_conn",
+    "sample_architecture",
+    "sample_full",
+    "sample_single_op_any_conn",
+    "sample_single_op_binomial_conn",
+    "sample_single_op_single_conn",
+    "validate_architecture",
+]
