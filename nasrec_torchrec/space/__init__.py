@@ -13,6 +13,19 @@ from nasrec_torchrec.space.architecture import (
     Block,
     Liveness,
 )
+from nasrec_torchrec.space.mutation import (
+    MUTATION_KINDS,
+    apply_mutation,
+    mutate,
+    mutation_kinds,
+)
+from nasrec_torchrec.space.official import (
+    OFFICIAL_NODES,
+    OFFICIAL_SPACES,
+    from_official,
+    load_official,
+    to_official,
+)
 from nasrec_torchrec.space.sampling import (
     STRATEGIES,
     PathSampler,
@@ -23,6 +36,7 @@ from nasrec_torchrec.space.sampling import (
     sample_single_op_any_conn,
     sample_single_op_binomial_conn,
     sample_single_op_single_conn,
+    sample_sources,
 )
 from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space
 from nasrec_torchrec.space.validation import validate_architecture
@@ -32,6 +46,9 @@ __all__ = [
     "CONCAT_DENSE_OPS",
     "DEAD_BLOCK",
     "DENSE_OPS",
+    "MUTATION_KINDS",
+    "OFFICIAL_NODES",
+    "OFFICIAL_SPACES",
     "SPACES",
     "SPARSE_OPS",
     "STRATEGIES",
@@ -41,12 +58,19 @@ __all__ = [
     "PathSampler",
     "SearchSpace",
     "WarmupSchedule",
+    "apply_mutation",
+    "from_official",
     "get_space",
+    "load_official",
+    "mutate",
+    "mutation_kinds",
     "sample_any_op_any_conn",
     "sample_architecture",
     "sample_full",
     "sample_single_op_any_conn",
     "sample_single_op_binomial_conn",
     "sample_single_op_single_conn",
+    "sample_sources",
+    "to_official",
     "validate_architecture",
 ]

@@ -29,10 +29,9 @@ def sample_sources(space: SearchSpace, block: int, rng: random.Random) -> tuple[
 
 
 def sample_binomial_sources(space: SearchSpace, block: int, rng: random.Random) -> tuple[int, ...]:
-    """The official release's rule: 1 + Binomial(L - 1, 1/2) distinct sources (L =
-    `max_connections`, or `block` when unlimited), at most `block`, chosen uniformly."""
-    limit = block if space.max_connections is None else space.max_connections
-    size = min(block, 1 + sum(rng.random() < 0.5 for _ in range(limit - 1)))
+    """The official release's rule (`anypath_choice binomial-0.5`): 1 + Binomial(L - 1, 1/2)
+    distinct sources chosen uniformly, L = `space.connection_limit(block)`."""
+    size = 1 + sum(rng.random() < 0.5 for _ in range(space.connection_limit(block) - 1))
     return tuple(sorted(rng.sample(range(block), size)))
 
 
@@ -84,7 +83,7 @@ def sample_single_op_any_conn(space: SearchSpace, rng: random.Random) -> Archite
 
 def sample_single_op_binomial_conn(space: SearchSpace, rng: random.Random) -> Architecture:
     """One dense and one sparse operator per block; 1 + Binomial(L - 1, 1/2) sources per
-    input kind, as the official release samples them."""
+    input kind (L = min(block, max_connections)), as the official release samples them."""
     return _random_architecture(space, rng, _single_op, sample_binomial_sources)
 
 
