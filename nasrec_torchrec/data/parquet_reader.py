@@ -1,0 +1,48 @@
+"""Streaming reader of a user's Parquet file with a column mapping, batch by batch."""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pyarrow.parquet as pq
+
+from nasrec_torchrec.data.fields import BadRows, RawChunk, parse_dense, parse_labels, parse_sparse
+from nasrec_torchrec.errors import NASRecError, located
+
+BATCH_ROWS = 65_536
+
+
+def parquet_columns(path: str) -> list[str]:
+    """Column names of a Parquet file."""
+    try:
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except (OSError, ValueError) as error:
+        raise NASRecError(f"{path}: not a readable Parquet file: {error}") from None
+
+
+def read_parquet(path: str, label: str, dense: list[str], sparse: list[str],
+                 on_bad_row: str) -> Iterator[RawChunk]:
+    """Parse `path` in batches; a "line" in messages is the 1-based row number."""
+    names = parquet_columns(path)
+    for name in (label, *dense, *sparse):
+        if name not in names:
+            raise located(f"unknown column (the file has {', '.join(names)})", path, None, name)
+    parquet = pq.ParquetFile(path)
+    if parquet.metadata.num_rows == 0:
+        raise located("empty file: no data rows", path)
+    first_row = 1
+    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[label, *dense, *sparse]):
+        n = batch.num_rows
+        lines = np.arange(first_row, first_row + n, dtype=np.int64)
+        first_row += n
+        bad = BadRows(path, lines, on_bad_row)
+        labels = parse_labels(batch.column(label), label, bad)
+        dense_values = parse_dense([batch.column(name) for name in dense], dense, bad, n)
+        keys = parse_sparse([batch.column(name) for name in sparse], sparse, bad, n)
+        bad.raise_first()
+        if bad.faults:
+            keep = bad.keep_mask(n)
+            labels, dense_values, keys, lines = (labels[keep], dense_values[keep], keys[keep],
+                                                 lines[keep])
+        yield RawChunk(path, lines, labels, dense_values, keys, skipped=len(bad.faults))
