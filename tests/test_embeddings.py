@@ -1,0 +1,174 @@
+"""Embedding tables from a schema: capped and full tables share one code path."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import numpy as np
+import pytest
+import torch
+from torchrec.distributed.planner.types import ParameterConstraints
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "train"))
+from toy_training import ToyBody, run_ranks, toy_schema  # noqa: E402
+
+from nasrec_torchrec.data.schema import table_row  # noqa: E402
+from nasrec_torchrec.embeddings import (  # noqa: E402
+    build_embedding_bag_collection,
+    embedding_bag_configs,
+    init_embedding_weights,
+    load_embedding_tables,
+    shard_model,
+)
+from nasrec_torchrec.errors import NASRecError  # noqa: E402
+from nasrec_torchrec.nn.model import NASRecModel  # noqa: E402
+from nasrec_torchrec.train.distributed import init_distributed, teardown  # noqa: E402
+
+CAP = 100
+DIM = 8
+
+
+@pytest.fixture(scope="module")
+def context():
+    context = init_distributed("cpu", num_threads=1)
+    yield context
+    teardown(context)
+
+
+def test_configs_one_table_per_feature_capped_or_full():
+    schema = toy_schema()
+    capped = embedding_bag_configs(schema, embedding_dim=DIM, embedding_cap=CAP)
+    full = embedding_bag_configs(schema, embedding_dim=DIM, embedding_cap=None)
+    assert [c.name for c in capped] == [f"t_{n}" for n in schema.sparse_names]
+    assert [c.feature_names for c in capped] == [[n] for n in schema.sparse_names]
+    assert [c.num_embeddings for c in capped] == [min(f.num_rows, CAP) for f in schema.sparse]
+    assert [c.num_embeddings for c in full] == [f.num_rows for f in schema.sparse]
+    assert {c.embedding_dim for c in capped + full} == {DIM}
+
+
+def test_configs_reject_bad_dim_and_cap():
+    with pytest.raises(NASRecError):
+        embedding_bag_configs(toy_schema(), embedding_dim=0)
+    with pytest.raises(NASRecError):
+        embedding_bag_configs(toy_schema(), embedding_cap=1)
+
+
+def test_collection_is_built_on_meta_device():
+    ebc = build_embedding_bag_collection(toy_schema(), DIM, embedding_cap=None)
+    assert {p.device.type for p in ebc.parameters()} == {"meta"}
+
+
+def _sharded(schema, cap, seed=0, sharding_types=None):
+    torch.manual_seed(seed)
+    ebc = build_embedding_bag_collection(schema, DIM, embedding_cap=cap)
+    model = NASRecModel(ebc, len(schema.dense), ToyBody(len(schema.dense), len(schema.sparse), DIM))
+    constraints = None
+    if sharding_types:
+        constraints = {f"t_{f.name}": ParameterConstraints(sharding_types=sharding_types)
+                       for f in schema.sparse}
+    return shard_model(model, torch.device("cpu"), constraints=constraints)
+
+
+def _table_sizes(dmp):
+    state = dmp.state_dict()
+    return {key.split(".")[-2]: tuple(state[key].size()) for key in state
+            if ".embedding_bags." in key}
+
+
+def test_capped_and_full_lookups_agree_below_the_cap(context):
+    schema = toy_schema()
+    capped, full = _sharded(schema, CAP), _sharded(schema, None)
+    assert _table_sizes(capped) == {f"t_{f.name}": (min(f.num_rows, CAP), DIM)
+                                    for f in schema.sparse}
+    assert _table_sizes(full) == {f"t_{f.name}": (f.num_rows, DIM) for f in schema.sparse}
+
+    generator = torch.Generator().manual_seed(1)
+    weights = {f"t_{f.name}": torch.randn(f.num_rows, DIM, generator=generator)
+               for f in schema.sparse}
+    load_embedding_tables(full, weights)
+    load_embedding_tables(capped, {name: w[:CAP] for name, w in weights.items()})
+
+    ids = {f.name: np.arange(f.num_rows) for f in schema.sparse}  # every id, one per sample
+    batch = max(f.num_rows for f in schema.sparse)
+
+    def kjt(cap):
+        values, lengths = [], []
+        for f in schema.sparse:
+            rows = schema.table_rows(f.name, cap)
+            padded = np.resize(ids[f.name], batch)
+            values.append(table_row(padded, rows))
+            lengths.append(np.ones(batch, dtype=np.int32))
+        return KeyedJaggedTensor.from_lengths_sync(
+            keys=schema.sparse_names, values=torch.from_numpy(np.concatenate(values)),
+            lengths=torch.from_numpy(np.concatenate(lengths)))
+
+    with torch.no_grad():
+        pooled_capped = capped.module.embed(kjt(CAP))
+        pooled_full = full.module.embed(kjt(None))
+    for f_index, f in enumerate(schema.sparse):
+        rows = np.resize(ids[f.name], batch)
+        below = torch.from_numpy(rows < CAP)
+        torch.testing.assert_close(pooled_capped[below, f_index], pooled_full[below, f_index])
+        # rarer ids fall on the hashed rows of the capped table
+        expected = weights[f"t_{f.name}"][table_row(rows, min(f.num_rows, CAP))]
+        torch.testing.assert_close(pooled_capped[:, f_index], expected)
+
+
+def test_tables_use_the_fused_kernel_and_are_never_data_parallel(context):
+    dmp = _sharded(toy_schema(), CAP)
+    for plan in dmp.plan.plan.values():
+        for table, parameter_plan in plan.items():
+            assert parameter_plan.compute_kernel == "fused", table
+            assert parameter_plan.sharding_type != "data_parallel", table
+    assert len(list(dmp.fused_optimizer.state_dict()["state"])) == len(toy_schema().sparse)
+
+
+def test_init_is_seeded(context):
+    schema = toy_schema()
+    first, second, other = _sharded(schema, CAP), _sharded(schema, CAP), _sharded(schema, CAP)
+    init_embedding_weights(first, seed=3)
+    init_embedding_weights(second, seed=3)
+    init_embedding_weights(other, seed=4)
+    for key, value in first.state_dict().items():
+        if ".embedding_bags." in key:
+            a = value.local_shards()[0].tensor
+            assert torch.equal(a, second.state_dict()[key].local_shards()[0].tensor)
+            assert not torch.equal(a, other.state_dict()[key].local_shards()[0].tensor)
+            rows = value.size()[0]
+            assert a.abs().max() <= rows ** -0.5
+
+
+def _gather_initialised_tables(out_path):
+    context = init_distributed("cpu", num_threads=1)
+    try:
+        for sharding_type in SHARDING_TYPES:
+            dmp = _sharded(toy_schema(), None, sharding_types=[sharding_type])
+            init_embedding_weights(dmp, seed=5)
+            gathered = {}
+            for key, value in dmp.state_dict().items():
+                if ".embedding_bags." in key:
+                    full = torch.zeros(tuple(value.size()))
+                    value.gather(dst=0, out=full if context.rank == 0 else None)
+                    gathered[key] = full
+            if context.rank == 0:
+                torch.save(gathered, f"{out_path}.{sharding_type}")
+    finally:
+        teardown(context)
+
+
+SHARDING_TYPES = ("table_wise", "column_wise")
+
+
+def test_init_is_the_same_for_any_sharding_and_world_size(context, tmp_path):
+    one_rank = _sharded(toy_schema(), None)
+    init_embedding_weights(one_rank, seed=5)
+    run_ranks(2, _gather_initialised_tables, str(tmp_path / "tables"))
+    state = one_rank.state_dict()
+    for sharding_type in SHARDING_TYPES:
+        gathered = torch.load(str(tmp_path / "tables") + f".{sharding_type}")
+        assert set(gathered) == {k for k in state if ".embedding_bags." in k}
+        for key, full in gathered.items():
+            torch.testing.assert_close(full, state[key].local_shards()[0].tensor,
+                                       rtol=0, atol=0)

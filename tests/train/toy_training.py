@@ -1,0 +1,146 @@
+"""A tiny real TorchRec setup for the training tests: schema, seeded batches, a small body.
+
+Also the entry points of the multi-process tests (run under `torch.multiprocessing.spawn`
+with the torchrun environment variables set by hand, so `init_distributed` takes its torchrun
+path).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+from torch import nn
+from torchrec.datasets.utils import Batch
+from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+from nasrec_torchrec.data.schema import Schema, SparseFeature, table_row
+
+DENSE = 3
+CARDINALITIES = (7, 40, 300, 1000)
+
+
+def toy_schema(cardinalities: tuple[int, ...] = CARDINALITIES) -> Schema:
+    """3 dense features and a few sparse ones of the given full cardinalities."""
+    return Schema(
+        label="label", dense=tuple(f"d{i}" for i in range(DENSE)),
+        sparse=tuple(SparseFeature(f"c{i}", n) for i, n in enumerate(cardinalities)),
+        source_format="synthetic",
+    )
+
+
+class ToyBody(nn.Module):
+    """`body(dense [B, Dn], sparse [B, F, E]) -> logits [B]`: flatten, then a 2-layer MLP."""
+
+    def __init__(self, dense_in_features: int, num_sparse_features: int,
+                 embedding_dim: int, hidden: int = 16) -> None:
+        super().__init__()
+        self.mlp = nn.Sequential(
+            nn.Linear(dense_in_features + num_sparse_features * embedding_dim, hidden),
+            nn.ReLU(), nn.Linear(hidden, 1),
+        )
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor) -> torch.Tensor:
+        return self.mlp(torch.cat([dense, sparse.flatten(1)], dim=1)).squeeze(1)
+
+
+def toy_rows(schema: Schema, num_rows: int, seed: int = 0
+             ) -> tuple[torch.Tensor, list[list[np.ndarray]], torch.Tensor]:
+    """A seeded dataset: dense [N, Dn], per row per feature a few full-vocabulary ids
+    (0..3 of them, Zipf-ish), labels [N] that depend on both."""
+    generator = np.random.default_rng(seed)
+    dense = generator.standard_normal((num_rows, len(schema.dense))).astype(np.float32)
+    ids: list[list[np.ndarray]] = []
+    signal = dense[:, 0].copy()
+    for row in range(num_rows):
+        per_feature = []
+        for feature in schema.sparse:
+            count = int(generator.integers(0, 4))
+            values = np.minimum(generator.zipf(1.3, count), feature.num_rows - 1).astype(np.int64)
+            per_feature.append(values)
+            signal[row] += 0.3 * float(np.sum(values % 3 == 0))
+        ids.append(per_feature)
+    labels = (generator.random(num_rows) < 1 / (1 + np.exp(-(signal - 0.5)))).astype(np.float32)
+    return torch.from_numpy(dense), ids, torch.from_numpy(labels)
+
+
+def make_batch(schema: Schema, dense: torch.Tensor, ids: list[list[np.ndarray]],
+               labels: torch.Tensor, embedding_cap: Optional[int]) -> Batch:
+    """A real `Batch`: KJT keyed by sparse name, ids mapped to table rows (capped or full)."""
+    values, lengths = [], []
+    for f, feature in enumerate(schema.sparse):
+        rows = schema.table_rows(feature.name, embedding_cap)
+        for row_ids in ids:
+            mapped = table_row(row_ids[f], rows)
+            values.append(mapped)
+            lengths.append(len(mapped))
+    kjt = KeyedJaggedTensor.from_lengths_sync(
+        keys=schema.sparse_names,
+        values=torch.from_numpy(np.concatenate(values).astype(np.int64)) if values
+        else torch.zeros(0, dtype=torch.int64),
+        lengths=torch.tensor(lengths, dtype=torch.int32),
+    )
+    return Batch(dense_features=dense, sparse_features=kjt, labels=labels)
+
+
+class ToyLoader:
+    """Batches of the loader's contract: rank r's batch i is rows
+    [i*G + r*b, i*G + (r+1)*b) with G = b * world_size; `start_at` skips ahead."""
+
+    def __init__(self, schema: Schema, num_rows: int, batch_size: int, *, seed: int = 0,
+                 embedding_cap: Optional[int] = None, rank: int = 0,
+                 world_size: int = 1) -> None:
+        self.schema = schema
+        self.data = toy_rows(schema, num_rows, seed)
+        self.batch_size = batch_size
+        self.embedding_cap = embedding_cap
+        self.rank = rank
+        self.world_size = world_size
+        self.epoch = 0
+        self._start = 0
+
+    def __len__(self) -> int:
+        return self.data[0].shape[0] // (self.batch_size * self.world_size)
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def start_at(self, batch_index: int) -> None:
+        self._start = batch_index
+
+    def __iter__(self):
+        dense, ids, labels = self.data
+        start, self._start = self._start, 0
+        for index in range(start, len(self)):
+            lo = index * self.batch_size * self.world_size + self.rank * self.batch_size
+            hi = lo + self.batch_size
+            yield make_batch(self.schema, dense[lo:hi], ids[lo:hi], labels[lo:hi],
+                             self.embedding_cap)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _spawned(rank: int, world_size: int, port: int, target: Callable[..., None],
+             args: tuple) -> None:
+    os.environ.update({
+        "RANK": str(rank), "WORLD_SIZE": str(world_size), "LOCAL_RANK": str(rank),
+        "LOCAL_WORLD_SIZE": str(world_size), "MASTER_ADDR": "127.0.0.1",
+        "MASTER_PORT": str(port), "OMP_NUM_THREADS": "1",
+    })
+    torch.set_num_threads(1)
+    target(*args)
+
+
+def run_ranks(world_size: int, target: Callable[..., None], *args: object) -> None:
+    """Run `target(*args)` in `world_size` fresh processes set up as torchrun would."""
+    import torch.multiprocessing as mp
+
+    mp.spawn(_spawned, args=(world_size, free_port(), target, args), nprocs=world_size,
+             join=True)
