@@ -1,0 +1,77 @@
+"""Streaming, seeded, stratified assignment of rows to splits (train/val/test).
+
+Method: rows are taken in stream order, separately per label. The k-th row of label y falls in
+block `k // L` of that label, where L = sum of the split weights divided by their gcd (10 for
+80/10/10). Each block is a seeded random permutation of a pattern holding each split exactly
+weight/gcd times, so every split receives its exact share of each label up to one block: the
+positive rate of every split equals the global one within L rows of rounding. The permutation
+of block b of label y is `argsort(splitmix64(seed, y, b, 0..L-1))`: a pure function of
+(seed, label, block), so the assignment does not depend on how the stream is chunked, memory
+is O(1), and pass 1 (counting) and pass 2 (encoding) agree.
+"""
+
+from __future__ import annotations
+
+from math import gcd
+from functools import reduce
+
+import numpy as np
+
+from nasrec_torchrec.errors import NASRecError
+
+
+def splitmix64(values: np.ndarray) -> np.ndarray:
+    """The splitmix64 finalizer, vectorized over uint64."""
+    z = np.asarray(values, dtype=np.uint64) + np.uint64(0x9E3779B97F4A7C15)
+    z = (z ^ (z >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+    z = (z ^ (z >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+    return z ^ (z >> np.uint64(31))
+
+
+def parse_weights(text: str) -> tuple[int, ...]:
+    """`"80,10,10"` -> (80, 10, 10)."""
+    try:
+        weights = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        weights = ()
+    if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
+        raise NASRecError(f"--split: expected three non-negative integers like 80,10,10, "
+                          f"'given' or 'none', got '{text}'")
+    return weights
+
+
+class StratifiedSplitter:
+    """Assigns each row of a label stream to a split index, as described in the module doc.
+
+    Args:
+        weights: relative split sizes, e.g. (80, 10, 10).
+        seed: the seed of the block permutations.
+    """
+
+    def __init__(self, weights: tuple[int, ...], seed: int) -> None:
+        divisor = reduce(gcd, [w for w in weights if w] or [1])
+        self.pattern = np.repeat(np.arange(len(weights), dtype=np.int8),
+                                 [w // divisor for w in weights])
+        self.block = len(self.pattern)
+        self.seed = np.uint64(seed & 0xFFFFFFFFFFFFFFFF)
+        self.seen = np.zeros(2, dtype=np.int64)
+
+    def assign(self, labels: np.ndarray) -> np.ndarray:
+        """Split index `[n]` int8 of the next `len(labels)` rows of the stream."""
+        labels = np.asarray(labels).astype(np.int64)
+        splits = np.empty(labels.size, dtype=np.int8)
+        for label in (0, 1):
+            rows = np.flatnonzero(labels == label)
+            rank = self.seen[label] + np.arange(rows.size, dtype=np.int64)
+            self.seen[label] += rows.size
+            if not rows.size:
+                continue
+            block, position = rank // self.block, rank % self.block
+            blocks = np.unique(block)
+            label_salt = splitmix64(np.array([self.seed ^ np.uint64(label + 1)]))
+            salt = splitmix64(label_salt ^ blocks.astype(np.uint64))
+            scores = splitmix64(salt[:, None] ^ np.arange(self.block, dtype=np.uint64)[None, :])
+            permutations = np.argsort(scores, axis=1)
+            which = np.searchsorted(blocks, block)
+            splits[rows] = self.pattern[permutations[which, position]]
+        return splits
