@@ -16,6 +16,7 @@ from nasrec_torchrec.space.architecture import (
 from nasrec_torchrec.space.mutation import (
     MUTATION_KINDS,
     apply_mutation,
+    available_kinds,
     mutate,
     mutation_kinds,
 )
@@ -59,6 +60,7 @@ __all__ = [
     "SearchSpace",
     "WarmupSchedule",
     "apply_mutation",
+    "available_kinds",
     "from_official",
     "get_space",
     "load_official",

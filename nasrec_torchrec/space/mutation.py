@@ -57,13 +57,19 @@ def mutate(architecture: Architecture, space: SearchSpace, rng: random.Random,
     architecture.validate(space)
     for _ in range(num_mutations):
         block = rng.randrange(1, space.num_blocks + 1)
-        kinds = [kind for kind in mutation_kinds(space)
-                 if _alternatives(architecture, space, block, kind, single_operator)]
+        kinds = available_kinds(architecture, space, block, single_operator)
         if not kinds:
             continue  # only possible in a space with one choice for every gene
         architecture = apply_mutation(architecture, space, rng, rng.choice(kinds), block,
                                       single_operator)
     return architecture
+
+
+def available_kinds(architecture: Architecture, space: SearchSpace, block: int,
+                    single_operator: bool = True) -> tuple[str, ...]:
+    """The kinds of mutation that have another valid value in block `block` (1-based)."""
+    return tuple(kind for kind in mutation_kinds(space)
+                 if _alternatives(architecture, space, block, kind, single_operator))
 
 
 def apply_mutation(architecture: Architecture, space: SearchSpace, rng: random.Random, kind: str,
