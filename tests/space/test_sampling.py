@@ -17,7 +17,9 @@ from nasrec_torchrec.space import (
     PathSampler,
     WarmupSchedule,
     get_space,
+    sample_architecture,
     sample_full,
+    sample_single_op_any_conn,
     sample_sources,
 )
 from nasrec_torchrec.space.sampling import sample_binomial_sources
@@ -149,11 +151,9 @@ def test_warmup_draws_the_full_path_with_the_scheduled_probability(step, probabi
 
 def test_same_seed_gives_the_same_paths_and_other_seeds_differ():
     space, warmup = get_space("official-full"), WarmupSchedule(total_steps=40)
-    first = [PathSampler(space, seed=3, warmup=warmup).next_path(s) for s in range(1)]
     one, two = PathSampler(space, seed=3, warmup=warmup), PathSampler(space, seed=3, warmup=warmup)
     paths = [one.next_path(s) for s in range(40)]
     assert paths == [two.next_path(s) for s in range(40)]
-    assert paths[0] == first[0]
     other = PathSampler(space, seed=4, warmup=warmup)
     assert paths != [other.next_path(s) for s in range(40)]
 
@@ -176,6 +176,11 @@ def test_state_dict_of_another_strategy_is_refused():
     state = PathSampler(space, "full").state_dict()
     with pytest.raises(NASRecError, match="field 'strategy'"):
         PathSampler(space).load_state_dict(state)
+
+
+def test_sample_architecture_is_single_op_any_conn():
+    space = get_space("official-full")
+    assert sample_architecture(space, random.Random(8)) == sample_single_op_any_conn(space, random.Random(8))
 
 
 def test_unknown_strategy_is_refused():
