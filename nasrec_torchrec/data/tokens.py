@@ -79,3 +79,20 @@ def token_keys(array: pa.Array | pa.ChunkedArray,
     keys[keys == MISSING_KEY] = np.uint64(1)
     keys[lengths == 0] = MISSING_KEY
     return keys, invalid
+
+
+def hex_token_keys(values: np.ndarray, missing: np.ndarray | None = None) -> np.ndarray:
+    """`token_keys` of the 8-digit lowercase hex form of 32-bit `values`, without strings.
+
+    Equal to `token_keys(pa.array([f"{v:08x}" for v in values]))[0]` (0 where `missing`).
+    """
+    values = np.asarray(values, dtype=np.uint64)
+    keys = np.full(values.shape, _FNV_OFFSET, dtype=np.uint64)
+    for shift in range(28, -4, -4):
+        nibble = (values >> np.uint64(shift)) & np.uint64(15)
+        digit = np.where(nibble < 10, nibble + np.uint64(48), nibble + np.uint64(87))
+        keys = (keys ^ digit) * _FNV_PRIME
+    keys[keys == MISSING_KEY] = np.uint64(1)
+    if missing is not None:
+        keys[missing] = MISSING_KEY
+    return keys
