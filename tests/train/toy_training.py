@@ -144,3 +144,85 @@ def run_ranks(world_size: int, target: Callable[..., None], *args: object) -> No
 
     mp.spawn(_spawned, args=(world_size, free_port(), target, args), nprocs=world_size,
              join=True)
+
+
+def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[int] = None,
+            seed: int = 0, sharding_types: Optional[list[str]] = None):
+    """A sharded `NASRecModelTrain` over `ToyBody`, seeded tables (the same for any plan)."""
+    from torchrec.distributed.planner.types import ParameterConstraints
+
+    from nasrec_torchrec.embeddings import (
+        build_embedding_bag_collection, init_embedding_weights, shard_model)
+    from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
+
+    torch.manual_seed(seed)
+    ebc = build_embedding_bag_collection(schema, embedding_dim, embedding_cap)
+    body = ToyBody(len(schema.dense), len(schema.sparse), embedding_dim)
+    constraints = None
+    if sharding_types:
+        constraints = {f"t_{name}": ParameterConstraints(sharding_types=sharding_types)
+                       for name in schema.sparse_names}
+    dmp = shard_model(NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body)),
+                      torch.device("cpu"), constraints=constraints)
+    init_embedding_weights(dmp, seed)
+    return dmp
+
+
+def full_state(dmp, optimizer=None) -> dict[str, torch.Tensor]:
+    """Flattened model (and optimizer) state, every sharded tensor assembled from the local
+    shards of all ranks (a collective; ranks may hold different optimizer keys)."""
+    import torch.distributed as dist
+
+    state = {"model": dmp.state_dict()}
+    if optimizer is not None:
+        state["optim"] = optimizer.state_dict()["state"]
+    pieces: dict[str, tuple] = {}
+
+    def walk(prefix: str, value) -> None:
+        if isinstance(value, dict):
+            for key in value:
+                walk(f"{prefix}.{key}" if prefix else key, value[key])
+        elif hasattr(value, "local_shards"):
+            pieces[prefix] = (tuple(value.size()), [
+                (tuple(shard.metadata.shard_offsets), shard.tensor.detach().clone())
+                for shard in value.local_shards()])
+        elif isinstance(value, torch.Tensor):
+            pieces[prefix] = (tuple(value.shape), [((0,) * value.dim(), value.detach().clone())])
+
+    walk("", state)
+    everything: list = [None] * dist.get_world_size()
+    dist.all_gather_object(everything, pieces)
+    flat: dict[str, torch.Tensor] = {}
+    for rank_pieces in everything:
+        for key, (size, shards) in rank_pieces.items():
+            full = flat.setdefault(key, torch.zeros(size))
+            for offsets, tensor in shards:
+                index = tuple(slice(o, o + n) for o, n in zip(offsets, tensor.shape))
+                full[index] = tensor
+    return flat
+
+
+def train_toy(dmp, loader: "ToyLoader", steps: int, *, start_step: int = 0,
+              optimizer=None, schedule=None, on_step=None) -> list[float]:
+    """Run steps [start_step, steps) of a plain TorchRec loop (`TrainPipelineBase`, combined
+    optimizer, cosine schedule); returns the global mean loss of each step."""
+    import torch.distributed as dist
+    from torchrec.distributed.train_pipeline import TrainPipelineBase
+
+    from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
+
+    optimizer = optimizer if optimizer is not None else build_optimizer(dmp)
+    schedule = schedule if schedule is not None else CosineSchedule(optimizer, steps)
+    pipeline = TrainPipelineBase(dmp, optimizer, torch.device("cpu"))
+    loader.start_at(start_step)
+    iterator = iter(loader)
+    losses = []
+    for step in range(start_step, steps):
+        loss, _, _ = pipeline.progress(iterator)
+        loss = loss.detach().clone()
+        dist.all_reduce(loss)
+        losses.append(float(loss) / dist.get_world_size())
+        schedule.step()
+        if on_step is not None:
+            on_step(step + 1, optimizer, schedule)
+    return losses

@@ -1,0 +1,192 @@
+"""Checkpoints with `torch.distributed.checkpoint`: sharded model, optimizers, run state.
+
+A checkpoint is a directory `step_<000000123>/` holding the DCP files of
+`{"model": dmp.state_dict(), "optim": optimizer.state_dict()}` (every rank writes its own
+shards) and `state.json`: the JSON-able run state the caller gives (LR schedule, path sampler
+RNG state, data position, step, config). It is written under a temporary name and renamed when
+complete, so a directory named `step_*` is always whole; only the last `keep_last` are kept.
+The directory must be visible to every rank (one machine, or a shared filesystem).
+
+Loading uses `DefaultLoadPlanner(allow_partial_load=True)`, so a checkpoint saved by W ranks
+with one sharding plan loads into any other world size and plan: DCP reshards the tensors.
+Model tensors missing from a checkpoint are an error; optimizer keys may differ between plans
+and are reported.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+from typing import Any, Mapping, Optional
+
+import torch
+import torch.distributed as dist
+import torch.distributed.checkpoint as dcp
+from torch import nn
+from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
+
+from nasrec_torchrec.errors import NASRecError
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "state.json"
+FORMAT_VERSION = 1
+_STEP_DIR = re.compile(r"^step_(\d+)$")
+
+
+def _rank() -> int:
+    return dist.get_rank() if dist.is_initialized() else 0
+
+
+def _barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def _broadcast_object(value: Any) -> Any:
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
+
+
+def step_directory(directory: str, step: int) -> str:
+    """The directory of the checkpoint of step `step`."""
+    return os.path.join(directory, f"step_{step:09d}")
+
+
+def list_checkpoints(directory: str) -> list[tuple[int, str]]:
+    """Complete checkpoints under `directory` as (step, path), oldest first."""
+    if not os.path.isdir(directory):
+        return []
+    found = []
+    for name in os.listdir(directory):
+        match = _STEP_DIR.match(name)
+        path = os.path.join(directory, name)
+        if match and os.path.isfile(os.path.join(path, STATE_FILE)):
+            found.append((int(match.group(1)), path))
+    return sorted(found)
+
+
+def latest_checkpoint(directory: str) -> Optional[str]:
+    """The newest complete checkpoint under `directory`, or None."""
+    checkpoints = list_checkpoints(directory)
+    return checkpoints[-1][1] if checkpoints else None
+
+
+def _state(model: nn.Module, optimizer: Optional[torch.optim.Optimizer]) -> dict[str, Any]:
+    state: dict[str, Any] = {"model": model.state_dict()}
+    if optimizer is not None:
+        state["optim"] = optimizer.state_dict()
+    return state
+
+
+def _flat_keys(state: Mapping[str, Any], prefix: str = "") -> set[str]:
+    keys: set[str] = set()
+    for key, value in state.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            keys |= _flat_keys(value, f"{name}.")
+        elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping):
+            for index, item in enumerate(value):
+                keys |= _flat_keys(item, f"{name}.{index}.")
+        else:
+            keys.add(name)
+    return keys
+
+
+def save_checkpoint(directory: str, step: int, model: nn.Module,
+                    optimizer: Optional[torch.optim.Optimizer],
+                    run_state: Mapping[str, Any], keep_last: Optional[int] = 3) -> str:
+    """Save a checkpoint of step `step` (a collective: every rank calls it).
+
+    Args:
+        directory: the run's checkpoint directory (shared by the ranks).
+        step: optimizer steps done.
+        model: the `DistributedModelParallel` (its sharded `state_dict()`).
+        optimizer: e.g. the `CombinedOptimizer` (fused + dense), or None.
+        run_state: JSON-able dict: LR schedule, sampler RNG state, data position, config...
+        keep_last: complete checkpoints to keep (None: all).
+
+    Returns:
+        The checkpoint's directory.
+    """
+    try:
+        run_state_json = json.dumps({"format": FORMAT_VERSION, "step": step,
+                                     "world_size": dist.get_world_size()
+                                     if dist.is_initialized() else 1,
+                                     "run_state": dict(run_state)}, indent=2)
+    except TypeError as error:
+        raise NASRecError(f"checkpoint run state is not JSON-able: {error}") from None
+    final = step_directory(directory, step)
+    staging = os.path.join(directory, f".staging_step_{step:09d}")
+    if _rank() == 0:
+        os.makedirs(directory, exist_ok=True)
+        shutil.rmtree(staging, ignore_errors=True)
+        os.makedirs(staging)
+    _barrier()
+    dcp.save(_state(model, optimizer), checkpoint_id=staging)
+    _barrier()
+    if _rank() == 0:
+        with open(os.path.join(staging, STATE_FILE), "w") as handle:
+            handle.write(run_state_json)
+            handle.flush()
+            os.fsync(handle.fileno())
+        if os.path.exists(final):
+            shutil.rmtree(final)
+        os.replace(staging, final)
+        if keep_last is not None:
+            for _, old in list_checkpoints(directory)[:-keep_last]:
+                shutil.rmtree(old, ignore_errors=True)
+        logger.info("checkpoint saved: %s", final)
+    _barrier()
+    return final
+
+
+def read_run_state(path: str) -> dict[str, Any]:
+    """The `state.json` of a checkpoint: {"format", "step", "world_size", "run_state"}."""
+    file = os.path.join(path, STATE_FILE)
+    try:
+        with open(file) as handle:
+            return json.load(handle)
+    except FileNotFoundError:
+        raise NASRecError(f"{file}: not found: '{path}' is not a complete checkpoint") from None
+    except json.JSONDecodeError as error:
+        raise NASRecError(f"{file}:{error.lineno}: invalid JSON: {error.msg}") from None
+
+
+def load_checkpoint(path: str, model: nn.Module,
+                    optimizer: Optional[torch.optim.Optimizer] = None) -> dict[str, Any]:
+    """Load a checkpoint into `model` (and `optimizer`) in place, resharding as needed.
+
+    A collective: every rank calls it. The saving world size and plan may differ from this
+    one's.
+
+    Returns:
+        The caller's run state given to `save_checkpoint`, plus `"step"`.
+    """
+    header = read_run_state(path)
+    state = _state(model, optimizer)
+    saved = set(FileSystemReader(path).read_metadata().state_dict_metadata)
+    wanted = _flat_keys(state)
+    missing = sorted(wanted - saved)
+    missing_model = [key for key in missing if key.startswith("model.")]
+    if missing_model:
+        raise NASRecError(f"{path}: checkpoint does not match the model: missing "
+                          f"{missing_model[:5]}{' ...' if len(missing_model) > 5 else ''} "
+                          "(capped and full tables differ in shape; search checkpoints do "
+                          "not load into the final model)")
+    if missing and _rank() == 0:
+        logger.warning("%s: %d optimizer entries not in the checkpoint, left as they are: %s",
+                       path, len(missing), missing[:5])
+    dcp.load(state, checkpoint_id=path, planner=DefaultLoadPlanner(allow_partial_load=True))
+    model.load_state_dict(state["model"])
+    if optimizer is not None:
+        optimizer.load_state_dict(state["optim"])
+    run_state = dict(header.get("run_state", {}))
+    run_state["step"] = int(header["step"])
+    return run_state
