@@ -1,8 +1,8 @@
 """Mutations for evolutionary search (paper §4.4): re-sample one gene of one block.
 
-A mutation picks a block uniformly, then a kind uniformly among those that have another
-valid value in that block, and replaces the gene with a different valid value drawn
-uniformly. The kinds are the paper's six (dense operator, sparse operator, dense dim, sparse
+A mutation picks a block uniformly (among blocks with any gene to change), then a kind
+uniformly among those that have another valid value in that block, and replaces the gene
+with a different valid value drawn uniformly. The kinds are the paper's six (dense operator, sparse operator, dense dim, sparse
 dim, connections, Project-Concat) plus FM where the space searches it.
 """
 
@@ -56,11 +56,13 @@ def mutate(architecture: Architecture, space: SearchSpace, rng: random.Random,
     """
     architecture.validate(space)
     for _ in range(num_mutations):
-        block = rng.randrange(1, space.num_blocks + 1)
-        kinds = available_kinds(architecture, space, block, single_operator)
-        if not kinds:
-            continue  # only possible in a space with one choice for every gene
-        architecture = apply_mutation(architecture, space, rng, rng.choice(kinds), block,
+        kinds = {b: available_kinds(architecture, space, b, single_operator)
+                 for b in range(1, space.num_blocks + 1)}
+        blocks = [b for b, block_kinds in kinds.items() if block_kinds]
+        if not blocks:
+            raise NASRecError(f"space '{space.name}': no gene has a second value to mutate to")
+        block = rng.choice(blocks)
+        architecture = apply_mutation(architecture, space, rng, rng.choice(kinds[block]), block,
                                       single_operator)
     return architecture
 

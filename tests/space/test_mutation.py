@@ -13,6 +13,7 @@ from nasrec_torchrec.space import (
     SPACES,
     Architecture,
     Block,
+    SearchSpace,
     apply_mutation,
     get_space,
     mutate,
@@ -110,6 +111,14 @@ def test_mutate_refuses_an_invalid_parent():
     parent = sample_architecture(get_space("nasrec-full"), random.Random(0))
     parent = replace(parent, blocks=tuple(replace(b, dense_ops=("gating",)) for b in parent.blocks))
     with pytest.raises(NASRecError, match="block 1: field 'dense_ops'"):
+        mutate(parent, space, random.Random(0))
+
+
+def test_a_space_with_nothing_to_mutate_is_refused():
+    space = SearchSpace(name="fixed", num_blocks=1, dense_ops=("fc",), sparse_ops=("embed_fc",),
+                        dense_dims=(8,), sparse_dims=(4,), project_concat_searchable=False)
+    parent = sample_architecture(space, random.Random(0))
+    with pytest.raises(NASRecError, match="space 'fixed': no gene has a second value"):
         mutate(parent, space, random.Random(0))
 
 
