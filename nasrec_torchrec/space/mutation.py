@@ -2,8 +2,9 @@
 
 A mutation picks a block uniformly (among blocks with any gene to change), then a kind
 uniformly among those that have another valid value in that block, and replaces the gene
-with a different valid value drawn uniformly. The kinds are the paper's six (dense operator, sparse operator, dense dim, sparse
-dim, connections, Project-Concat) plus FM where the space searches it.
+with a different valid value drawn uniformly. The kinds are the paper's six (dense
+operator, sparse operator, dense dim, sparse dim, connections, Project-Concat) plus FM where
+the space searches it.
 """
 
 from __future__ import annotations
