@@ -226,3 +226,71 @@ def train_toy(dmp, loader: "ToyLoader", steps: int, *, start_step: int = 0,
         if on_step is not None:
             on_step(step + 1, optimizer, schedule)
     return losses
+
+
+class ToySupernet(nn.Module):
+    """Two branches, one per path ("a" or "b"): a step leaves the other's parameters unused."""
+
+    def __init__(self, dense_in_features: int, num_sparse_features: int,
+                 embedding_dim: int) -> None:
+        super().__init__()
+        self.branches = nn.ModuleDict({
+            "a": ToyBody(dense_in_features, num_sparse_features, embedding_dim, hidden=8),
+            "b": ToyBody(dense_in_features, num_sparse_features, embedding_dim, hidden=12),
+        })
+        self._architecture: Optional[str] = None
+
+    def set_architecture(self, architecture: str) -> None:
+        self._architecture = architecture
+
+    def forward(self, dense: torch.Tensor, sparse: torch.Tensor,
+                architecture: Optional[str] = None) -> torch.Tensor:
+        return self.branches[architecture or self._architecture](dense, sparse)
+
+
+class ToyPathSampler:
+    """`next_path(step)` -> "a" or "b" from a seeded generator; JSON-able state."""
+
+    def __init__(self, seed: int = 0) -> None:
+        import random
+
+        self._rng = random.Random(seed)
+
+    def next_path(self, step: int) -> str:
+        return "a" if self._rng.random() < 0.5 else "b"
+
+    def state_dict(self) -> dict:
+        version, internal, gauss = self._rng.getstate()
+        return {"rng_state": [version, list(internal), gauss]}
+
+    def load_state_dict(self, state: dict) -> None:
+        version, internal, gauss = state["rng_state"]
+        self._rng.setstate((version, tuple(internal), gauss))
+
+
+def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
+                eval_rows: int = 200, callbacks=()):
+    """A `Trainer` over toy data (the train and eval loaders of this rank)."""
+    from nasrec_torchrec.train.trainer import Trainer
+
+    schema = toy_schema()
+    world = context.world_size
+    train = ToyLoader(schema, rows, config.batch_size // world, seed=config.seed,
+                      embedding_cap=config.embedding_cap, rank=context.rank, world_size=world)
+    evaluation = ToyLoader(schema, eval_rows, config.eval_batch_size // world, seed=99,
+                           embedding_cap=config.embedding_cap, rank=context.rank,
+                           world_size=world)
+    torch.manual_seed(config.seed)
+    dims = (len(schema.dense), len(schema.sparse), config.embedding_dim)
+    if supernet:
+        return Trainer(config, context, ToySupernet(*dims), train, evaluation,
+                       path_sampler=ToyPathSampler(config.seed), eval_architecture="a",
+                       callbacks=callbacks)
+    return Trainer(config, context, ToyBody(*dims), train, evaluation, callbacks=callbacks)
+
+
+def read_metrics(output: str) -> list[dict]:
+    import json
+
+    with open(os.path.join(output, "metrics.jsonl")) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
