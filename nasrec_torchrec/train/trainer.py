@@ -63,6 +63,12 @@ class _PipelineTrain(NASRecModelTrain):
         return super().forward(batch)
 
 
+def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int:
+    """Steps of a run: `epochs` passes of `steps_per_epoch`, at most `max_steps`."""
+    total = steps_per_epoch * config.epochs
+    return min(total, config.max_steps) if config.max_steps else total
+
+
 def _path_digest(path: Any) -> int:
     return int.from_bytes(hashlib.blake2b(repr(path).encode(), digest_size=7).digest(), "little")
 
@@ -112,8 +118,7 @@ class Trainer:
         if self.steps_per_epoch < 1:
             raise NASRecError(f"{config.data}: the training split has no full batch of "
                               f"{config.batch_size} rows")
-        total = self.steps_per_epoch * config.epochs
-        self.total_steps: int = min(total, config.max_steps) if config.max_steps else total
+        self.total_steps: int = planned_steps(config, self.steps_per_epoch)
         self.step: int = 0
         self.last_loss: float = float("nan")
         self._samples_before: int = 0
