@@ -74,3 +74,27 @@ def test_train_supernet_command_trains_and_resumes(tiny_criteo, tmp_path):
     assert again["steps"] == 4
     assert again["val"]["auc"] == pytest.approx(first["val"]["auc"], abs=1e-9)
     assert len(read_metrics(str(output))) == 4
+
+
+def _run_supernet_command(argv: list[str]) -> None:
+    assert run(train_supernet, argv) == 0
+
+
+def test_two_rank_real_supernet_training_equals_one_rank(tiny_criteo, tmp_path):
+    from toy_training import run_ranks
+
+    def argv(output):
+        return ["--data", tiny_criteo, "--space", "nasrec-small", "--output", str(output),
+                "--max-steps", "8", "--path-warmup", "0.5", "--checkpoint-every", "0", *COMMON]
+
+    run_ranks(2, _run_supernet_command, argv(tmp_path / "two"))
+    assert run(train_supernet, argv(tmp_path / "one")) == 0
+    one = json.loads((tmp_path / "one" / "results.json").read_text())
+    two = json.loads((tmp_path / "two" / "results.json").read_text())
+    assert two["world_size"] == 2 and one["world_size"] == 1
+    one_losses = [m["loss"] for m in read_metrics(str(tmp_path / "one"))]
+    two_losses = [m["loss"] for m in read_metrics(str(tmp_path / "two"))]
+    assert len(two_losses) == 8
+    assert two_losses == pytest.approx(one_losses, rel=1e-4)
+    assert two["val"]["rows"] == one["val"]["rows"] == 300
+    assert two["val"]["auc"] == pytest.approx(one["val"]["auc"], abs=1e-4)
