@@ -112,23 +112,11 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
     wanted = [layout.label, *layout.dense, *layout.sparse]
     rows_seen = 0
     for first_line, block in _blocks(path, header, block_bytes):
-        wrong_width: list[tuple[int, int]] = []
-
-        def on_invalid(row: pa_csv.InvalidRow) -> str:
-            wrong_width.append((first_line + row.number - 1, row.actual_columns))
-            return "skip"
-
-        table = pa_csv.read_csv(
-            pa.py_buffer(block),
-            read_options=pa_csv.ReadOptions(column_names=columns, use_threads=False,
-                                            block_size=len(block) + 1),
-            parse_options=pa_csv.ParseOptions(
-                delimiter=layout.delimiter, quote_char='"' if layout.quoted else False,
-                invalid_row_handler=on_invalid, ignore_empty_lines=False),
-            convert_options=pa_csv.ConvertOptions(
-                column_types={name: pa.string() for name in columns},
-                include_columns=wanted, strings_can_be_null=True, quoted_strings_can_be_null=True),
-        )
+        # pyarrow knows the line of a faulty row only when parsing on one thread: parse on
+        # all threads, and again on one when the block has faulty rows.
+        table, wrong_width = _parse(block, first_line, columns, wanted, layout, threads=True)
+        if wrong_width:
+            table, wrong_width = _parse(block, first_line, columns, wanted, layout, threads=False)
         if wrong_width and on_bad_row == "error":
             line, actual = wrong_width[0]
             raise located(f"wrong field count: expected {len(columns)} fields, got {actual}",
@@ -142,6 +130,30 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
         yield chunk
     if rows_seen == 0:
         raise located("empty file: no data rows", path, 2 if header else 1)
+
+
+def _parse(block: bytes, first_line: int, columns: list[str], wanted: list[str],
+           layout: TextLayout, threads: bool) -> tuple[pa.Table, list[tuple[int, int]]]:
+    """One block as string columns, and `(line, field count)` of each row of wrong width."""
+    wrong_width: list[tuple[int, int]] = []
+
+    def on_invalid(row: pa_csv.InvalidRow) -> str:
+        line = first_line + row.number - 1 if row.number is not None else 0
+        wrong_width.append((line, row.actual_columns))
+        return "skip"
+
+    table = pa_csv.read_csv(
+        pa.py_buffer(block),
+        read_options=pa_csv.ReadOptions(column_names=columns, use_threads=threads,
+                                        block_size=(1 << 20) if threads else len(block) + 1),
+        parse_options=pa_csv.ParseOptions(
+            delimiter=layout.delimiter, quote_char='"' if layout.quoted else False,
+            invalid_row_handler=on_invalid, ignore_empty_lines=False),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in columns},
+            include_columns=wanted, strings_can_be_null=True, quoted_strings_can_be_null=True),
+    )
+    return table, wrong_width
 
 
 def _chunk(path: str, table: pa.Table, lines: np.ndarray, layout: TextLayout, on_bad_row: str,
