@@ -98,7 +98,10 @@ class Liveness:
 
 @dataclass(frozen=True)
 class Architecture:
-    """A stack of choice blocks followed by a final FC on the last block's dense output.
+    """A stack of choice blocks followed by a final FC on the last block's outputs.
+
+    The final FC reads the last block's dense output and its flattened sparse output, as the
+    official implementation's does.
 
     Args:
         blocks: the choices of blocks 1..N.
@@ -136,7 +139,8 @@ class Architecture:
         dense = [False] * n
         sparse_output = [False] * n
         sparse_branch = [False] * n
-        dense[n - 1] = True
+        dense[n - 1] = True  # the final FC reads the last block's dense output
+        sparse_output[n - 1] = True  # ... and its flattened sparse output
         for index in range(n, 0, -1):
             block = self.block(index)
             i = index - 1

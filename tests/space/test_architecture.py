@@ -54,7 +54,9 @@ def test_liveness_follows_reads_backwards():
     live = architecture.liveness()
     assert live.dense == (True, False, True)
     assert not live.block_live(2)
-    assert live.sparse_branch == (False, False, False)  # no sparse output is read, no FM
+    # Only the last block's sparse output is read (by the final FC); no FM anywhere.
+    assert live.sparse_branch == (False, False, True)
+    assert live.sparse_output == (False, False, True)
 
 
 def canon_equal(a: Architecture, b: Architecture) -> bool:
@@ -96,15 +98,25 @@ def test_project_concat_on_a_block_whose_sparse_output_is_read():
 
 
 def test_sparse_branch_unread_its_ops_and_dim_do_not_matter():
-    one = arch(block(), block(sources=(1,), sparse_ops=("embed_fc",), sparse_dim=16))
-    two = arch(block(), block(sources=(1,), sparse_ops=("attention",), sparse_dim=64))
+    # Block 2 (the last) reads block 1's dense output only; the final FC reads block 2's outputs.
+    one = arch(block(sparse_ops=("embed_fc",), sparse_dim=16), block(sources=(1,), sparse=(0,)))
+    two = arch(block(sparse_ops=("attention",), sparse_dim=64), block(sources=(1,), sparse=(0,)))
     assert canon_equal(one, two)
 
 
-def test_fm_makes_the_sparse_branch_live():
-    one = arch(block(), block(sources=(1,), sparse_dim=16, fm=True))
-    two = arch(block(), block(sources=(1,), sparse_dim=64, fm=True))
+def test_last_block_sparse_output_is_read_by_the_final_fc():
+    one = arch(block(), block(sources=(1,), sparse_dim=16))
+    two = arch(block(), block(sources=(1,), sparse_dim=64))
     assert not canon_equal(one, two)
+
+
+def test_fm_makes_the_sparse_branch_live():
+    last = block(sources=(2,), sparse=(0,))
+    one = arch(block(), block(sources=(1,), sparse_dim=16, fm=True), last)
+    two = arch(block(), block(sources=(1,), sparse_dim=64, fm=True), last)
+    assert not canon_equal(one, two)
+    without_fm = [arch(block(), block(sources=(1,), sparse_dim=dim), last) for dim in (16, 64)]
+    assert canon_equal(*without_fm)
 
 
 def test_live_gene_differences_are_kept():

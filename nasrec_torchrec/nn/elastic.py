@@ -1,0 +1,157 @@
+"""Weight-sliced primitives: layers built at their largest size that run on a slice of it.
+
+An input axis is a concatenation of *slots*, one per source (raw inputs or an earlier block).
+A `Ranges` value lists, for the sources actually chosen, the `(start, width)` of the part of
+each slot that is in use; the weight columns (or rows, for row-wise layers) at those ranges
+are taken, in order, and nothing else is computed.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+Ranges = tuple[tuple[int, int], ...]
+
+
+@dataclass(frozen=True)
+class DenseLayout:
+    """Slots of a dense input axis: `source -> (start, max width)`, in source order."""
+
+    slots: tuple[tuple[int, int, int], ...]  # (source, start, max_width)
+
+    @classmethod
+    def of(cls, widths: dict[int, int]) -> "DenseLayout":
+        """Slots for `source -> max width`, laid out in increasing source order."""
+        slots, start = [], 0
+        for source in sorted(widths):
+            slots.append((source, start, widths[source]))
+            start += widths[source]
+        return cls(tuple(slots))
+
+    @property
+    def width(self) -> int:
+        """Total width of the axis."""
+        return sum(slot[2] for slot in self.slots)
+
+    def ranges(self, widths: dict[int, int]) -> Ranges:
+        """Ranges of the chosen `source -> actual width` (each at most its slot's width)."""
+        start_of = {source: start for source, start, _ in self.slots}
+        return tuple((start_of[source], widths[source]) for source in sorted(widths)
+                     if widths[source] > 0)
+
+
+@dataclass(frozen=True)
+class SparseLayout:
+    """Slots of a sparse row axis: each source has branch rows, then Project-Concat rows."""
+
+    slots: tuple[tuple[int, int, int, int], ...]  # (source, start, max_branch_rows, pc_rows)
+
+    @classmethod
+    def of(cls, rows: dict[int, tuple[int, int]]) -> "SparseLayout":
+        """Slots for `source -> (max branch rows, Project-Concat rows)`, in source order."""
+        slots, start = [], 0
+        for source in sorted(rows):
+            branch, pc = rows[source]
+            slots.append((source, start, branch, pc))
+            start += branch + pc
+        return cls(tuple(slots))
+
+    @property
+    def rows(self) -> int:
+        """Total rows of the axis."""
+        return sum(slot[2] + slot[3] for slot in self.slots)
+
+    def ranges(self, rows: dict[int, tuple[int, int]]) -> Ranges:
+        """Ranges of the chosen `source -> (branch rows, Project-Concat rows)`."""
+        slot_of = {slot[0]: slot for slot in self.slots}
+        ranges: list[tuple[int, int]] = []
+        for source in sorted(rows):
+            _, start, max_branch, _ = slot_of[source]
+            branch, pc = rows[source]
+            if branch:
+                ranges.append((start, branch))
+            if pc:
+                ranges.append((start + max_branch, pc))
+        return tuple(ranges)
+
+
+def full_range(width: int) -> Ranges:
+    """The ranges of a whole axis of `width`."""
+    return ((0, width),) if width > 0 else ()
+
+
+class ElasticLinear(nn.Module):
+    """A linear map `[out_max, in_max]` run on its first `out` rows and the columns `ranges`.
+
+    Args:
+        in_max: largest input width (all slots).
+        out_max: largest output width.
+
+    Example::
+
+        layer = ElasticLinear(in_max=80, out_max=64)
+        y = layer(x, out=32, ranges=((0, 16), (40, 24)))  # x: [B, 40] -> y: [B, 32]
+    """
+
+    def __init__(self, in_max: int, out_max: int) -> None:
+        super().__init__()
+        self.in_max: int = in_max
+        self.out_max: int = out_max
+        self.weight = nn.Parameter(torch.empty(out_max, in_max))
+        self.bias = nn.Parameter(torch.empty(out_max))
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        """`nn.Linear`'s initialisation at the maximum size."""
+        bound = 1.0 / math.sqrt(max(self.in_max, 1))
+        nn.init.uniform_(self.weight, -bound, bound)
+        nn.init.uniform_(self.bias, -bound, bound)
+
+    def sliced_weight(self, out: int, ranges: Ranges) -> torch.Tensor:
+        """The `[out, sum of widths]` weight in use."""
+        rows = self.weight[:out]
+        if ranges == ((0, self.in_max),):
+            return rows
+        if len(ranges) == 1:
+            start, width = ranges[0]
+            return rows[:, start:start + width]
+        if not ranges:
+            return rows[:, :0]
+        return torch.cat([rows[:, start:start + width] for start, width in ranges], dim=1)
+
+    def sliced_state(self, out: int, ranges: Ranges) -> dict[str, torch.Tensor]:
+        """The state dict of an exact-size layer equal to this one on the slice."""
+        return {"weight": self.sliced_weight(out, ranges).detach().clone(),
+                "bias": self.bias[:out].detach().clone()}
+
+    def forward(self, x: torch.Tensor, out: int, ranges: Ranges) -> torch.Tensor:
+        """`x [B, sum of widths] -> [B, out]`."""
+        return F.linear(x, self.sliced_weight(out, ranges), self.bias[:out])
+
+    def forward_rows(self, x: torch.Tensor, out: int, ranges: Ranges) -> torch.Tensor:
+        """Along the row axis: `x [B, sum of rows, E] -> [B, out, E]` (one bias per row)."""
+        return torch.matmul(self.sliced_weight(out, ranges), x) + self.bias[:out, None]
+
+
+class ElasticLayerNorm(nn.Module):
+    """LayerNorm over the first `width` units, with the first `width` affine parameters."""
+
+    def __init__(self, max_width: int) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.ones(max_width))
+        self.bias = nn.Parameter(torch.zeros(max_width))
+
+    def sliced_state(self, width: int) -> dict[str, torch.Tensor]:
+        """The state dict of an exact-size LayerNorm equal to this one at `width`."""
+        return {"weight": self.weight[:width].detach().clone(),
+                "bias": self.bias[:width].detach().clone()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise the last axis of `x` (its width is the active width)."""
+        width = x.shape[-1]
+        return F.layer_norm(x, (width,), self.weight[:width], self.bias[:width])
