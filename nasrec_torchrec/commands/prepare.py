@@ -19,8 +19,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from nasrec_torchrec.data.formats import FORMATS
-from nasrec_torchrec.data.fields import ON_BAD_ROW
+from nasrec_torchrec.data.choices import FORMATS, ON_BAD_ROW
+from nasrec_torchrec.errors import NASRecError
 
 
 def _names(text: str) -> tuple[str, ...]:
@@ -65,6 +65,8 @@ def run(args: argparse.Namespace) -> int:
     from nasrec_torchrec.data.formats import ReaderOptions
     from nasrec_torchrec.data.prepare import SplitPlan, file_source, parse_inputs, prepare_source
 
+    if args.kdd_user_profile and args.format != "kdd":
+        raise NASRecError("--kdd-user-profile applies to --format kdd only")
     inputs = parse_inputs(args.input, args.split)
     given = tuple(dict.fromkeys(name for name, _ in inputs if name is not None))
     plan = SplitPlan.parse(args.split, args.seed, args.split_name, given)

@@ -17,8 +17,6 @@ import pyarrow.compute as pc
 from nasrec_torchrec.data.tokens import token_keys
 from nasrec_torchrec.errors import located
 
-ON_BAD_ROW = ("error", "skip")
-
 
 @dataclass
 class RawChunk:

@@ -13,13 +13,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
+from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.data.fields import RawChunk
 from nasrec_torchrec.data.parquet_reader import parquet_columns, read_parquet
 from nasrec_torchrec.data.text_reader import DEFAULT_BLOCK_BYTES, TextLayout, read_header, read_text
 from nasrec_torchrec.data.tokens import HEX_BYTES, MISSING_KEY, token_keys
 from nasrec_torchrec.errors import NASRecError, located
 
-FORMATS = ("criteo", "avazu", "kdd", "csv", "parquet")
 
 CRITEO_DENSE = tuple(f"I{i}" for i in range(1, 14))
 CRITEO_SPARSE = tuple(f"C{i}" for i in range(1, 27))

@@ -127,7 +127,8 @@ def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,
         source: the rows (a format reader's files, or the synthetic generator).
         output: the prepared dataset directory (must not exist unless `overwrite`).
         plan: how rows go to splits.
-        min_frequency: train count below which a key maps to row 0.
+        min_frequency: train count below which a key maps to row 0 (with `schema_from`, the
+            earlier prepare's).
         schema_from: an earlier prepared dataset whose vocabularies and transforms to reuse.
         overwrite: replace an existing `output`.
         row_group_rows: rows per Parquet row group; `shard_rows`: rows per shard file.
@@ -139,7 +140,7 @@ def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,
     started = time.perf_counter()
     with atomic_directory(output, overwrite) as directory:
         if schema_from is not None:
-            vocabularies = _reused_vocabularies(schema_from, source)
+            vocabularies, min_frequency = _reused_vocabularies(schema_from, source)
             shutil.copytree(os.path.join(schema_from, VOCABULARY_DIR),
                             os.path.join(directory, VOCABULARY_DIR))
         else:
@@ -181,8 +182,8 @@ def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,
     return stats
 
 
-def _reused_vocabularies(schema_from: str, source: ChunkSource) -> list[Vocabulary]:
-    """The vocabularies of an earlier prepare, after checking its features match `source`."""
+def _reused_vocabularies(schema_from: str, source: ChunkSource) -> tuple[list[Vocabulary], int]:
+    """The vocabularies (and min frequency) of an earlier prepare whose features match `source`."""
     earlier = Schema.load(schema_from)
     path = os.path.join(schema_from, "schema.json")
     if list(earlier.dense) != source.dense:
@@ -191,7 +192,8 @@ def _reused_vocabularies(schema_from: str, source: ChunkSource) -> list[Vocabula
     if earlier.sparse_names != source.sparse:
         raise NASRecError(f"{path}: field 'sparse': {earlier.sparse_names} differs from the "
                           f"input's sparse features {source.sparse}")
-    return load_vocabularies(schema_from, source.sparse)
+    return (load_vocabularies(schema_from, source.sparse),
+            int(earlier.extra.get("min_frequency", 1)))
 
 
 def _encode(source: ChunkSource, plan: SplitPlan, vocabularies: list[Vocabulary],
