@@ -1,0 +1,125 @@
+"""The paper's operator semantics, pinned against small hand-computed tensors."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from nasrec_torchrec.nn.elastic import DenseLayout, ElasticLinear, SparseLayout
+from nasrec_torchrec.nn.operators import (FC, FM, DotProduct, EmbedFC, Gating, ProjectConcat,
+                                          SelfAttention, Sum, dot_product_rows, fm_interaction,
+                                          pairwise_products, self_attention)
+
+
+def _set(layer: ElasticLinear, weight: list[list[float]], bias: list[float]) -> None:
+    with torch.no_grad():
+        layer.weight.copy_(torch.tensor(weight))
+        layer.bias.copy_(torch.tensor(bias))
+
+
+def test_dot_product_rows_balance_the_operator() -> None:
+    assert [dot_product_rows(d) for d in (16, 32, 64, 128, 256, 512, 768, 1024)] == [
+        6, 8, 12, 16, 23, 32, 40, 46]
+
+
+def test_pairwise_products_are_the_strict_upper_triangle_ordered_by_column() -> None:
+    rows = torch.tensor([[[1.0, 0.0], [2.0, 1.0], [0.0, 3.0]]])  # r0, r1, r2
+    # Pairs (0,1), (0,2), (1,2): 2, 0, 3
+    assert pairwise_products(rows).tolist() == [[2.0, 0.0, 3.0]]
+    # The products among the first two rows are a prefix of those among three.
+    assert pairwise_products(rows[:, :2]).tolist() == [[2.0]]
+
+
+def test_self_attention_follows_the_paper_formula() -> None:
+    x = torch.tensor([[[1.0, 0.0], [0.0, 2.0]]])
+    s = math.sqrt(2)
+    scores = torch.tensor([[1 / s, 0.0], [0.0, 4 / s]])
+    expected = torch.softmax(scores, dim=-1) @ x[0]
+    torch.testing.assert_close(self_attention(x)[0], expected)
+
+
+def test_fm_interaction_is_square_of_sum_minus_sum_of_squares() -> None:
+    rows = torch.tensor([[[1.0, 2.0], [3.0, -1.0]]])
+    # (1+3)^2 - (1+9) = 6 ; (2-1)^2 - (4+1) = -4
+    assert fm_interaction(rows).tolist() == [[6.0, -4.0]]
+
+
+def test_elastic_linear_uses_first_rows_and_chosen_column_ranges() -> None:
+    layer = ElasticLinear(in_max=4, out_max=3)
+    _set(layer, [[1, 2, 3, 4], [5, 6, 7, 8], [9, 10, 11, 12]], [0.5, 1.5, 2.5])
+    x = torch.tensor([[1.0, 10.0]])  # columns 1 and 3 of the full input
+    y = layer(x, out=2, ranges=((1, 1), (3, 1)))
+    assert y.tolist() == [[1 * 2 + 10 * 4 + 0.5, 1 * 6 + 10 * 8 + 1.5]]
+
+
+def test_fc_is_relu_of_linear() -> None:
+    op = FC(in_max=2, out_max=2, layer_norm=False)
+    _set(op.linear, [[1, -1], [-2, 1]], [0, 0])
+    assert op(torch.tensor([[3.0, 1.0]]), 2, ((0, 2),)).tolist() == [[2.0, 0.0]]
+
+
+def test_gating_is_sigmoid_gate_times_projected_right_input() -> None:
+    op = Gating(left_in_max=1, right_in_max=3, out_max=2, layer_norm=False)
+    _set(op.gate, [[1.0], [0.0]], [0.0, 0.0])
+    _set(op.project_right, [[1, 0, 0], [0, 1, 1]], [0.0, 0.0])
+    left, right = torch.tensor([[2.0]]), torch.tensor([[1.0, 2.0, 3.0]])
+    y = op(left, ((0, 1),), right, ((0, 3),), width=2)
+    sig = 1 / (1 + math.exp(-2.0))
+    torch.testing.assert_close(y, torch.tensor([[sig * 1.0, 0.5 * 5.0]]))
+    # Same width: the right input is used as it is (no projection).
+    same = op(left, ((0, 1),), torch.tensor([[4.0, 6.0]]), ((0, 2),), width=2)
+    torch.testing.assert_close(same, torch.tensor([[sig * 4.0, 0.5 * 6.0]]))
+
+
+def test_sum_adds_inputs_projecting_only_mismatched_widths() -> None:
+    op = Sum(left_in_max=2, right_in_max=1, out_max=2, layer_norm=False)
+    _set(op.project_right, [[2.0], [3.0]], [1.0, 1.0])
+    y = op(torch.tensor([[1.0, 2.0]]), ((0, 2),), torch.tensor([[10.0]]), ((0, 1),), width=2)
+    assert y.tolist() == [[1 + 21.0, 2 + 31.0]]
+
+
+def test_embed_fc_is_an_fc_along_rows() -> None:
+    op = EmbedFC(sparse_in_max=2, rows_max=1, embedding_dim=2, layer_norm=False)
+    _set(op.linear, [[2.0, -1.0]], [0.5])
+    x = torch.tensor([[[1.0, 2.0], [3.0, 5.0]]])  # [B=1, 2 rows, E=2]
+    assert op(x, ((0, 2),), rows=1).tolist() == [[[2 - 3 + 0.5, 4 - 5 + 0.5]]]
+
+
+def test_self_attention_operator_projects_rows_first() -> None:
+    op = SelfAttention(sparse_in_max=3, rows_max=2, embedding_dim=2, layer_norm=False)
+    _set(op.linear, [[1, 0, 0], [0, 0, 1]], [0.0, 0.0])
+    x = torch.tensor([[[1.0, 0.0], [7.0, 7.0], [0.0, 2.0]]])
+    torch.testing.assert_close(op(x, ((0, 3),), rows=2), self_attention(x[:, [0, 2]]))
+
+
+def test_dot_product_operator_projects_then_interacts() -> None:
+    op = DotProduct(dense_in_max=1, sparse_in_max=2, out_max=2, embedding_dim=2,
+                    layer_norm=False)
+    rows = dot_product_rows(2)  # 2 projected sparse rows -> 3 rows -> 3 products
+    assert rows == 2
+    _set(op.dense_projection, [[1.0], [0.0]], [0.0, 0.0])        # dense row = (x, 0)
+    _set(op.row_projection, [[1.0, 0.0], [0.0, 1.0]], [0.0, 0.0])  # identity
+    op.output.weight.data.zero_()
+    op.output.bias.data.zero_()
+    op.output.weight.data[0, :3] = torch.tensor([1.0, 10.0, 100.0])
+    dense = torch.tensor([[2.0]])
+    sparse = torch.tensor([[[1.0, 1.0], [0.0, 3.0]]])
+    # rows: z0 = (2, 0), z1 = (1, 1), z2 = (0, 3); products (0,1)=2, (0,2)=0, (1,2)=3
+    y = op(dense, ((0, 1),), sparse, ((0, 2),), width=2)
+    assert y.tolist() == [[2 + 0 + 300.0, 0.0]]
+
+
+def test_project_concat_and_fm_shapes() -> None:
+    pc = ProjectConcat(dense_max=8, rows=3, embedding_dim=4)
+    assert pc(torch.randn(5, 6)).shape == (5, 3, 4)
+    fm = FM(embedding_dim=4, out_max=8)
+    assert fm(torch.randn(5, 7, 4), width=6).shape == (5, 6)
+
+
+def test_layouts_give_slot_ranges_of_chosen_sources() -> None:
+    dense = DenseLayout.of({0: 13, 1: 512, 2: 512})
+    assert dense.ranges({0: 13, 2: 64}) == ((0, 13), (525, 64))
+    sparse = SparseLayout.of({0: (26, 0), 1: (64, 8), 2: (64, 8)})
+    # Source 1 with 16 branch rows and its 8 Project-Concat rows, source 2 without them.
+    assert sparse.ranges({1: (16, 8), 2: (32, 0)}) == ((26, 16), (26 + 64, 8), (98, 32))
