@@ -75,9 +75,15 @@ class ShardWriter:
             self._flush(self.row_group_rows)
 
     def close(self) -> int:
-        """Flush the last partial row group, close the shard, return the rows written."""
+        """Flush the last partial row group, close the shard, return the rows written.
+
+        A split that received no rows still gets one empty shard, so that it exists.
+        """
         if self._pending_rows:
             self._flush(self._pending_rows)
+        if self.rows == 0 and self._shard_index == 0:
+            path = os.path.join(self.directory, "part-00000.parquet")
+            pq.write_table(self.schema.empty_table(), path)
         if self._writer is not None:
             self._writer.close()
             self._writer = None

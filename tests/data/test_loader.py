@@ -124,3 +124,13 @@ def test_drop_last_and_empty_last_batches(synthetic_criteo: str) -> None:
                                                            rank=r, world_size=rows + 1)]
              for r in (0, rows)]
     assert sizes == [[1], [0]]
+
+
+def test_an_empty_split_yields_no_batches(tmp_path) -> None:
+    from nasrec_torchrec.data.synth import write_synthetic
+
+    output = str(tmp_path / "tiny")
+    write_synthetic("avazu", 5, output, split="100,0,0")
+    loader = ParquetBatchLoader(output, "val", 4)
+    assert Schema.load(output).splits["val"] == 0 and len(loader) == 0 and list(loader) == []
+    assert sum(len(b.labels) for b in ParquetBatchLoader(output, "train", 4)) == 5
