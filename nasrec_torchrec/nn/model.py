@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Optional
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
 from torchrec.datasets.utils import Batch
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
+
+if TYPE_CHECKING:
+    from nasrec_torchrec.space.architecture import Architecture
 
 
 class NASRecModel(nn.Module):
@@ -39,6 +42,19 @@ class NASRecModel(nn.Module):
             for name in config.feature_names
         ]
         self.body = body
+
+    @classmethod
+    def for_architecture(cls, embedding_bag_collection: EmbeddingBagCollection,
+                         dense_in_features: int, architecture: "Architecture",
+                         layer_norm: bool = True) -> "NASRecModel":
+        """The model of a found architecture: a `NASRecNet` body sized from the collection."""
+        from nasrec_torchrec.nn.networks import NASRecNet
+
+        configs = embedding_bag_collection.embedding_bag_configs()
+        num_features = sum(len(config.feature_names) for config in configs)
+        body = NASRecNet(architecture, dense_in_features, num_features,
+                         embedding_dim=configs[0].embedding_dim, layer_norm=layer_norm)
+        return cls(embedding_bag_collection, dense_in_features, body)
 
     def embed(self, sparse_features: KeyedJaggedTensor) -> torch.Tensor:
         """Pooled embeddings stacked by feature name: `[B, F, E]`."""
