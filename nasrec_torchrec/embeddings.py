@@ -238,6 +238,47 @@ def shard_model(model: nn.Module, device: torch.device, *,
     )
 
 
+def manual_plan(model: nn.Module, sharding_type: str, world_size: int,
+                device: torch.device) -> ShardingPlan:
+    """A hand-written plan putting every table of `model` under one sharding type.
+
+    `table_wise`: tables round-robin over the ranks; `column_wise`: each table's columns
+    split evenly over all ranks (E must divide); `row_wise`: each table's rows split evenly
+    over all ranks. The planner never proposes row_wise on CPU, and row_wise needs every
+    rank to have the same batch size (train with drop_last).
+    """
+    from torchrec.distributed.sharding_plan import (
+        column_wise, construct_module_sharding_plan, row_wise, table_wise)
+
+    fused = EmbeddingComputeKernel.FUSED.value
+    plans = {}
+    table_index = 0
+    for path, module in model.named_modules():
+        if not isinstance(module, EmbeddingBagCollection):
+            continue
+        per_table = {}
+        for config in module.embedding_bag_configs():
+            if sharding_type == ShardingType.TABLE_WISE.value:
+                per_table[config.name] = table_wise(rank=table_index % world_size,
+                                                     compute_kernel=fused)
+            elif sharding_type == ShardingType.COLUMN_WISE.value:
+                if config.embedding_dim % world_size:
+                    raise NASRecError(f"column_wise: {config.name} dim {config.embedding_dim}"
+                                      f" does not split over {world_size} ranks")
+                per_table[config.name] = column_wise(ranks=list(range(world_size)),
+                                                      compute_kernel=fused)
+            elif sharding_type == ShardingType.ROW_WISE.value:
+                per_table[config.name] = row_wise(compute_kernel=fused)
+            else:
+                raise NASRecError(f"manual plan: sharding type '{sharding_type}' is not one of "
+                                  "table_wise, column_wise, row_wise")
+            table_index += 1
+        plans[path] = construct_module_sharding_plan(
+            module, per_table, EmbeddingBagCollectionSharder(), local_size=world_size,
+            world_size=world_size, device_type=device.type)
+    return ShardingPlan(plan=plans)
+
+
 # --- Table weights, independent of the sharding ----------------------------------------------
 
 def embedding_table_names(dmp: nn.Module) -> dict[str, str]:

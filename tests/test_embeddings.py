@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+import torch.distributed as dist
 from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
@@ -20,6 +21,7 @@ from nasrec_torchrec.embeddings import (  # noqa: E402
     embedding_bag_configs,
     init_embedding_weights,
     load_embedding_tables,
+    manual_plan,
     shard_model,
 )
 from nasrec_torchrec.errors import NASRecError  # noqa: E402
@@ -60,15 +62,17 @@ def test_collection_is_built_on_meta_device():
     assert {p.device.type for p in ebc.parameters()} == {"meta"}
 
 
-def _sharded(schema, cap, seed=0, sharding_types=None):
+def _sharded(schema, cap, seed=0, sharding_types=None, manual=None):
     torch.manual_seed(seed)
     ebc = build_embedding_bag_collection(schema, DIM, embedding_cap=cap)
     model = NASRecModel(ebc, len(schema.dense), ToyBody(len(schema.dense), len(schema.sparse), DIM))
-    constraints = None
+    constraints, plan = None, None
     if sharding_types:
         constraints = {f"t_{f.name}": ParameterConstraints(sharding_types=sharding_types)
                        for f in schema.sparse}
-    return shard_model(model, torch.device("cpu"), constraints=constraints)
+    if manual:
+        plan = manual_plan(model, manual, dist.get_world_size(), torch.device("cpu"))
+    return shard_model(model, torch.device("cpu"), constraints=constraints, plan=plan)
 
 
 def _table_sizes(dmp):
@@ -144,7 +148,11 @@ def _gather_initialised_tables(out_path):
     context = init_distributed("cpu", num_threads=1)
     try:
         for sharding_type in SHARDING_TYPES:
-            dmp = _sharded(toy_schema(), None, sharding_types=[sharding_type])
+            if sharding_type == "row_wise":  # the planner never proposes it on CPU
+                dmp = _sharded(toy_schema(), None, manual="row_wise")
+            else:
+                dmp = _sharded(toy_schema(), None, sharding_types=[sharding_type])
+            assert sharding_type in str(dmp.plan)
             init_embedding_weights(dmp, seed=5)
             gathered = {}
             for key, value in dmp.state_dict().items():
@@ -158,7 +166,7 @@ def _gather_initialised_tables(out_path):
         teardown(context)
 
 
-SHARDING_TYPES = ("table_wise", "column_wise")
+SHARDING_TYPES = ("table_wise", "column_wise", "row_wise")
 
 
 def test_init_is_the_same_for_any_sharding_and_world_size(context, tmp_path):
@@ -172,3 +180,17 @@ def test_init_is_the_same_for_any_sharding_and_world_size(context, tmp_path):
         for key, full in gathered.items():
             torch.testing.assert_close(full, state[key].local_shards()[0].tensor,
                                        rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("sharding_type", ["table_wise", "column_wise", "row_wise"])
+def test_manual_plan_puts_every_table_under_one_sharding_type(context, sharding_type):
+    dmp = _sharded(toy_schema(), CAP, manual=sharding_type)
+    for plan in dmp.plan.plan.values():
+        assert {p.sharding_type for p in plan.values()} == {sharding_type}
+        assert {p.compute_kernel for p in plan.values()} == {"fused"}
+
+
+def test_manual_plan_rejects_unknown_sharding_type(context):
+    ebc = build_embedding_bag_collection(toy_schema(), DIM, embedding_cap=CAP)
+    with pytest.raises(NASRecError, match="data_parallel"):
+        manual_plan(ebc, "data_parallel", 1, torch.device("cpu"))

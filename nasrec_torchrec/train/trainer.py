@@ -33,7 +33,7 @@ from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipelineSparseDist
 
 from nasrec_torchrec.embeddings import (
-    build_embedding_bag_collection, init_embedding_weights, shard_model)
+    build_embedding_bag_collection, init_embedding_weights, manual_plan, shard_model)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import (
@@ -138,15 +138,19 @@ class Trainer:
         ebc = build_embedding_bag_collection(self.schema, config.embedding_dim,
                                              config.embedding_cap)
         model = _PipelineTrain(NASRecModel(ebc, len(self.schema.dense), self.body))
-        constraints = None
-        if config.sharding_type:
+        constraints, plan = None, None
+        if config.sharding_type == "row_wise":
+            # the planner never proposes row_wise on CPU: a hand-written plan
+            plan = manual_plan(model, "row_wise", self.context.world_size, self.context.device)
+        elif config.sharding_type:
             constraints = {f"t_{name}": ParameterConstraints(
                 sharding_types=[config.sharding_type], compute_kernels=["fused"])
                 for name in self.schema.sparse_names}
         dmp = shard_model(
             model, self.context.device, learning_rate=config.embedding_learning_rate,
             eps=config.eps, memory_budget_bytes=config.memory_budget_bytes,
-            constraints=constraints, batch_size=config.batch_size // self.context.world_size,
+            constraints=constraints, plan=plan,
+            batch_size=config.batch_size // self.context.world_size,
             find_unused_parameters=self.path_sampler is not None,
         )
         init_embedding_weights(dmp, config.seed)
