@@ -36,6 +36,8 @@ def token_keys(array: pa.Array | pa.ChunkedArray,
                allowed_bytes: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Hash every token of `array` to a uint64 key.
 
+    The array is dictionary-encoded first, so each distinct token of the chunk is hashed once.
+
     Args:
         array: tokens (any Arrow type; non-strings are cast to their string form).
         allowed_bytes: optional 256-entry bool table; a token with another byte is invalid.
@@ -44,7 +46,19 @@ def token_keys(array: pa.Array | pa.ChunkedArray,
         `(keys, invalid)`: keys `[n]` uint64 (0 = null or empty token) and a bool mask of
         tokens holding a byte outside `allowed_bytes` (all False when not given).
     """
-    strings = _as_string_array(array)
+    encoded = pc.dictionary_encode(_as_string_array(array))
+    indices = encoded.indices
+    valid = indices.is_valid().to_numpy(zero_copy_only=False)
+    positions = indices.fill_null(0).to_numpy().astype(np.intp)
+    keys, invalid = _distinct_token_keys(encoded.dictionary, allowed_bytes)
+    if not len(keys):
+        return np.zeros(len(positions), dtype=np.uint64), np.zeros(len(positions), dtype=bool)
+    return np.where(valid, keys[positions], MISSING_KEY), invalid[positions] & valid
+
+
+def _distinct_token_keys(strings: pa.StringArray,
+                         allowed_bytes: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+    """FNV-1a keys and invalid-byte flags of the (distinct, non-null) tokens of a chunk."""
     n = len(strings)
     _, offsets_buffer, data_buffer = strings.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=np.int32, count=n + 1,
