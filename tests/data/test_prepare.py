@@ -209,3 +209,20 @@ def test_prepare_synthetic_kdd_with_profile(tmp_path: Path) -> None:
     assert list(schema.dense) == ["Impression", "Depth", "Position"]
     assert len(schema.sparse) == 10 and schema.sparse_names[-2:] == ["Gender", "Age"]
     assert schema.table_rows("Gender", None) == 4
+
+
+def test_prepare_parquet_with_a_column_mapping(tmp_path: Path) -> None:
+    source = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"clicked": [0, 1] * 50, "price": [1.0, None] * 50,
+                             "shop": ["a", "b", "c", "d"] * 25, "unused": list(range(100))}),
+                   source)
+    output = tmp_path / "out"
+    assert prepare("--format", "parquet", "--input", str(source), "--output", str(output),
+                   "--label-column", "clicked", "--dense-columns", "price",
+                   "--sparse-columns", "shop", "--split", "none") == 0
+    schema = Schema.load(str(output))
+    assert (list(schema.dense), schema.sparse_names, schema.splits) == (["price"], ["shop"],
+                                                                          {"train": 100})
+    table = read_split(output, "train")
+    np.testing.assert_allclose(table["price"].to_numpy()[:2], [np.log(2.0), 0.0], rtol=1e-6)
+    assert sorted(set(table["shop"].to_numpy().tolist())) == [1, 2, 3, 4]
