@@ -77,12 +77,15 @@ class SplitPlan:
 
 @dataclass
 class ChunkSource:
-    """Rows to prepare: feature names and a re-startable stream of `(given split, chunk)`."""
+    """Rows to prepare: feature names and a re-startable stream of `(given split, chunk)`.
+
+    `stream(only)` yields every row, or with `only` just the inputs given as that split.
+    """
 
     format_name: str
     dense: list[str]
     sparse: list[str]
-    stream: Callable[[], Iterator[tuple[str | None, RawChunk]]]
+    stream: Callable[[str | None], Iterator[tuple[str | None, RawChunk]]]
     inputs: list[str] = field(default_factory=list)
 
 
@@ -102,8 +105,9 @@ def _count(source: ChunkSource, plan: SplitPlan) -> list[KeyCounter]:
     counters = [KeyCounter() for _ in source.sparse]
     assign = plan.assigner()
     vocabulary_split = plan.names.index("train") if "train" in plan.names else 0
+    only = "train" if plan.mode == "given" else None
     with _progress("count") as bar:
-        for given, chunk in source.stream():
+        for given, chunk in source.stream(only):
             take = assign(given, chunk.labels) == vocabulary_split
             keys = chunk.keys[take]
             for index, counter in enumerate(counters):
@@ -212,7 +216,7 @@ def _encode(source: ChunkSource, plan: SplitPlan, vocabularies: list[Vocabulary]
     oracle = False
     assign = plan.assigner()
     with _progress("encode") as bar:
-        for given, chunk in source.stream():
+        for given, chunk in source.stream(None):
             if chunk.skipped:
                 skipped[chunk.path] = skipped.get(chunk.path, 0) + chunk.skipped
             splits = assign(given, chunk.labels)
@@ -285,8 +289,10 @@ def file_source(format_name: str, inputs: list[tuple[str | None, str]],
     """The rows of raw files of one format, read in the order given."""
     reader = open_reader(format_name, options, inputs[0][1])
 
-    def stream() -> Iterator[tuple[str | None, RawChunk]]:
+    def stream(only: str | None) -> Iterator[tuple[str | None, RawChunk]]:
         for given, path in inputs:
+            if only is not None and given != only:
+                continue
             for chunk in reader.chunks(path):
                 yield given, chunk
 

@@ -16,7 +16,7 @@ from nasrec_torchrec.errors import NASRecError
 
 def synthetic_source(generator: SyntheticGenerator, rows: int) -> ChunkSource:
     """The generator's rows as a `prepare` source."""
-    def stream() -> Iterator[tuple[str | None, RawChunk]]:
+    def stream(only: str | None) -> Iterator[tuple[str | None, RawChunk]]:
         for chunk in generator.raw_chunks(rows):
             yield None, chunk
 
