@@ -86,6 +86,7 @@ SHAPES: dict[str, SyntheticShape] = {
 _HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 _EFFECT_ROWS = 1024
 _CROSS_ROWS = 8
+_KEY_TABLE_ROWS = 1 << 16
 
 
 @dataclass
@@ -125,7 +126,8 @@ class SyntheticGenerator:
         self.dense_missing = rng.uniform(0.0, shape.dense_missing, dense_n)
         self.dense_scale = rng.normal(1.0, 0.6, dense_n)
         self.dense_weight = rng.normal(0.0, 0.5 / np.sqrt(max(dense_n, 1)), dense_n)
-        self.effects = rng.normal(0.0, 0.7 / np.sqrt(sparse_n), (sparse_n, _EFFECT_ROWS))
+        self.effects = rng.normal(0.0, 0.7 / np.sqrt(sparse_n), (sparse_n, _EFFECT_ROWS + 1))
+        self.effects[:, _EFFECT_ROWS] = 0.0  # the effect of a missing value
         by_cardinality = [int(k) for k in np.argsort(self.vocabulary, kind="stable")]
         self.sparse_pairs = [(by_cardinality[i], by_cardinality[i + 1])
                              for i in range(0, min(6, sparse_n - 1), 2)]
@@ -135,6 +137,8 @@ class SyntheticGenerator:
         self.salt = splitmix64(np.arange(sparse_n, dtype=np.uint64) + np.uint64(seed) * np.uint64(977))
         self.bias = 0.0
         self.bias = self._calibrated_bias(shape.positive_rate)
+        self._key_tables = {k: self._keys(np.arange(self.vocabulary[k]), k)
+                            for k in range(sparse_n) if self.vocabulary[k] <= _KEY_TABLE_ROWS}
 
     def _calibrated_bias(self, positive_rate: float) -> float:
         """The bias whose mean click probability on a calibration sample is `positive_rate`."""
@@ -190,9 +194,8 @@ class SyntheticGenerator:
         x = dense_transform(dense).astype(np.float64)
         present = ranks >= 0
         logits = np.full(len(ranks), self.bias) + x @ self.dense_weight
-        bucket = np.where(present, ranks % _EFFECT_ROWS, 0)
-        for k in range(ranks.shape[1]):
-            logits += np.where(present[:, k], self.effects[k, bucket[:, k]], 0.0)
+        bucket = np.where(present, ranks % _EFFECT_ROWS, _EFFECT_ROWS)
+        logits += self.effects[np.arange(ranks.shape[1]), bucket].sum(axis=1)
         cross = np.where(present, ranks % _CROSS_ROWS, 0)
         for index, (a, b) in enumerate(self.sparse_pairs):
             both = present[:, a] & present[:, b]
@@ -239,6 +242,13 @@ class SyntheticGenerator:
         return pc.if_else(missing, pa.scalar(None, pa.string()), strings)
 
     def keys(self, ranks: np.ndarray, k: int) -> np.ndarray:
+        """`token_keys` of `tokens(ranks, k)`; looked up in a table for small vocabularies."""
+        table = self._key_tables.get(k)
+        if table is not None:
+            return np.where(ranks >= 0, table[np.maximum(ranks, 0)], np.uint64(0))
+        return self._keys(ranks, k)
+
+    def _keys(self, ranks: np.ndarray, k: int) -> np.ndarray:
         """`token_keys` of `tokens(ranks, k)`, computed without strings for hex tokens."""
         if self.shape.sparse[k] in self.shape.decimal:
             return token_keys(self.tokens(ranks, k))[0]
