@@ -226,3 +226,21 @@ def test_prepare_parquet_with_a_column_mapping(tmp_path: Path) -> None:
     table = read_split(output, "train")
     np.testing.assert_allclose(table["price"].to_numpy()[:2], [np.log(2.0), 0.0], rtol=1e-6)
     assert sorted(set(table["shop"].to_numpy().tolist())) == [1, 2, 3, 4]
+
+
+def test_split_flags_are_checked(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("label,user\n1,a\n")
+    out = str(tmp_path / "out")
+    assert prepare("--format", "csv", "--split", "given", "--input", str(path),
+                   "--output", out) == 2
+    assert "write SPLIT=PATH" in capsys.readouterr().err
+    assert prepare("--format", "csv", "--split", "given", "--input", f"val={path}",
+                   "--output", out) == 2
+    assert "a 'train' input is needed" in capsys.readouterr().err
+    assert prepare("--format", "csv", "--split", "90,10", "--input", str(path),
+                   "--output", out) == 2
+    assert prepare("--format", "csv", "--input", str(tmp_path / "missing.csv"),
+                   "--output", out) == 2
+    assert "input file not found" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
