@@ -9,10 +9,11 @@ import pytest
 import torch
 from scipy.stats import rankdata
 
-from toy_training import run_ranks
+from toy_training import make_batch, run_ranks, toy_dmp, toy_rows, toy_schema
 
 from nasrec_torchrec.train.distributed import init_distributed, teardown
-from nasrec_torchrec.train.metrics import MetricAccumulator, auc, binary_metrics, log_loss
+from nasrec_torchrec.train.metrics import (
+    MetricAccumulator, auc, binary_metrics, evaluate, log_loss)
 
 
 def reference_auc(scores: np.ndarray, labels: np.ndarray) -> float:
@@ -89,11 +90,32 @@ def _gather_unequal(out_path: str) -> None:
             accumulator.update(local_logits[lo:lo + 70], local_labels[lo:lo + 70])
         got = accumulator.compute()
         torch.save(got, f"{out_path}.{context.rank}")
+        # a sharded model evaluated over uneven batches; rank 1's last batch is empty
+        schema = toy_schema()
+        dmp = toy_dmp(schema, sharding_types=["table_wise"])
+        batches = [_rank_batch(schema, lo, hi, context.rank) for lo, hi in EVAL_BATCHES]
+        # and a rank with fewer batches than the other (it replays one, dropping the result)
+        fewer = batches if context.rank == 0 else batches[:2]
+        torch.save({"sizes": [b.labels.numel() for b in batches],
+                    "metrics": evaluate(dmp, batches),
+                    "fewer_batches": evaluate(dmp, fewer)}, f"{out_path}.eval.{context.rank}")
     finally:
         teardown(context)
 
 
-def test_two_ranks_with_unequal_rows_give_the_whole_split_metrics(tmp_path):
+EVAL_BATCHES = ((0, 50), (50, 100), (100, 101))
+
+
+def _rank_batch(schema, lo, hi, rank, world_size=2):
+    """Rank `rank`'s share of global rows [lo, hi), split as the loader splits a batch."""
+    dense, ids, labels = toy_rows(schema, 101, seed=3)
+    base, extra = divmod(hi - lo, world_size)
+    begin = lo + rank * base + min(rank, extra)
+    end = begin + base + (1 if rank < extra else 0)
+    return make_batch(schema, dense[begin:end], ids[begin:end], labels[begin:end], None)
+
+
+def test_two_ranks_with_unequal_rows_and_empty_batches_give_the_whole_split_metrics(tmp_path):
     run_ranks(2, _gather_unequal, str(tmp_path / "metrics"))
     generator = np.random.default_rng(7)
     labels = (generator.random(301) < 0.4).astype(np.float32)
@@ -103,3 +125,19 @@ def test_two_ranks_with_unequal_rows_give_the_whole_split_metrics(tmp_path):
         assert got["rows"] == 301
         assert got["auc"] == pytest.approx(reference_auc(logits, labels), abs=1e-12)
         assert got["log_loss"] == pytest.approx(reference_log_loss(logits, labels), rel=1e-9)
+
+    # the sharded model's evaluation equals one rank's over the same 101 rows
+    context = init_distributed("cpu", num_threads=1)
+    try:
+        schema = toy_schema()
+        expected = evaluate(toy_dmp(schema), [_rank_batch(schema, lo, hi, 0, world_size=1)
+                                              for lo, hi in EVAL_BATCHES])
+    finally:
+        teardown(context)
+    for rank, sizes in ((0, [25, 25, 1]), (1, [25, 25, 0])):
+        got = torch.load(f"{tmp_path / 'metrics'}.eval.{rank}")
+        assert got["sizes"] == sizes
+        assert got["metrics"]["rows"] == 101
+        assert got["metrics"]["auc"] == pytest.approx(expected["auc"], abs=1e-9)
+        assert got["metrics"]["log_loss"] == pytest.approx(expected["log_loss"], rel=1e-6)
+        assert got["fewer_batches"] == got["metrics"]
