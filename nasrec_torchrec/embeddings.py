@@ -27,7 +27,7 @@ from torchrec.distributed.model_parallel import (
     DistributedModelParallel,
 )
 from torchrec.distributed.planner import EmbeddingShardingPlanner, Topology
-from torchrec.distributed.planner.types import ParameterConstraints
+from torchrec.distributed.planner.types import ParameterConstraints, PlannerError
 from torchrec.distributed.embedding_types import EmbeddingComputeKernel
 from torchrec.distributed.types import ModuleSharder, ShardingEnv, ShardingPlan, ShardingType
 from torchrec.modules.embedding_configs import EmbeddingBagConfig, PoolingType
@@ -176,6 +176,26 @@ def make_planner(world_size: int, device: torch.device, *,
     )
 
 
+def table_bytes(model: nn.Module) -> int:
+    """Bytes of every table of `model` with its exact Adagrad state (fp32, two per value)."""
+    return sum(config.num_embeddings * config.embedding_dim * 4 * 2
+               for collection in _embedding_collections(model)
+               for config in collection.embedding_bag_configs())
+
+
+def _planner_error(model: nn.Module, world_size: int, budget: Optional[int],
+                   error: Exception) -> NASRecError:
+    need = table_bytes(model) / world_size / 2**30
+    reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+    if budget is None:
+        return NASRecError(f"the sharding planner found no plan: {reason}")
+    return NASRecError(
+        f"the sharding planner found no plan within the memory budget of {budget / 2**30:.2f} "
+        f"GB per rank: the tables need about {need:.2f} GB per rank (weights + Adagrad state "
+        f"over {world_size} ranks, before overheads); raise the budget, use more ranks or a "
+        f"smaller embedding cap ({reason})")
+
+
 def shard_model(model: nn.Module, device: torch.device, *,
                 learning_rate: float = DEFAULT_EMBEDDING_LR, eps: float = DEFAULT_ADAGRAD_EPS,
                 memory_budget_bytes: Optional[int] = None,
@@ -226,7 +246,11 @@ def shard_model(model: nn.Module, device: torch.device, *,
             model_tables=[config.name for collection in _embedding_collections(model)
                           for config in collection.embedding_bag_configs()],
         )
-        plan = planner.collective_plan(model, sharders, group)
+        try:
+            plan = planner.collective_plan(model, sharders, group)
+        except PlannerError as error:
+            raise _planner_error(model, dist.get_world_size(group), memory_budget_bytes,
+                                 error) from None
     logger.info("sharding plan:\n%s", plan)
     wrapper = DefaultDataParallelWrapper(
         static_graph=not find_unused_parameters,

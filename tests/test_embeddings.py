@@ -194,3 +194,17 @@ def test_manual_plan_rejects_unknown_sharding_type(context):
     ebc = build_embedding_bag_collection(toy_schema(), DIM, embedding_cap=CAP)
     with pytest.raises(NASRecError, match="data_parallel"):
         manual_plan(ebc, "data_parallel", 1, torch.device("cpu"))
+
+
+def test_memory_budget_too_small_is_a_clear_error(context):
+    schema = toy_schema((50_000,) * 4)
+    torch.manual_seed(0)
+    need = 4 * 50_000 * DIM * 4 * 2  # weights + exact Adagrad state
+    ebc = build_embedding_bag_collection(schema, DIM, embedding_cap=None)
+    model = NASRecModel(ebc, 3, ToyBody(3, 4, DIM))
+    with pytest.raises(NASRecError, match="memory budget of 0.01 GB per rank.*need about 0.01"):
+        shard_model(model, torch.device("cpu"), memory_budget_bytes=need // 2)
+    ebc = build_embedding_bag_collection(schema, DIM, embedding_cap=None)
+    model = NASRecModel(ebc, 3, ToyBody(3, 4, DIM))
+    dmp = shard_model(model, torch.device("cpu"), memory_budget_bytes=need * 2)
+    assert len(dmp.plan.plan) == 1
