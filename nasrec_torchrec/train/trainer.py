@@ -356,8 +356,12 @@ class Trainer:
                 self.resume(path)
             else:
                 logger.info("--resume: no checkpoint in %s, starting afresh", self.checkpoint_dir)
-        elif self.context.is_main:
-            self._truncate_metrics(-1)
+        else:
+            if latest_checkpoint(self.checkpoint_dir) is not None:
+                raise NASRecError(f"{config.output}: holds checkpoints of an earlier run; "
+                                  "continue it with --resume or choose another --output")
+            if self.context.is_main:
+                self._truncate_metrics(-1)
         self._write_json(CONFIG_FILE, {
             "config": config.to_dict(), "world_size": self.context.world_size,
             "device": str(self.context.device), "backend": self.context.backend,

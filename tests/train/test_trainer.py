@@ -53,6 +53,12 @@ def test_fit_writes_config_metrics_checkpoints_and_results(context, tmp_path):
     assert "fused" in effective["plan"]
 
 
+def test_a_fresh_run_refuses_an_output_with_checkpoints(context, tmp_path):
+    toy_trainer(small_config(tmp_path, max_steps=2), context).fit()
+    with pytest.raises(NASRecError, match="--resume"):
+        toy_trainer(small_config(tmp_path, max_steps=2), context).fit()
+
+
 def test_max_steps_and_constant_lr(context, tmp_path):
     config = small_config(tmp_path, max_steps=5, lr_schedule="constant", checkpoint_every=0)
     toy_trainer(config, context).fit()
