@@ -271,6 +271,7 @@ class Trainer:
         config = self.config
         if self.step >= self.total_steps:
             return
+        self.dmp.train()
         pipeline = self._pipeline()
         batches = self._batches()
         progress = None
@@ -290,7 +291,6 @@ class Trainer:
                     if self.step % config.log_every == 0:
                         self._check_same_path(path)
                     self.body.set_architecture(path)
-                self.dmp.train()
                 loss, _, _ = pipeline.progress(batches)
                 window.append(loss)
                 self.schedule.step()
