@@ -43,6 +43,7 @@ class TrainConfig:
         checkpoint_every: checkpoint every N steps (None: only at the end); 0 disables all.
         keep_checkpoints: checkpoints kept.
         resume: continue from the output's latest checkpoint, if any.
+        overwrite: without resume, delete an earlier run's checkpoints and metrics in output.
         log_every: steps per metrics.jsonl line.
         eval_split: split evaluated at the end ("" to skip).
         memory_budget_bytes: per-rank memory for the planner.
@@ -72,6 +73,7 @@ class TrainConfig:
     checkpoint_every: Optional[int] = None
     keep_checkpoints: int = 3
     resume: bool = False
+    overwrite: bool = False
     log_every: int = 50
     eval_split: str = "val"
     memory_budget_bytes: Optional[int] = None

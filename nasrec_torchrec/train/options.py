@@ -61,6 +61,8 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--keep-checkpoints", type=int, help="checkpoints kept (default 3)")
     parser.add_argument("--resume", action="store_true",
                         help="continue from the output's latest checkpoint")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace an earlier run's checkpoints and metrics in --output")
     parser.add_argument("--log-every", type=int, help="steps per metrics.jsonl line (default 50)")
     parser.add_argument("--eval-split", help="split evaluated at the end (default val; '' skips)")
     parser.add_argument("--memory-budget-gb", type=float,
@@ -84,6 +86,8 @@ def config_from_args(args: argparse.Namespace, extra: dict[str, Any]) -> TrainCo
         config.shuffle = False
     if args.resume:
         config.resume = True
+    if args.overwrite:
+        config.overwrite = True
     if args.no_progress:
         config.progress_bar = False
     if args.memory_budget_gb is not None:

@@ -22,6 +22,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -39,7 +40,7 @@ from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, load_checkpoint, save_checkpoint)
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import DistributedContext
+from nasrec_torchrec.train.distributed import DistributedContext, barrier
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
 
@@ -357,9 +358,16 @@ class Trainer:
             else:
                 logger.info("--resume: no checkpoint in %s, starting afresh", self.checkpoint_dir)
         else:
+            if config.overwrite and self.context.is_main:
+                shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
+                for name in (RESULTS_FILE, METRICS_FILE):
+                    if os.path.exists(os.path.join(config.output, name)):
+                        os.remove(os.path.join(config.output, name))
+            barrier()
             if latest_checkpoint(self.checkpoint_dir) is not None:
                 raise NASRecError(f"{config.output}: holds checkpoints of an earlier run; "
-                                  "continue it with --resume or choose another --output")
+                                  "continue it with --resume, replace it with --overwrite or "
+                                  "choose another --output")
             if self.context.is_main:
                 self._truncate_metrics(-1)
         self._write_json(CONFIG_FILE, {

@@ -57,6 +57,9 @@ def test_a_fresh_run_refuses_an_output_with_checkpoints(context, tmp_path):
     toy_trainer(small_config(tmp_path, max_steps=2), context).fit()
     with pytest.raises(NASRecError, match="--resume"):
         toy_trainer(small_config(tmp_path, max_steps=2), context).fit()
+    toy_trainer(small_config(tmp_path, max_steps=3, overwrite=True), context).fit()
+    assert [m["step"] for m in read_metrics(str(tmp_path))] == [1, 2, 3]
+    assert [s for s, _ in list_checkpoints(str(tmp_path / "checkpoints"))] == [3]
 
 
 def test_max_steps_and_constant_lr(context, tmp_path):
