@@ -125,7 +125,7 @@ def test_killed_and_resumed_supernet_run_equals_the_uninterrupted_run(context, t
 def _two_rank_supernet(output: str) -> None:
     context = init_distributed("cpu", num_threads=1)
     try:
-        config = small_config(output, epochs=2, checkpoint_every=0, sharding_type="table_wise")
+        config = small_config(output, epochs=2, checkpoint_every=0, sharding_type="row_wise")
         toy_trainer(config, context, supernet=True).fit()
     finally:
         teardown(context)
@@ -137,6 +137,8 @@ def test_two_rank_supernet_training_equals_one_rank(context, tmp_path):
     one = toy_trainer(config, context, supernet=True).fit()
     two = json.loads((tmp_path / "two" / "results.json").read_text())
     assert two["world_size"] == 2
+    plan = json.loads((tmp_path / "two" / "config.json").read_text())["plan"]
+    assert "row_wise" in plan and "table_wise" not in plan  # the hand-written row-wise plan
     one_losses = [m["loss"] for m in read_metrics(str(tmp_path / "one"))]
     two_losses = [m["loss"] for m in read_metrics(str(tmp_path / "two"))]
     assert len(two_losses) == 16
