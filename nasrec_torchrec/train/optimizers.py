@@ -52,18 +52,20 @@ def cosine_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
     """The learning-rate multiplier of step `step` (0-based) of `total_steps`.
 
     Linear warm-up from 1/warmup_steps to 1 over the first `warmup_fraction` of the steps, then
-    a cosine from 1 down to `final_factor` at the last step. Plain Python, no torch.
+    a half cosine from 1 that would reach `final_factor` one step after the last (so no step
+    trains at the final rate); steps past the end get `final_factor`. Plain Python, no torch.
     """
     if total_steps <= 0:
         raise NASRecError(f"total_steps must be positive, got {total_steps}")
     if not 0.0 <= warmup_fraction < 1.0:
         raise NASRecError(f"lr warm-up fraction must be in [0, 1), got {warmup_fraction}")
-    step = min(max(step, 0), total_steps - 1)
+    if step >= total_steps:
+        return final_factor
+    step = max(step, 0)
     warmup_steps = int(round(warmup_fraction * total_steps))
     if step < warmup_steps:
         return (step + 1) / warmup_steps
-    decay_steps = total_steps - warmup_steps
-    progress = (step - warmup_steps) / max(1, decay_steps - 1)
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
     return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
@@ -79,7 +81,7 @@ class CosineSchedule:
         optimizer: e.g. the `CombinedOptimizer` of `build_optimizer`.
         total_steps: steps of the run.
         warmup_fraction: fraction of the steps with linear warm-up.
-        final_factor: the last step's rate as a fraction of the base.
+        final_factor: the rate after the last step as a fraction of the base.
         constant: keep the base rate (no schedule).
 
     Example::

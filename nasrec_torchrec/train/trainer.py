@@ -292,6 +292,7 @@ class Trainer:
                     if self.step % config.log_every == 0:
                         self._check_same_path(path)
                     self.body.set_architecture(path)
+                step_lrs = self.schedule.get_last_lr()  # the rates this step trains with
                 loss, _, _ = pipeline.progress(batches)
                 window.append(loss)
                 self.schedule.step()
@@ -300,13 +301,12 @@ class Trainer:
                     now = time.perf_counter()
                     losses = self._global_mean(window)
                     rate = samples_per_step * len(window) / max(now - window_start, 1e-9)
-                    lr = self.schedule.get_last_lr()
                     for offset, value in enumerate(losses):
                         step = self.step - len(losses) + offset + 1
                         if config.log_every == 1 or step == self.step:
                             self._log({"step": step, "loss": value if config.log_every == 1
                                        else sum(losses) / len(losses),
-                                       "lr": lr[-1], "embedding_lr": lr[0],
+                                       "lr": step_lrs[-1], "embedding_lr": step_lrs[0],
                                        "samples_per_second": rate})
                     self.last_loss = losses[-1]
                     if progress is not None:
