@@ -15,6 +15,8 @@ from nasrec_torchrec.errors import NASRecError
 COMMANDS: dict[str, str] = {
     "prepare": "prepare",
     "synth": "synth",
+    "train-supernet": "train_supernet",
+    "train": "train",
 }
 
 

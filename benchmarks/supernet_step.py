@@ -1,0 +1,114 @@
+"""Forward+backward (+ Adagrad) time of supernet steps and of a standalone NASRecNet on the CPU.
+
+Measures, at batch 256 on Criteo shapes (13 dense, 26 sparse × 16): the supernets of the
+given spaces under single-op any-conn sampling (mean over sampled paths) and under the full
+path, and a published architecture built as a `NASRecNet`. Embeddings are not included
+(the body only: dense [B, 13] and pooled embeddings [B, 26, 16] as inputs).
+
+    python benchmarks/supernet_step.py --output bench_out/supernet_step.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from nasrec_torchrec.nn.networks import NASRecNet, Supernet
+from nasrec_torchrec.space import get_space, load_official, sample_full, sample_single_op_any_conn
+
+DEFAULT_OFFICIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "reference"
+                    / "official_configs" / "ea_criteo_kaggle_xlarge_best_1shot.json")
+
+
+def _step_seconds(module: torch.nn.Module, run, optimizer: torch.optim.Optimizer) -> float:
+    start = time.perf_counter()
+    optimizer.zero_grad(set_to_none=True)
+    loss = run().sum()
+    loss.backward()
+    optimizer.step()
+    return time.perf_counter() - start
+
+
+def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.randn(batch, 13), torch.randn(batch, 26, 16)
+
+
+def measure_supernet(space_name: str, batch: int, paths: int, warmup: int) -> dict:
+    """Mean step time over `paths` single-op any-conn paths and over full-path steps."""
+    space = get_space(space_name)
+    supernet = Supernet(space, 13, 26)
+    optimizer = torch.optim.Adagrad(supernet.parameters(), lr=0.04)
+    dense, sparse = _inputs(batch)
+    rng = random.Random(0)
+    single = []
+    for index in range(warmup + paths):
+        architecture = sample_single_op_any_conn(space, rng)
+        seconds = _step_seconds(supernet, lambda: supernet(dense, sparse, architecture), optimizer)
+        if index >= warmup:
+            single.append(seconds)
+    full_path = sample_full(space, rng)
+    full = [_step_seconds(supernet, lambda: supernet(dense, sparse, full_path), optimizer)
+            for _ in range(warmup + 5)][warmup:]
+    return {
+        "space": space_name,
+        "parameters": sum(p.numel() for p in supernet.parameters()),
+        "single_op_any_conn_step_s": statistics.mean(single),
+        "single_op_any_conn_step_s_median": statistics.median(single),
+        "single_op_any_conn_samples_per_s": batch / statistics.mean(single),
+        "full_path_step_s": statistics.mean(full),
+        "full_path_samples_per_s": batch / statistics.mean(full),
+        "paths": paths,
+    }
+
+
+def measure_architecture(path: Path, batch: int, steps: int, warmup: int) -> dict:
+    """Step time of a published architecture built as a standalone `NASRecNet`."""
+    architecture, _ = load_official(path)
+    net = NASRecNet(architecture, 13, 26, layer_norm=False)
+    optimizer = torch.optim.Adagrad(net.parameters(), lr=0.04)
+    dense, sparse = _inputs(batch)
+    times = [_step_seconds(net, lambda: net(dense, sparse), optimizer)
+             for _ in range(warmup + steps)][warmup:]
+    return {"architecture": str(path.name), "parameters": sum(p.numel() for p in net.parameters()),
+            "step_s": statistics.mean(times), "samples_per_s": batch / statistics.mean(times)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--spaces", nargs="+", default=["official-full", "official-small"])
+    parser.add_argument("--batch-size", type=int, default=256)
+    parser.add_argument("--paths", type=int, default=100, help="sampled paths per space")
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--official-architecture", type=Path, default=DEFAULT_OFFICIAL,
+                        help="an official architecture JSON (skipped when absent)")
+    parser.add_argument("--output", type=Path, default=Path("bench_out/supernet_step.json"))
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    results = {"batch_size": args.batch_size, "threads": args.threads, "supernets": [],
+               "reference_official_s_per_step": {"official-full": 1.13, "official-small": 0.47,
+                                                 "official-full full path": 4.1}}
+    for space_name in args.spaces:
+        row = measure_supernet(space_name, args.batch_size, args.paths, args.warmup)
+        results["supernets"].append(row)
+        print(json.dumps(row))
+    if args.official_architecture.is_file():
+        results["architecture"] = measure_architecture(args.official_architecture,
+                                                       args.batch_size, 50, args.warmup)
+        print(json.dumps(results["architecture"]))
+    os.makedirs(args.output.parent, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
