@@ -1,6 +1,6 @@
 """Forward+backward (+ Adagrad) time of supernet steps and of a standalone NASRecNet on the CPU.
 
-Measures, at batch 256 on Criteo shapes (13 dense, 26 sparse × 16): the supernets of the
+Measures (forward + backward + Adagrad step), at batch 256 on Criteo shapes (13 dense, 26 sparse × 16): the supernets of the
 given spaces under single-op any-conn sampling (mean over sampled paths) and under the full
 path, and a published architecture built as a `NASRecNet`. Embeddings are not included
 (the body only: dense [B, 13] and pooled embeddings [B, 26, 16] as inputs).
@@ -20,8 +20,10 @@ from pathlib import Path
 
 import torch
 
+from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.space import get_space, load_official, sample_full, sample_single_op_any_conn
+from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 DEFAULT_OFFICIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "reference"
                     / "official_configs" / "ea_criteo_kaggle_xlarge_best_1shot.json")
@@ -40,11 +42,21 @@ def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
     return torch.randn(batch, 13), torch.randn(batch, 26, 16)
 
 
-def measure_supernet(space_name: str, batch: int, paths: int, warmup: int) -> dict:
-    """Mean step time over `paths` single-op any-conn paths and over full-path steps."""
+def measure_supernet(space_name: str, batch: int, paths: int, warmup: int,
+                     slice_gradients: bool) -> dict:
+    """Mean step time over `paths` single-op any-conn paths and over full-path steps.
+
+    `slice_gradients`: record the gradients of the used slices only and update them with
+    `SlicedAdagrad` (what supernet training does); else full-size autograd + torch Adagrad.
+    """
     space = get_space(space_name)
     supernet = Supernet(space, 13, 26)
-    optimizer = torch.optim.Adagrad(supernet.parameters(), lr=0.04)
+    if slice_gradients:
+        store = SliceGradients()
+        attach_slice_gradients(supernet, store)
+        optimizer: torch.optim.Optimizer = SlicedAdagrad(supernet.parameters(), store, lr=0.04)
+    else:
+        optimizer = torch.optim.Adagrad(supernet.parameters(), lr=0.04)
     dense, sparse = _inputs(batch)
     rng = random.Random(0)
     single = []
@@ -58,6 +70,7 @@ def measure_supernet(space_name: str, batch: int, paths: int, warmup: int) -> di
             for _ in range(warmup + 5)][warmup:]
     return {
         "space": space_name,
+        "gradients": "slices" if slice_gradients else "full-size autograd",
         "parameters": sum(p.numel() for p in supernet.parameters()),
         "single_op_any_conn_step_s": statistics.mean(single),
         "single_op_any_conn_step_s_median": statistics.median(single),
@@ -98,9 +111,11 @@ def main() -> None:
                "reference_official_s_per_step": {"official-full": 1.13, "official-small": 0.47,
                                                  "official-full full path": 4.1}}
     for space_name in args.spaces:
-        row = measure_supernet(space_name, args.batch_size, args.paths, args.warmup)
-        results["supernets"].append(row)
-        print(json.dumps(row))
+        for slice_gradients in (True, False):
+            row = measure_supernet(space_name, args.batch_size, args.paths, args.warmup,
+                                   slice_gradients)
+            results["supernets"].append(row)
+            print(json.dumps(row))
     if args.official_architecture.is_file():
         results["architecture"] = measure_architecture(args.official_architecture,
                                                        args.batch_size, 50, args.warmup)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -80,6 +81,67 @@ class SparseLayout:
         return tuple(ranges)
 
 
+class SliceGradients:
+    """Gradients of the weight slices a step used, collected instead of full-size `.grad`.
+
+    In a supernet step an operator uses a slice of each weight; plain autograd would
+    allocate, fill and later update a gradient as large as the whole weight. With a store
+    attached (`attach_slice_gradients`), each slice's gradient is recorded here as
+    `(parameter, rows, column ranges or None, gradient)`, so the optimizer update and the
+    gradient all-reduce touch the slices only. `.grad` of sliced parameters stays None.
+    """
+
+    def __init__(self) -> None:
+        self.entries: list[tuple[nn.Parameter, int, Optional[Ranges], torch.Tensor]] = []
+        self.order: dict[int, int] = {}
+
+    def register(self, module: nn.Module) -> None:
+        """Fix a rank-independent order of `module`'s parameters (for the all-reduce)."""
+        for parameter in module.parameters():
+            self.order.setdefault(id(parameter), len(self.order))
+
+    def sorted_entries(self) -> list[tuple[nn.Parameter, int, Optional[Ranges], torch.Tensor]]:
+        """Entries in the registered parameter order (the same on every rank)."""
+        return sorted(self.entries, key=lambda entry: self.order[id(entry[0])])
+
+    def clear(self) -> None:
+        """Forget the recorded gradients (after the optimizer step)."""
+        self.entries.clear()
+
+
+class _RecordedSlice(torch.autograd.Function):
+    """`parameter[:rows][:, ranges]` whose backward records the slice's gradient in a store."""
+
+    @staticmethod
+    def forward(ctx, parameter: torch.Tensor, rows: int, ranges: Optional[Ranges],
+                store: SliceGradients, value: torch.Tensor) -> torch.Tensor:
+        ctx.meta = (parameter, rows, ranges, store)
+        return value
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        parameter, rows, ranges, store = ctx.meta
+        store.entries.append((parameter, rows, ranges, grad))
+        return None, None, None, None, None
+
+
+def _recorded(parameter: nn.Parameter, rows: int, ranges: Optional[Ranges],
+              store: Optional[SliceGradients], value: torch.Tensor) -> torch.Tensor:
+    """`value` (a slice of `parameter`), recording its gradient in `store` when one is attached."""
+    if store is None or not (parameter.requires_grad and torch.is_grad_enabled()):
+        return value
+    return _RecordedSlice.apply(parameter, rows, ranges, store, value.detach())
+
+
+def attach_slice_gradients(module: nn.Module, store: Optional[SliceGradients]) -> None:
+    """Record the slice gradients of every elastic layer of `module` in `store` (None: detach)."""
+    if store is not None:
+        store.register(module)
+    for layer in module.modules():
+        if isinstance(layer, (ElasticLinear, ElasticLayerNorm)):
+            layer.gradient_store = store
+
+
 def full_range(width: int) -> Ranges:
     """The ranges of a whole axis of `width`."""
     return ((0, width),) if width > 0 else ()
@@ -104,6 +166,7 @@ class ElasticLinear(nn.Module):
         self.out_max: int = out_max
         self.weight = nn.Parameter(torch.empty(out_max, in_max))
         self.bias = nn.Parameter(torch.empty(out_max))
+        self.gradient_store: Optional[SliceGradients] = None
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -116,26 +179,32 @@ class ElasticLinear(nn.Module):
         """The `[out, sum of widths]` weight in use."""
         rows = self.weight[:out]
         if ranges == ((0, self.in_max),):
-            return rows
-        if len(ranges) == 1:
+            value = rows
+        elif len(ranges) == 1:
             start, width = ranges[0]
-            return rows[:, start:start + width]
-        if not ranges:
-            return rows[:, :0]
-        return torch.cat([rows[:, start:start + width] for start, width in ranges], dim=1)
+            value = rows[:, start:start + width]
+        elif not ranges:
+            value = rows[:, :0]
+        else:
+            value = torch.cat([rows[:, start:start + width] for start, width in ranges], dim=1)
+        return _recorded(self.weight, out, ranges, self.gradient_store, value)
+
+    def sliced_bias(self, out: int) -> torch.Tensor:
+        """The first `out` biases."""
+        return _recorded(self.bias, out, None, self.gradient_store, self.bias[:out])
 
     def sliced_state(self, out: int, ranges: Ranges) -> dict[str, torch.Tensor]:
         """The state dict of an exact-size layer equal to this one on the slice."""
         return {"weight": self.sliced_weight(out, ranges).detach().clone(),
-                "bias": self.bias[:out].detach().clone()}
+                "bias": self.sliced_bias(out).detach().clone()}
 
     def forward(self, x: torch.Tensor, out: int, ranges: Ranges) -> torch.Tensor:
         """`x [B, sum of widths] -> [B, out]`."""
-        return F.linear(x, self.sliced_weight(out, ranges), self.bias[:out])
+        return F.linear(x, self.sliced_weight(out, ranges), self.sliced_bias(out))
 
     def forward_rows(self, x: torch.Tensor, out: int, ranges: Ranges) -> torch.Tensor:
         """Along the row axis: `x [B, sum of rows, E] -> [B, out, E]` (one bias per row)."""
-        return torch.matmul(self.sliced_weight(out, ranges), x) + self.bias[:out, None]
+        return torch.matmul(self.sliced_weight(out, ranges), x) + self.sliced_bias(out)[:, None]
 
 
 class ElasticLayerNorm(nn.Module):
@@ -145,6 +214,7 @@ class ElasticLayerNorm(nn.Module):
         super().__init__()
         self.weight = nn.Parameter(torch.ones(max_width))
         self.bias = nn.Parameter(torch.zeros(max_width))
+        self.gradient_store: Optional[SliceGradients] = None
 
     def sliced_state(self, width: int) -> dict[str, torch.Tensor]:
         """The state dict of an exact-size LayerNorm equal to this one at `width`."""
@@ -154,4 +224,6 @@ class ElasticLayerNorm(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Normalise the last axis of `x` (its width is the active width)."""
         width = x.shape[-1]
-        return F.layer_norm(x, (width,), self.weight[:width], self.bias[:width])
+        store = self.gradient_store
+        return F.layer_norm(x, (width,), _recorded(self.weight, width, None, store, self.weight[:width]),
+                            _recorded(self.bias, width, None, store, self.bias[:width]))

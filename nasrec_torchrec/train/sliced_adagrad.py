@@ -1,0 +1,98 @@
+"""Adagrad and gradient all-reduce over the weight slices a supernet step used.
+
+With `nn.elastic.attach_slice_gradients`, a supernet records the gradients of the slices
+its path used instead of full-size `.grad` tensors. `SlicedAdagrad` applies the same update
+as `torch.optim.Adagrad` would with full-size gradients (zero outside the slices leaves both
+the weights and the accumulators unchanged there), touching the slices only, and
+`all_reduce_slice_gradients` averages them across ranks in one collective. Every rank draws
+the same path, so the recorded slices line up.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable, Optional
+
+import torch
+import torch.distributed as dist
+
+from nasrec_torchrec.nn.elastic import Ranges, SliceGradients
+
+
+def _column_parts(ranges: Optional[Ranges]) -> list[tuple[int, int, int]]:
+    """`(gradient column, parameter column, width)` of each range (None: 1-D prefix)."""
+    if ranges is None:
+        return []
+    parts, offset = [], 0
+    for start, width in ranges:
+        parts.append((offset, start, width))
+        offset += width
+    return parts
+
+
+class SlicedAdagrad(torch.optim.Optimizer):
+    """`torch.optim.Adagrad` (no lr decay, no weight decay) over recorded slice gradients.
+
+    Parameters with an ordinary `.grad` (not sliced) get the ordinary Adagrad update.
+
+    Args:
+        params: parameters (or groups) to optimise.
+        store: the slice gradients recorded by the supernet during backward.
+        lr: learning rate; eps: added to the root of the accumulator.
+        initial_accumulator_value: start value of the accumulators.
+    """
+
+    def __init__(self, params: Iterable, store: SliceGradients, lr: float = 0.04,
+                 eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
+        super().__init__(params, {"lr": lr, "eps": eps})
+        self.store = store
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                self.state[parameter]["sum"] = torch.full_like(
+                    parameter, initial_accumulator_value, memory_format=torch.preserve_format)
+
+    @staticmethod
+    def _update(parameter: torch.Tensor, accumulator: torch.Tensor, grad: torch.Tensor,
+                lr: float, eps: float) -> None:
+        accumulator.addcmul_(grad, grad, value=1.0)
+        parameter.addcdiv_(grad, accumulator.sqrt().add_(eps), value=-lr)
+
+    @torch.no_grad()
+    def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
+        loss = closure() if closure is not None else None
+        group_of = {id(p): group for group in self.param_groups for p in group["params"]}
+        for parameter, rows, ranges, grad in self.store.sorted_entries():
+            group = group_of.get(id(parameter))
+            if group is None:
+                continue
+            accumulator = self.state[parameter]["sum"]
+            if ranges is None:
+                self._update(parameter[:rows], accumulator[:rows], grad, group["lr"], group["eps"])
+                continue
+            for offset, start, width in _column_parts(ranges):
+                self._update(parameter[:rows, start:start + width],
+                             accumulator[:rows, start:start + width],
+                             grad[:, offset:offset + width], group["lr"], group["eps"])
+        self.store.clear()
+        for group in self.param_groups:
+            for parameter in group["params"]:
+                if parameter.grad is not None:
+                    self._update(parameter, self.state[parameter]["sum"], parameter.grad,
+                                 group["lr"], group["eps"])
+        return loss
+
+
+def all_reduce_slice_gradients(store: SliceGradients,
+                               group: Optional[dist.ProcessGroup] = None) -> None:
+    """Average the recorded slice gradients over the ranks of `group` (one all-reduce)."""
+    if not dist.is_initialized() or dist.get_world_size(group) == 1 or not store.entries:
+        return
+    entries = store.sorted_entries()
+    flat = torch.cat([grad.reshape(-1) for _, _, _, grad in entries])
+    dist.all_reduce(flat, group=group)
+    flat /= dist.get_world_size(group)
+    offset = 0
+    store.entries = []
+    for parameter, rows, ranges, grad in entries:
+        size = grad.numel()
+        store.entries.append((parameter, rows, ranges, flat[offset:offset + size].view_as(grad)))
+        offset += size
