@@ -27,6 +27,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     model.add_argument("--arch", metavar="FILE.json",
                        help="architecture JSON (this project's format or the official one)")
     model.add_argument("--model", metavar="NAME", help="a baseline model by name")
+    parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
+                        help="a baseline option (repeatable), e.g. dropout=0.2 or "
+                        "layer_sizes=400-400-400; typed by the model's dataclass of defaults")
     parser.add_argument("--no-layer-norm", action="store_true",
                         help="no LayerNorm in the operators")
     add_train_arguments(parser)
@@ -66,7 +69,10 @@ def build_body(args: argparse.Namespace, config: Any, schema: Any) -> Any:
     except ImportError:
         raise NASRecError(f"--model {args.model}: no baselines are available yet; "
                           "use --arch FILE.json") from None
-    return get_baseline(args.model, dense, sparse, config.embedding_dim)
+    from nasrec_torchrec.baselines.options import parse_key_values
+
+    options = parse_key_values(getattr(args, "model_option", None) or [])
+    return get_baseline(args.model, dense, sparse, config.embedding_dim, **options)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -83,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
     config = config_from_args(args, {})
     config.extra = {**config.extra, "kind": "architecture" if args.arch else "baseline",
                     "arch": args.arch, "model": args.model,
+                    "model_options": list(getattr(args, "model_option", None) or []),
                     "layer_norm": not args.no_layer_norm}
     if args.arch:
         load_architecture(args.arch)  # fail on a bad file before starting ranks
