@@ -32,19 +32,25 @@ def _column_parts(ranges: Optional[Ranges]) -> list[tuple[int, int, int]]:
 class SlicedAdagrad(torch.optim.Optimizer):
     """`torch.optim.Adagrad` (no lr decay, no weight decay) over recorded slice gradients.
 
-    Parameters with an ordinary `.grad` (not sliced) get the ordinary Adagrad update.
+    `step()` first averages the slice gradients over the ranks of `process_group` (when
+    torch.distributed is initialised), so it also serves inside TorchRec's train pipelines,
+    which call `optimizer.step()` themselves. Parameters with an ordinary `.grad` (not
+    sliced) get the ordinary Adagrad update (and are not all-reduced: keep them under DDP).
 
     Args:
         params: parameters (or groups) to optimise.
         store: the slice gradients recorded by the supernet during backward.
         lr: learning rate; eps: added to the root of the accumulator.
         initial_accumulator_value: start value of the accumulators.
+        process_group: ranks whose slice gradients are averaged (default: the world).
     """
 
     def __init__(self, params: Iterable, store: SliceGradients, lr: float = 0.04,
-                 eps: float = 1e-10, initial_accumulator_value: float = 0.0) -> None:
+                 eps: float = 1e-10, initial_accumulator_value: float = 0.0,
+                 process_group: Optional[dist.ProcessGroup] = None) -> None:
         super().__init__(params, {"lr": lr, "eps": eps})
         self.store = store
+        self.process_group = process_group
         for group in self.param_groups:
             for parameter in group["params"]:
                 self.state[parameter]["sum"] = torch.full_like(
@@ -59,6 +65,7 @@ class SlicedAdagrad(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
         loss = closure() if closure is not None else None
+        all_reduce_slice_gradients(self.store, self.process_group)
         group_of = {id(p): group for group in self.param_groups for p in group["params"]}
         for parameter, rows, ranges, grad in self.store.sorted_entries():
             group = group_of.get(id(parameter))
