@@ -183,7 +183,8 @@ def _stage_app(
         if source
     ]
     if mounts:
-        role.mounts.extend(specs.parse_mounts(mounts))
+        # The CLI splits a List[str] at commas; accept whole "type=...,src=...,dst=..." items too.
+        role.mounts.extend(specs.parse_mounts([part for item in mounts for part in item.split(",")]))
     return app
 
 
