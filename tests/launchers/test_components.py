@@ -1,0 +1,195 @@
+"""The TorchX components of launchers/components.py: what they run, with which resources, env
+and mounts, and that no user string is split, expanded or executed on its way to the stage."""
+
+import argparse
+import shlex
+from pathlib import Path
+from types import ModuleType
+from typing import Callable, Dict, List
+
+import pytest
+from torchx import specs
+from torchx.runner import get_runner
+from torchx.specs.file_linter import get_fn_docstring
+from torchx.specs.finder import get_component
+
+from launcher_cases import COMPONENT_NAMES, COMPONENTS_FILE, HOSTILE
+
+# The flags each component sets from its own parameters (besides --resume).
+PATH_PARAMETERS: Dict[str, List[str]] = {
+    "prepare": ["output"],
+    "train_supernet": ["data", "output"],
+    "train": ["data", "output"],
+    "search": ["data", "supernet", "output"],
+    "retrain": ["data", "output"],
+    "final": ["data", "output"],
+    "pipeline": ["data", "output"],
+}
+
+
+def _build(components: ModuleType, name: str, *script_args: str, **kwargs: object) -> specs.AppDef:
+    paths = {parameter: f"/job/{parameter}" for parameter in PATH_PARAMETERS[name]}
+    return getattr(components, name)(*script_args, **{**paths, **kwargs})
+
+
+def _stage_argv(app: specs.AppDef) -> List[str]:
+    """The argv of `python -m nasrec_torchrec.cli` in the AppDef's `bash -c` torchrun line."""
+    (role,) = app.roles
+    assert role.entrypoint == "bash" and role.args[0] == "-c"
+    torchrun_argv = shlex.split(role.args[1])
+    assert torchrun_argv[0] == "torchrun"
+    module_at = torchrun_argv.index("-m")
+    assert torchrun_argv[module_at + 1] == "nasrec_torchrec.cli"
+    return torchrun_argv[module_at + 2:]
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_component_passes_the_torchx_linter_and_documents_every_parameter(name: str) -> None:
+    component = get_component(f"{COMPONENTS_FILE}:{name}")  # raises on linter errors
+    description, parameter_help = get_fn_docstring(component.fn)
+    assert "TIP" not in description
+    for parameter, help_text in parameter_help.items():
+        assert help_text.strip() and "TBD" not in help_text, f"{name}: {parameter} undocumented"
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_component_runs_its_stage_with_its_paths_then_the_passed_through_args(
+    components: ModuleType, name: str
+) -> None:
+    app = _build(components, name, "--seed", "3")
+    stage = app.roles[0].name
+    expected = [stage]
+    for parameter in PATH_PARAMETERS[name]:
+        expected += [f"--{parameter}", f"/job/{parameter}"]
+    if stage in components.RESUMABLE_STAGES:
+        expected.append("--resume")
+    assert _stage_argv(app) == expected + ["--seed", "3"]
+    if stage in components.RESUMABLE_STAGES:
+        assert "--resume" not in _stage_argv(_build(components, name, resume=False))
+
+
+def test_components_stage_argv_is_accepted_by_the_registered_stage_parsers(
+    components: ModuleType,
+) -> None:
+    from nasrec_torchrec.cli import COMMANDS, build_parser
+
+    parser = build_parser()
+    stage_parsers = next(
+        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
+    ).choices
+    checked = []
+    for name in COMPONENT_NAMES:
+        argv = _stage_argv(_build(components, name))
+        stage = argv[0]
+        if stage not in COMMANDS:
+            continue  # stage not written yet
+        has_resume = any("--resume" in action.option_strings
+                         for action in stage_parsers[stage]._actions)
+        assert has_resume == (stage in components.RESUMABLE_STAGES), stage
+        # Fill the stage's other required options so only the component's own flags are judged.
+        for action in stage_parsers[stage]._actions:
+            if action.required and not set(action.option_strings) & set(argv):
+                argv += [action.option_strings[0], (action.choices and next(iter(action.choices))) or "x"]
+        parser.parse_args(argv)
+        checked.append(stage)
+    assert {"prepare", "train-supernet", "train"} <= set(checked)
+
+
+def test_resources_replicas_and_retries_follow_the_arguments(components: ModuleType) -> None:
+    app = components.train_supernet(data="/d", output="/o", j="3x4", cpu=16, gpu=4, memMB=64000,
+                                    max_retries=2, image="registry/nasrec:1")
+    (role,) = app.roles
+    assert (role.num_replicas, role.min_replicas, role.max_retries) == (3, 3, 2)
+    assert (role.resource.cpu, role.resource.gpu, role.resource.memMB) == (16, 4, 64000)
+    assert role.image == "registry/nasrec:1"
+    assert "--nnodes 3 --nproc_per_node 4" in role.args[1]
+    elastic = components.train_supernet(data="/d", output="/o", j="1:4x2").roles[0]
+    assert (elastic.min_replicas, elastic.num_replicas) == (1, 4)
+
+
+def test_named_resource_takes_precedence(components: ModuleType) -> None:
+    named = specs.named_resources["aws_p3.2xlarge"]
+    role = components.train(data="/d", output="/o", j="1x1", h="aws_p3.2xlarge").roles[0]
+    assert (role.resource.cpu, role.resource.gpu, role.resource.memMB) == (
+        named.cpu, named.gpu, named.memMB)
+    assert role.env["OMP_NUM_THREADS"] == str(named.cpu)
+
+
+def test_env_defaults_one_thread_per_cpu_share_and_user_env_wins(components: ModuleType) -> None:
+    env = components.search(data="/d", supernet="/s", output="/o", j="1x2", cpu=2).roles[0].env
+    assert env["OMP_NUM_THREADS"] == "1" and env["PYTHONUNBUFFERED"] == "1"
+    env = components.search(data="/d", supernet="/s", output="/o", j="2x4", cpu=32,
+                            env={"OMP_NUM_THREADS": "3", "NCCL_DEBUG": "INFO"}).roles[0].env
+    assert env["OMP_NUM_THREADS"] == "3" and env["NCCL_DEBUG"] == "INFO"
+    assert components.prepare(output="/o", cpu=8).roles[0].env["OMP_NUM_THREADS"] == "8"
+
+
+def test_mounts_put_data_read_only_and_output_read_write_at_the_job_paths(
+    components: ModuleType,
+) -> None:
+    role = components.search(
+        data="/data/criteo", supernet="/runs/supernet", output="/runs/search",
+        data_mount="/mnt/criteo", supernet_mount="/mnt/supernet", output_mount="/mnt/search",
+        mounts=["type=bind,src=/mnt/cache,dst=/cache,readonly"],
+    ).roles[0]
+    assert role.mounts == [
+        specs.BindMount("/mnt/criteo", "/data/criteo", read_only=True),
+        specs.BindMount("/mnt/supernet", "/runs/supernet", read_only=True),
+        specs.BindMount("/mnt/search", "/runs/search", read_only=False),
+        specs.BindMount("/mnt/cache", "/cache", read_only=True),
+    ]
+    role = components.train_supernet(data="/data", output="/runs/s", data_mount="criteo-pvc",
+                                     mount_type="volume").roles[0]
+    assert role.mounts == [specs.VolumeMount("criteo-pvc", "/data", read_only=True)]
+    assert components.train_supernet(data="/data", output="/runs/s").roles[0].mounts == []
+
+
+def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
+    components: ModuleType,
+) -> None:
+    app = components.prepare("--format", "criteo", "--input", "/raw/train.txt",
+                             output="/data/criteo", raw_mount="/mnt/raw", output_mount="/mnt/data")
+    (role,) = app.roles
+    assert "--nnodes 1 --nproc_per_node 1" in role.args[1]
+    assert _stage_argv(app) == ["prepare", "--output", "/data/criteo", "--format", "criteo",
+                                "--input", "/raw/train.txt"]
+    # prepare renames a finished sibling directory into place: its output cannot be a mount
+    assert role.mounts == [specs.BindMount("/mnt/raw", "/raw", read_only=True),
+                           specs.BindMount("/mnt/data", "/data", read_only=False)]
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"mount_type": "nfs"}, "mount_type"),
+    ({"data": "relative/data", "data_mount": "/mnt/data"}, "absolute"),
+    ({"j": "1x4", "gpu": 2}, "GPUs"),
+    ({"j": "two"}, "Invalid format"),
+    ({"env": {"BAD-NAME": "1"}}, "environment variable"),
+    ({"max_retries": -1}, "max_retries"),
+])
+def test_bad_arguments_are_refused_with_the_reason(
+    components: ModuleType, kwargs: Dict[str, object], message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        components.train_supernet(**{"data": "/d", "output": "/o", **kwargs})
+
+
+@pytest.mark.parametrize("name", COMPONENT_NAMES)
+def test_hostile_strings_reach_the_stage_as_one_intact_argv_element_and_run_nothing(
+    components: ModuleType, name: str, run_with_fake_torchrun: Callable[..., List[List[str]]],
+    tmp_path: Path,
+) -> None:
+    paths = {parameter: f"/job/{parameter} {HOSTILE}" for parameter in PATH_PARAMETERS[name]}
+    app = getattr(components, name)("--note", HOSTILE, HOSTILE, env={"NASREC_NOTE": HOSTILE},
+                                    **paths)
+    # local_cwd's request is the argv and env it Popens, after TorchX's macro substitution
+    with get_runner() as runner:
+        request = runner.dryrun(app, "local_cwd", cfg={"log_dir": str(tmp_path / "logs")}).request
+    (replica,) = request.role_params[app.roles[0].name]
+    assert replica.env["NASREC_NOTE"] == HOSTILE
+
+    (torchrun_argv,) = run_with_fake_torchrun(replica.args)
+    stage_argv = torchrun_argv[torchrun_argv.index("-m") + 2:]
+    for parameter, path in paths.items():
+        assert stage_argv[stage_argv.index(f"--{parameter}") + 1] == path
+    assert stage_argv[-3:] == ["--note", HOSTILE, HOSTILE]
+    assert not list(tmp_path.glob("pwned*")) and not (tmp_path / "out").exists()
