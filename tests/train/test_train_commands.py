@@ -49,6 +49,19 @@ def test_train_command_trains_an_architecture_file(tiny_criteo, tmp_path):
     assert [m["step"] for m in read_metrics(str(output))] == list(range(1, 7))
 
 
+def test_train_command_trains_a_baseline_with_options(tiny_criteo, tmp_path):
+    output = tmp_path / "deepfm"
+    assert run(train, ["--data", tiny_criteo, "--model", "deepfm", "--model-option",
+                       "layer_sizes=32-16", "--output", str(output), "--max-steps", "3",
+                       *COMMON]) == 0
+    results = json.loads((output / "results.json").read_text())
+    assert results["steps"] == 3 and results["val"]["rows"] == 300
+    assert results["config"]["extra"]["model"] == "deepfm"
+    with pytest.raises(NASRecError, match="unknown baseline"):
+        run(train, ["--data", tiny_criteo, "--model", "nope", "--output", str(tmp_path / "x"),
+                    *COMMON])
+
+
 def test_train_command_needs_a_model(tiny_criteo, tmp_path):
     with pytest.raises(NASRecError, match="--arch"):
         run(train, ["--data", tiny_criteo, "--output", str(tmp_path)])
