@@ -1,0 +1,133 @@
+"""Dry runs of the components on Kubernetes (Volcano) and Slurm: the generated job specs carry
+the replicas, resources, command line, env and mounts the arguments ask for."""
+
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
+from typing import Callable, Dict, List
+
+import pytest
+import yaml
+from torchx.runner import get_runner
+
+from launcher_cases import COMPONENTS_FILE, HOSTILE, REPO
+
+# Slurm's dry run turns any "${app_id}" into "$SLURM_JOB_ID", the user's included (torchx 0.7).
+SLURM_HOSTILE = HOSTILE.replace("${app_id}", "${replica_id}")
+
+SEARCH_ARGS = [
+    "-j", "2x4", "--cpu", "8", "--gpu", "4", "--memMB", "32000", "--max_retries", "2",
+    "--image", "registry.example/nasrec-torchrec:0.1",
+    "--env", "NCCL_DEBUG=INFO,OMP_NUM_THREADS=2",
+    "--data", "/data/criteo", "--data_mount", "criteo-pvc", "--mount_type", "volume",
+    "--supernet", "/runs/supernet", "--output", "/runs/search",
+    "--mounts", "type=volume,src=runs-pvc,dst=/runs",
+]
+
+
+def _expected_stage_argv(*extra: str) -> List[str]:
+    return ["search", "--data", "/data/criteo", "--supernet", "/runs/supernet",
+            "--output", "/runs/search", "--resume", *extra]
+
+
+def _stage_argv(torchrun_argv: List[str]) -> List[str]:
+    assert torchrun_argv[torchrun_argv.index("-m") + 1] == "nasrec_torchrec.cli"
+    return torchrun_argv[torchrun_argv.index("-m") + 2:]
+
+
+# torchx warns that Volcano >= 1.4 may not honour job retries; the spec is what we check.
+@pytest.mark.filterwarnings("ignore::UserWarning:torchx.schedulers.kubernetes_scheduler")
+def test_kubernetes_dry_run_is_a_volcano_job_with_the_requested_spec(
+    run_with_fake_torchrun: Callable[..., List[List[str]]],
+) -> None:
+    pytest.importorskip("kubernetes", reason="torchx[kubernetes] extra not installed")
+    with get_runner() as runner:
+        info = runner.dryrun_component(
+            f"{COMPONENTS_FILE}:search", SEARCH_ARGS + ["--", "--top-k", HOSTILE], "kubernetes",
+            cfg={"queue": "nasrec-queue", "namespace": "nasrec"}, workspace=None,
+        )
+    job = yaml.safe_load(str(info.request))
+    assert (job["apiVersion"], job["kind"]) == ("batch.volcano.sh/v1alpha1", "Job")
+    assert job["spec"]["queue"] == "nasrec-queue" and job["spec"]["schedulerName"] == "volcano"
+    assert job["spec"]["maxRetry"] == 2
+    tasks = job["spec"]["tasks"]
+    assert [(task["name"], task["replicas"]) for task in tasks] == [("search-0", 1), ("search-1", 1)]
+    for task in tasks:
+        pod = task["template"]["spec"]
+        (container,) = pod["containers"]
+        assert container["image"] == "registry.example/nasrec-torchrec:0.1"
+        assert container["resources"]["limits"] == {
+            "cpu": "8000m", "memory": "32000M", "nvidia.com/gpu": "4"}
+        assert container["resources"]["requests"]["nvidia.com/gpu"] == "4"
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert env["NCCL_DEBUG"] == "INFO" and env["OMP_NUM_THREADS"] == "2"
+        assert env["PYTHONUNBUFFERED"] == "1"
+        mounts = {mount["mountPath"]: (mount["name"], mount["readOnly"])
+                  for mount in container["volumeMounts"] if mount["mountPath"] != "/dev/shm"}
+        claims = {volume["name"]: volume["persistentVolumeClaim"]["claimName"]
+                  for volume in pod["volumes"] if "persistentVolumeClaim" in volume}
+        assert {path: (claims[name], read_only) for path, (name, read_only) in mounts.items()} == {
+            "/data/criteo": ("criteo-pvc", True), "/runs": ("runs-pvc", False)}
+
+        command = container["command"]
+        assert command[:2] == ["bash", "-c"]
+        assert "--nnodes 2 --nproc_per_node 4" in command[2]
+        (torchrun_argv,) = run_with_fake_torchrun(command)
+        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--top-k", HOSTILE)
+
+
+def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
+    run_with_fake_torchrun: Callable[..., List[List[str]]], tmp_path: Path,
+) -> None:
+    with get_runner() as runner:
+        info = runner.dryrun_component(
+            f"{COMPONENTS_FILE}:search", SEARCH_ARGS + ["--", "--top-k", SLURM_HOSTILE], "slurm",
+            cfg={"partition": "gpu", "time": "2:00:00"}, workspace=None,
+        )
+    request = info.request
+    assert request.max_retries == 2
+    assert list(request.replicas) == ["search-0", "search-1"]
+    for replica in request.replicas.values():
+        assert replica.sbatch_opts == {
+            "requeue": None, "partition": "gpu", "time": "2:00:00", "ntasks-per-node": "1",
+            "cpus-per-task": "8", "mem": "32000", "gpus-per-task": "4"}
+        assert replica.env["NCCL_DEBUG"] == "INFO" and replica.env["OMP_NUM_THREADS"] == "2"
+        assert replica.entrypoint == "bash"
+    script = request.materialize()
+    assert script.count("#SBATCH --job-name=search-") == 2 and "#SBATCH hetjob" in script
+    assert "export TORCHX_MAX_RETRIES=2" in script
+
+    # Run the script itself: fake srun runs each node's program, fake torchrun records it.
+    script_file = tmp_path / "job.sbatch"
+    script_file.write_text(script)
+    calls = run_with_fake_torchrun(["bash", str(script_file)], env={"SLURM_JOB_ID": "42"})
+    assert len(calls) == 2
+    for torchrun_argv in calls:
+        assert torchrun_argv[torchrun_argv.index("--rdzv_id") + 1] == "42"
+        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--top-k", SLURM_HOSTILE)
+
+
+@pytest.mark.parametrize("scheduler, expected", [
+    ("kubernetes", ["queue: default", "batch.volcano.sh/v1alpha1"]),
+    ("slurm", ["--time=24:00:00", "nasrec_torchrec.cli train-supernet --data /data --output /runs/s"]),
+])
+def test_cli_dry_run_from_the_repository_uses_torchxconfig_defaults_without_docker(
+    scheduler: str, expected: List[str],
+) -> None:
+    if scheduler == "kubernetes":
+        pytest.importorskip("kubernetes", reason="torchx[kubernetes] extra not installed")
+    torchx = str(Path(sys.executable).parent / "torchx")
+    env: Dict[str, str] = {key: value for key, value in os.environ.items()
+                           if key not in ("TORCHXCONFIG", "HOME")}
+    env["HOME"] = str(REPO / "nonexistent-home")  # no user-level ~/.torchxconfig
+    result = subprocess.run(
+        [torchx, "run", "-s", scheduler, "--dryrun", "launchers/components.py:train_supernet",
+         "--data", "/data", "--output", "/runs/s"],
+        cwd=REPO, env=env, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    for text in expected:
+        assert text in result.stdout, f"{text!r} not in:\n{result.stdout[-3000:]}"
+    assert shlex.quote("/runs/s") in result.stdout
