@@ -207,7 +207,7 @@ def prepare(
     max_retries: int = 0,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Splits and encodes raw CTR logs into Parquet shards (`nasrec prepare`), one process.
+    """Splits and encodes raw CTR logs into Parquet shards (`nasrec prepare`): one process.
 
     The stage's own flags (--format, --input, --split, ...) go after --, e.g.
     `-- --format criteo --input /raw/train.txt`.
@@ -219,6 +219,9 @@ def prepare(
         output_mount: mount this (host path or volume) at the parent of output (the stage
             writes output atomically beside it)
     """
+    _, max_nodes, nproc_per_node, _ = dist.parse_nnodes(j)
+    if max_nodes * nproc_per_node != 1:
+        raise ValueError(f"prepare is one process: j must be 1x1, not {j!r}")
     return _stage_app(
         "prepare", ["--output", output], script_args,
         stage_mounts=[(raw_mount, raw_dir, True), (output_mount, _parent(output), False)],

@@ -156,6 +156,8 @@ def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
     # prepare renames a finished sibling directory into place: its output cannot be a mount
     assert role.mounts == [specs.BindMount("/mnt/raw", "/raw", read_only=True),
                            specs.BindMount("/mnt/data", "/data", read_only=False)]
+    with pytest.raises(ValueError, match="one process"):
+        components.prepare(output="/data/criteo", j="1x2")
 
 
 @pytest.mark.parametrize("kwargs, message", [
