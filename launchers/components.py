@@ -11,21 +11,25 @@ Examples (from the repository root)::
 
     torchx run -s local_cwd launchers/components.py:train_supernet \\
         --data data/criteo --output runs/supernet -- --space nasrec-small --max-steps 100
-    torchx run -s kubernetes --workspace "" -cfg queue=default,namespace=nasrec \\
+    torchx run -s kubernetes -cfg queue=default,namespace=nasrec \\
         launchers/components.py:search --image registry/nasrec-torchrec:0.1 -j 2x4 \\
-        --mount_type volume --mounts type=volume,src=nasrec-runs,dst=/runs \\
+        --mounts type=volume,src=nasrec-runs,dst=/runs \\
         --data /runs/data --supernet /runs/supernet --output /runs/search
 
 Quoting: every user string (paths, pass-through arguments, environment values) reaches the
 stage as exactly one argv element. ddp joins the torchrun command line for `bash -c` with
 `shlex.quote`; before that we escape `$` as `$$`, so TorchX's macro substitution
 (`${app_id}`, `${replica_id}`, ...), which runs over a role's args and env, leaves user text
-alone.
+alone. (One exception, in torchx 0.7's Slurm scheduler: it replaces a literal `${app_id}`
+anywhere in the command line by the job id.)
 
 Restarts: stages that can resume are given `--resume`, so a job the scheduler restarts
 (`max_retries`), or one submitted again, continues from its output's latest checkpoint; on a
 fresh output `--resume` starts afresh. Checkpoint often enough for that to pay
 (`-- --checkpoint-every N`).
+
+The repository's `.torchxconfig` disables the workspace (no Docker needed, jobs run the code
+in the image) and holds the Kubernetes queue/namespace and Slurm time defaults.
 
 This file imports only torchx: it is loaded on the machine that submits, which may have
 neither torch nor this project installed.
