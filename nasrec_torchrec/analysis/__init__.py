@@ -1,0 +1,1 @@
+"""Analysis of architectures and search results: FLOPs and parameter counts, plots."""

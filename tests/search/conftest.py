@@ -1,0 +1,37 @@
+"""Shared fixtures of the search tests: a tiny space, a tiny trained supernet run."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+TINY_SPACE = dict(name="tiny", num_blocks=2, dense_ops=["fc", "dot_product"],
+                  sparse_ops=["embed_fc"], dense_dims=[8, 16], sparse_dims=[4, 8],
+                  project_concat_searchable=True, project_concat_rows=1)
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    """Two threads on a shared 2-core machine can be many times slower than one."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def supernet_run(synthetic_criteo, tmp_path_factory) -> str:
+    """A nasrec-small supernet trained 4 steps on the 6000-row synthetic Criteo."""
+    from nasrec_torchrec.commands import train_supernet
+
+    output = str(tmp_path_factory.mktemp("supernet") / "run")
+    parser = argparse.ArgumentParser()
+    train_supernet.add_arguments(parser)
+    args = parser.parse_args([
+        "--data", synthetic_criteo, "--space", "nasrec-small", "--output", output,
+        "--max-steps", "4", "--batch-size", "128", "--eval-batch-size", "1024",
+        "--embedding-cap", "500", "--no-progress", "--threads", "1", "--device", "cpu"])
+    assert train_supernet.run(args) == 0
+    return output

@@ -1,0 +1,135 @@
+"""Subnet scoring: equals a hand-written head fine-tune; never touches the supernet."""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+from nasrec_torchrec.data.loader import ParquetBatchLoader  # noqa: E402
+from nasrec_torchrec.data.schema import Schema  # noqa: E402
+from nasrec_torchrec.embeddings import build_embedding_bag_collection  # noqa: E402
+from nasrec_torchrec.errors import NASRecError  # noqa: E402
+from nasrec_torchrec.nn.model import NASRecModel  # noqa: E402
+from nasrec_torchrec.nn.networks import NASRecNet, Supernet  # noqa: E402
+from nasrec_torchrec.search.scoring import (  # noqa: E402
+    ScoringConfig, SubnetScorer, load_supernet)
+from nasrec_torchrec.space import SearchSpace, sample_architecture, sample_full  # noqa: E402
+from nasrec_torchrec.train.metrics import binary_metrics  # noqa: E402
+from nasrec_torchrec.train.optimizers import CosineSchedule  # noqa: E402
+
+from conftest import TINY_SPACE  # noqa: E402
+
+CAP = 300
+STEPS = 6
+BATCH = 64
+
+
+@pytest.fixture(scope="module")
+def tiny_model(synthetic_criteo):
+    torch.manual_seed(0)
+    schema = Schema.load(synthetic_criteo)
+    space = SearchSpace.from_dict(TINY_SPACE)
+    ebc = build_embedding_bag_collection(schema, 16, CAP, device="cpu")
+    supernet = Supernet(space, len(schema.dense), len(schema.sparse))
+    model = NASRecModel(ebc, len(schema.dense), supernet)
+    for parameter in model.parameters():
+        parameter.requires_grad_(False)
+    return model
+
+
+def _config(**changes) -> ScoringConfig:
+    return ScoringConfig(**{"finetune_steps": STEPS, "batch_size": BATCH, "seed": 3,
+                            "eval_batch_size": 256, **changes})
+
+
+def _manual_head_finetune(model, data, architecture):
+    """The reference: the standalone subnet, everything frozen but the head, trained by hand."""
+    net = NASRecNet.from_supernet(model.body, architecture)
+    for parameter in net.parameters():
+        parameter.requires_grad_(False)
+    head = list(net.head.parameters())
+    for parameter in head:
+        parameter.requires_grad_(True)
+    optimizer = torch.optim.Adagrad(head, lr=0.04, eps=1e-8)
+    schedule = CosineSchedule(optimizer, STEPS)
+    loader = ParquetBatchLoader(data, "train", BATCH, embedding_cap=CAP, shuffle=True, seed=3,
+                                drop_last=True)
+    for step, batch in zip(range(STEPS), loader):
+        optimizer.zero_grad()
+        with torch.no_grad():
+            sparse = model.embed(batch.sparse_features)
+        logits = net(batch.dense_features, sparse)
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(logits, batch.labels.float())
+        loss.backward()
+        optimizer.step()
+        schedule.step()
+    logits, labels = [], []
+    with torch.no_grad():
+        for batch in ParquetBatchLoader(data, "val", 100, embedding_cap=CAP):
+            logits.append(net(batch.dense_features, model.embed(batch.sparse_features)))
+            labels.append(batch.labels.float())
+    return binary_metrics(torch.cat(logits), torch.cat(labels))
+
+
+def test_head_scoring_equals_a_manual_head_finetune(tiny_model, synthetic_criteo):
+    space = tiny_model.body.space
+    scorer = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config())
+    before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
+    for seed in range(2):
+        architecture = sample_architecture(space, random.Random(seed))
+        expected = _manual_head_finetune(tiny_model, synthetic_criteo, architecture)
+        result = scorer.score(architecture)
+        assert result["finetune"] == "head" and result["finetune_steps"] == STEPS
+        assert result["rows"] == expected["rows"] == 600
+        assert result["log_loss"] == pytest.approx(expected["log_loss"], rel=1e-6, abs=1e-7)
+        assert result["auc"] == pytest.approx(expected["auc"], abs=1e-6)
+        assert result["mflops"] > 0 and result["params"] > 0
+    # the supernet is never changed by scoring
+    for key, value in tiny_model.state_dict().items():
+        assert torch.equal(value, before[key]), key
+
+
+def test_scoring_is_deterministic_and_modes_differ(tiny_model, synthetic_criteo):
+    space = tiny_model.body.space
+    architecture = sample_architecture(space, random.Random(7))
+    first = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config()).score(architecture)
+    uncached = SubnetScorer(tiny_model, synthetic_criteo, CAP,
+                            _config(cache_inputs=False)).score(architecture)
+    assert uncached["log_loss"] == pytest.approx(first["log_loss"], rel=1e-9)
+    scorer = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config())
+    none = scorer.score(architecture, finetune="none")
+    full = scorer.score(architecture, finetune="full")
+    assert none["finetune_steps"] == 0
+    assert len({round(r["log_loss"], 9) for r in (first, none, full)}) == 3
+    # "none" is the supernet itself on the path
+    direct = scorer.evaluate(lambda d, s: tiny_model.body(d, s, architecture))
+    assert none["log_loss"] == pytest.approx(direct["log_loss"], rel=1e-6)
+
+
+def test_bad_finetune_mode_is_a_user_error(tiny_model, synthetic_criteo):
+    with pytest.raises(NASRecError, match="finetune"):
+        SubnetScorer(tiny_model, synthetic_criteo, CAP, _config(finetune="last"))
+
+
+def test_load_supernet_reproduces_the_trained_supernet(supernet_run):
+    loaded = load_supernet(supernet_run)
+    results = json.loads(open(os.path.join(supernet_run, "results.json")).read())
+    space = loaded.supernet.space
+    full_path = sample_full(space, random.Random(loaded.config["seed"]))
+    scorer = SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap,
+                          _config(finetune_steps=0))
+    metrics = scorer.evaluate(lambda d, s: loaded.supernet(d, s, full_path))
+    assert loaded.step == 4 and loaded.embedding_cap == 500
+    assert metrics["rows"] == results["val"]["rows"]
+    assert metrics["log_loss"] == pytest.approx(results["val"]["log_loss"], rel=1e-5)
+    assert metrics["auc"] == pytest.approx(results["val"]["auc"], abs=1e-6)
+
+
+def test_load_supernet_rejects_a_non_supernet_directory(tmp_path):
+    with pytest.raises(NASRecError, match="config.json"):
+        load_supernet(str(tmp_path))
