@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+import os
+import sys
+
 import pytest
 
-TINY_SPACE = dict(name="tiny", num_blocks=2, dense_ops=["fc", "dot_product"],
-                  sparse_ops=["embed_fc"], dense_dims=[8, 16], sparse_dims=[4, 8],
-                  project_concat_searchable=True, project_concat_rows=1)
+sys.path.insert(0, os.path.dirname(__file__))
+
 
 
 @pytest.fixture(autouse=True)
