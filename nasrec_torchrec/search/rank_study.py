@@ -1,0 +1,218 @@
+"""The ranking study (paper §4, Fig. 3, Tables 2-3): does the supernet rank subnets as
+training them from scratch does?
+
+K distinct random subnets (seeded `sample_architecture`) are each scored from the supernet
+twice (inherited weights as they are, and after the head fine-tune) and trained from scratch
+with a short fixed budget by the project's trainer, in this process. Pearson's r and
+Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation losses say
+how well the supernet ranks. Each subnet's figures are appended to a JSONL file as soon as
+they exist, so an interrupted study continues where it stopped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+from dataclasses import asdict, dataclass
+from typing import Any, Callable, Optional, Sequence
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.space.sampling import sample_architecture
+from nasrec_torchrec.space.search_space import SearchSpace
+
+logger = logging.getLogger(__name__)
+
+SUBNETS_FILE = "rank_study_subnets.jsonl"
+
+
+def correlations(supernet_losses: Sequence[float], scratch_losses: Sequence[float]
+                 ) -> dict[str, Any]:
+    """Pearson's r, Kendall's τ (tau-b) and Spearman's ρ between two loss lists, with p-values.
+
+    Pairs with a non-finite value are left out; fewer than 3 pairs give NaN.
+    """
+    from scipy import stats
+
+    pairs = [(float(a), float(b)) for a, b in zip(supernet_losses, scratch_losses)
+             if math.isfinite(float(a)) and math.isfinite(float(b))]
+    result: dict[str, Any] = {"n": len(pairs)}
+    if len(pairs) < 3:
+        return {**result, "pearson": math.nan, "pearson_p": math.nan, "kendall": math.nan,
+                "kendall_p": math.nan, "spearman": math.nan, "spearman_p": math.nan}
+    x, y = [p[0] for p in pairs], [p[1] for p in pairs]
+    pearson = stats.pearsonr(x, y)
+    kendall = stats.kendalltau(x, y)
+    spearman = stats.spearmanr(x, y)
+    return {**result,
+            "pearson": float(pearson[0]), "pearson_p": float(pearson[1]),
+            "kendall": float(kendall[0]), "kendall_p": float(kendall[1]),
+            "spearman": float(spearman[0]), "spearman_p": float(spearman[1])}
+
+
+def sample_subnets(space: SearchSpace, count: int, seed: int = 0) -> list[Architecture]:
+    """`count` random architectures, distinct by `canonical()`, from `Random(seed)`."""
+    rng = random.Random(seed)
+    found: list[Architecture] = []
+    seen: set[Architecture] = set()
+    attempts = 0
+    while len(found) < count:
+        attempts += 1
+        if attempts > 100 * count + 100:
+            raise NASRecError(f"rank study: could not draw {count} distinct subnets of "
+                              f"'{space.name}'")
+        architecture = sample_architecture(space, rng)
+        key = architecture.canonical()
+        if key not in seen:
+            seen.add(key)
+            found.append(architecture)
+    return found
+
+
+@dataclass
+class ScratchTraining:
+    """How each subnet is trained from scratch (the project's `Trainer`, capped tables).
+
+    Args:
+        steps: training steps.
+        batch_size: global rows per step.
+        learning_rate: dense and embedding Adagrad rate (cosine schedule).
+        embedding_cap: table cap (use the supernet's).
+        layer_norm: LayerNorm in the operators (use the supernet's).
+        seed: seeds init and data order (the same for every subnet).
+        eval_batch_size: rows per evaluation batch.
+        threads: intra-op threads.
+    """
+
+    steps: int = 1000
+    batch_size: int = 256
+    learning_rate: float = 0.04
+    embedding_cap: Optional[int] = None
+    layer_norm: bool = True
+    seed: int = 0
+    eval_batch_size: int = 4096
+    threads: Optional[int] = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict."""
+        return asdict(self)
+
+
+def train_from_scratch(architecture: Architecture, data: str, output: str,
+                       settings: ScratchTraining, context: Any) -> dict[str, Any]:
+    """Train `architecture` from scratch with the project's trainer; its `results.json` dict.
+
+    Args:
+        architecture: the subnet.
+        data: prepared dataset.
+        output: the run directory (metrics.jsonl, results.json; no checkpoints).
+        settings: `ScratchTraining`.
+        context: a `DistributedContext` (from `init_distributed`).
+    """
+    import torch
+
+    from nasrec_torchrec.nn.networks import NASRecNet
+    from nasrec_torchrec.train.config import TrainConfig
+    from nasrec_torchrec.train.trainer import Trainer, make_loaders
+
+    config = TrainConfig(
+        data=data, output=output, batch_size=settings.batch_size,
+        eval_batch_size=settings.eval_batch_size, max_steps=settings.steps,
+        learning_rate=settings.learning_rate, embedding_learning_rate=settings.learning_rate,
+        embedding_cap=settings.embedding_cap, seed=settings.seed, device="cpu",
+        threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
+        log_every=max(1, min(50, settings.steps)),
+        extra={"kind": "architecture", "rank_study": True, "layer_norm": settings.layer_norm})
+    train_loader, eval_loader = make_loaders(config, context)
+    schema = train_loader.schema
+    torch.manual_seed(config.seed)
+    body = NASRecNet(architecture, len(schema.dense), len(schema.sparse),
+                     embedding_dim=config.embedding_dim, layer_norm=settings.layer_norm)
+    return Trainer(config, context, body, train_loader, eval_loader).fit()
+
+
+def _read_done(path: str) -> list[dict[str, Any]]:
+    if not os.path.exists(path):
+        return []
+    with open(path) as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
+                   num_subnets: int = 50, seed: int = 0,
+                   scratch: Optional[ScratchTraining] = None,
+                   on_subnet: Optional[Callable[[dict[str, Any]], None]] = None
+                   ) -> dict[str, Any]:
+    """Score `num_subnets` random subnets from the supernet and from scratch; correlations.
+
+    Args:
+        scorer: a `SubnetScorer` of the supernet.
+        space: the supernet's space.
+        data: the prepared dataset (for the from-scratch runs).
+        output: the study directory (`rank_study_subnets.jsonl`, `subnets/<k>/`).
+        num_subnets: K.
+        seed: seeds the subnets drawn.
+        scratch: `ScratchTraining` settings.
+        on_subnet: called with each subnet's record.
+
+    Returns:
+        `{"subnets": [...], "finetuned": correlations, "inherited": correlations}`, where
+        "finetuned" compares head-fine-tuned supernet losses with from-scratch losses and
+        "inherited" the supernet's losses without fine-tuning.
+    """
+    from nasrec_torchrec.train.distributed import init_distributed, teardown
+
+    scratch = scratch or ScratchTraining()
+    os.makedirs(output, exist_ok=True)
+    subnets_path = os.path.join(output, SUBNETS_FILE)
+    architectures = sample_subnets(space, num_subnets, seed)
+    done = _read_done(subnets_path)
+    for record in done:
+        index = record["index"]
+        if index >= num_subnets or Architecture.from_dict(record["architecture"]) \
+                != architectures[index]:
+            raise NASRecError(f"{subnets_path}: subnet {index} is not this study's (another "
+                              "seed or space); use another --output")
+    records = list(done)
+    context = init_distributed("cpu", scratch.threads)
+    try:
+        for index in range(len(done), num_subnets):
+            architecture = architectures[index]
+            finetuned = scorer.score(architecture, finetune="head")
+            inherited = scorer.score(architecture, finetune="none")
+            results = train_from_scratch(
+                architecture, data, os.path.join(output, "subnets", f"{index:04d}"), scratch,
+                context)
+            split = scorer.config.eval_split
+            record = {
+                "index": index,
+                "supernet_finetuned_log_loss": finetuned["log_loss"],
+                "supernet_finetuned_auc": finetuned["auc"],
+                "supernet_inherited_log_loss": inherited["log_loss"],
+                "supernet_inherited_auc": inherited["auc"],
+                "scratch_log_loss": results[split]["log_loss"] if split in results else None,
+                "scratch_auc": results[split]["auc"] if split in results else None,
+                "scratch_steps": results["steps"],
+                "scratch_seconds": results["train_seconds"],
+                "scoring_seconds": finetuned["seconds"] + inherited["seconds"],
+                "mflops": finetuned["mflops"], "params": finetuned["params"],
+                "architecture": architecture.to_dict(),
+            }
+            with open(subnets_path, "a") as handle:
+                handle.write(json.dumps(record) + "\n")
+            records.append(record)
+            if on_subnet is not None:
+                on_subnet(record)
+    finally:
+        teardown(context)
+    scratch_losses = [r["scratch_log_loss"] for r in records]
+    return {
+        "subnets": records,
+        "finetuned": correlations([r["supernet_finetuned_log_loss"] for r in records],
+                                  scratch_losses),
+        "inherited": correlations([r["supernet_inherited_log_loss"] for r in records],
+                                  scratch_losses),
+    }
