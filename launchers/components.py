@@ -12,9 +12,9 @@ Examples (from the repository root)::
     torchx run -s local_cwd launchers/components.py:train_supernet \\
         --data data/criteo --output runs/supernet -- --space nasrec-small --max-steps 100
     torchx run -s kubernetes -cfg queue=default,namespace=nasrec \\
-        launchers/components.py:search --image registry/nasrec-torchrec:0.1 -j 2x4 \\
+        launchers/components.py:train_supernet --image registry/nasrec-torchrec:0.1 -j 2x4 \\
         --mounts type=volume,src=nasrec-runs,dst=/runs \\
-        --data /runs/data --supernet /runs/supernet --output /runs/search
+        --data /runs/data --output /runs/supernet -- --checkpoint-every 1000
 
 Quoting: every user string (paths, pass-through arguments, environment values) reaches the
 stage as exactly one argv element. ddp joins the torchrun command line for `bash -c` with
@@ -108,6 +108,13 @@ def _mount(
 def _parent(path: str) -> str:
     """The directory holding `path` (a job path, POSIX)."""
     return posixpath.dirname(path.rstrip("/")) or "/"
+
+
+def _one_process(stage: str, j: str) -> None:
+    """Refuses a `j` of more than one process for a stage that runs in one process."""
+    _, max_nodes, nproc_per_node, _ = dist.parse_nnodes(j)
+    if max_nodes * nproc_per_node != 1:
+        raise ValueError(f"nasrec {stage} is one process: j must be 1x1, not {j!r}")
 
 
 def _stage_app(
@@ -223,9 +230,7 @@ def prepare(
         output_mount: mount this (host path or volume) at the parent of output (the stage
             writes output atomically beside it)
     """
-    _, max_nodes, nproc_per_node, _ = dist.parse_nnodes(j)
-    if max_nodes * nproc_per_node != 1:
-        raise ValueError(f"prepare is one process: j must be 1x1, not {j!r}")
+    _one_process("prepare", j)
     return _stage_app(
         "prepare", ["--output", output], script_args,
         stage_mounts=[(raw_mount, raw_dir, True), (output_mount, _parent(output), False)],
@@ -316,14 +321,14 @@ def train(
 @_launch_args_documented
 def search(
     *script_args: str,
-    data: str,
     supernet: str,
     output: str,
-    data_mount: Optional[str] = None,
+    data: Optional[str] = None,
     supernet_mount: Optional[str] = None,
+    data_mount: Optional[str] = None,
     output_mount: Optional[str] = None,
     mount_type: str = "bind",
-    j: str = "1x2",
+    j: str = "1x1",
     image: str = DEFAULT_IMAGE,
     cpu: int = 2,
     gpu: int = 0,
@@ -335,25 +340,84 @@ def search(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Searches a trained supernet for architectures (`nasrec search`): candidates.jsonl.
+    """Searches a trained supernet for architectures (`nasrec search`): one process.
 
-    Further flags after --.
+    Every candidate is scored in the one process from the one loaded supernet (give it the
+    node's CPUs). Writes candidates.jsonl, search.json and best_architecture.json; the state
+    is saved every generation, so a restarted job continues exactly. Further flags after --,
+    e.g. `-- --method evolution --budget 500`.
 
     Args:
-        data: prepared dataset directory as the job sees it (--data)
         supernet: the train-supernet run directory as the job sees it (--supernet)
         output: search directory as the job sees it (--output)
-        data_mount: mount this (host path or volume) read-only at data
+        data: prepared dataset directory as the job sees it (--data; default: the one the
+            supernet trained on)
         supernet_mount: mount this (host path or volume) read-only at supernet
+        data_mount: mount this (host path or volume) read-only at data
         output_mount: mount this (host path or volume) at output
     """
+    _one_process("search", j)
+    stage_args = ["--supernet", supernet, "--output", output]
+    if data is not None:
+        stage_args += ["--data", data]
     return _stage_app(
-        "search", ["--data", data, "--supernet", supernet, "--output", output], script_args,
+        "search", stage_args, script_args,
         stage_mounts=[
-            (data_mount, data, True), (supernet_mount, supernet, True), (output_mount, output, False)
+            (supernet_mount, supernet, True), (data_mount, data or "", True),
+            (output_mount, output, False),
         ],
         mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
         mounts=mounts, max_retries=max_retries, resume=resume, name=name,
+    )
+
+
+@_launch_args_documented
+def rank_study(
+    *script_args: str,
+    supernet: str,
+    output: str,
+    data: Optional[str] = None,
+    supernet_mount: Optional[str] = None,
+    data_mount: Optional[str] = None,
+    output_mount: Optional[str] = None,
+    mount_type: str = "bind",
+    j: str = "1x1",
+    image: str = DEFAULT_IMAGE,
+    cpu: int = 2,
+    gpu: int = 0,
+    memMB: int = 8192,
+    h: Optional[str] = None,
+    env: Optional[Dict[str, str]] = None,
+    mounts: Optional[List[str]] = None,
+    max_retries: int = 0,
+    name: Optional[str] = None,
+) -> specs.AppDef:
+    """How well the supernet ranks subnets trained from scratch (`nasrec rank-study`): one process.
+
+    A rerun (or a restarted job) continues from the subnets already finished. Further flags
+    after --, e.g. `-- --num-subnets 50`.
+
+    Args:
+        supernet: the train-supernet run directory as the job sees it (--supernet)
+        output: study directory as the job sees it (--output)
+        data: prepared dataset directory as the job sees it (--data; default: the one the
+            supernet trained on)
+        supernet_mount: mount this (host path or volume) read-only at supernet
+        data_mount: mount this (host path or volume) read-only at data
+        output_mount: mount this (host path or volume) at output
+    """
+    _one_process("rank-study", j)
+    stage_args = ["--supernet", supernet, "--output", output]
+    if data is not None:
+        stage_args += ["--data", data]
+    return _stage_app(
+        "rank-study", stage_args, script_args,
+        stage_mounts=[
+            (supernet_mount, supernet, True), (data_mount, data or "", True),
+            (output_mount, output, False),
+        ],
+        mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
+        mounts=mounts, max_retries=max_retries, resume=False, name=name,
     )
 
 

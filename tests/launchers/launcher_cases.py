@@ -4,7 +4,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 COMPONENTS_FILE = REPO / "launchers" / "components.py"
-COMPONENT_NAMES = ("prepare", "train_supernet", "train", "search", "retrain", "final", "pipeline")
+COMPONENT_NAMES = (
+    "prepare", "train_supernet", "train", "search", "rank_study", "retrain", "final", "pipeline",
+)
 
 # Spaces, a command separator, command substitutions, both quotes, variables, TorchX macro
 # syntax, a backslash, pipes and redirections, a tab and a newline.

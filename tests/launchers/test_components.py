@@ -2,10 +2,11 @@
 and mounts, and that no user string is split, expanded or executed on its way to the stage."""
 
 import argparse
+import importlib
 import shlex
 from pathlib import Path
 from types import ModuleType
-from typing import Callable, Dict, List
+from typing import Callable, Dict, List, Optional
 
 import pytest
 from torchx import specs
@@ -20,7 +21,8 @@ PATH_PARAMETERS: Dict[str, List[str]] = {
     "prepare": ["output"],
     "train_supernet": ["data", "output"],
     "train": ["data", "output"],
-    "search": ["data", "supernet", "output"],
+    "search": ["supernet", "output", "data"],
+    "rank_study": ["supernet", "output", "data"],
     "retrain": ["data", "output"],
     "final": ["data", "output"],
     "pipeline": ["data", "output"],
@@ -68,31 +70,39 @@ def test_component_runs_its_stage_with_its_paths_then_the_passed_through_args(
         assert "--resume" not in _stage_argv(_build(components, name, resume=False))
 
 
-def test_components_stage_argv_is_accepted_by_the_registered_stage_parsers(
-    components: ModuleType,
-) -> None:
-    from nasrec_torchrec.cli import COMMANDS, build_parser
+def _stage_parser(stage: str) -> Optional[argparse.ArgumentParser]:
+    """The parser of `nasrec STAGE`: registered in the CLI, or a command module not yet
+    registered; None when the stage is not written yet."""
+    from nasrec_torchrec.cli import COMMANDS
 
-    parser = build_parser()
-    stage_parsers = next(
-        action for action in parser._actions if isinstance(action, argparse._SubParsersAction)
-    ).choices
+    module_name = COMMANDS.get(stage, stage.replace("-", "_"))
+    try:
+        module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
+    except ModuleNotFoundError as error:
+        if error.name != f"nasrec_torchrec.commands.{module_name}":
+            raise
+        return None
+    parser = argparse.ArgumentParser(prog=f"nasrec {stage}", exit_on_error=False)
+    module.add_arguments(parser)
+    return parser
+
+
+def test_components_stage_argv_is_accepted_by_the_stage_parsers(components: ModuleType) -> None:
     checked = []
     for name in COMPONENT_NAMES:
-        argv = _stage_argv(_build(components, name))
-        stage = argv[0]
-        if stage not in COMMANDS:
+        stage, *argv = _stage_argv(_build(components, name))
+        parser = _stage_parser(stage)
+        if parser is None:
             continue  # stage not written yet
-        has_resume = any("--resume" in action.option_strings
-                         for action in stage_parsers[stage]._actions)
+        has_resume = any("--resume" in action.option_strings for action in parser._actions)
         assert has_resume == (stage in components.RESUMABLE_STAGES), stage
         # Fill the stage's other required options so only the component's own flags are judged.
-        for action in stage_parsers[stage]._actions:
+        for action in parser._actions:
             if action.required and not set(action.option_strings) & set(argv):
                 argv += [action.option_strings[0], (action.choices and next(iter(action.choices))) or "x"]
-        parser.parse_args(argv)
+        assert parser.parse_known_args(argv)[1] == [], f"{stage}: {argv}"
         checked.append(stage)
-    assert {"prepare", "train-supernet", "train"} <= set(checked)
+    assert {"prepare", "train-supernet", "train", "search"} <= set(checked)
 
 
 def test_resources_replicas_and_retries_follow_the_arguments(components: ModuleType) -> None:
@@ -116,12 +126,14 @@ def test_named_resource_takes_precedence(components: ModuleType) -> None:
 
 
 def test_env_defaults_one_thread_per_cpu_share_and_user_env_wins(components: ModuleType) -> None:
-    env = components.search(data="/d", supernet="/s", output="/o", j="1x2", cpu=2).roles[0].env
+    env = components.train_supernet(data="/d", output="/o", j="1x2", cpu=2).roles[0].env
     assert env["OMP_NUM_THREADS"] == "1" and env["PYTHONUNBUFFERED"] == "1"
-    env = components.search(data="/d", supernet="/s", output="/o", j="2x4", cpu=32,
-                            env={"OMP_NUM_THREADS": "3", "NCCL_DEBUG": "INFO"}).roles[0].env
+    env = components.train(data="/d", output="/o", j="2x4", cpu=32).roles[0].env
+    assert env["OMP_NUM_THREADS"] == "8"
+    env = components.train(data="/d", output="/o", j="2x4", cpu=32,
+                           env={"OMP_NUM_THREADS": "3", "NCCL_DEBUG": "INFO"}).roles[0].env
     assert env["OMP_NUM_THREADS"] == "3" and env["NCCL_DEBUG"] == "INFO"
-    assert components.prepare(output="/o", cpu=8).roles[0].env["OMP_NUM_THREADS"] == "8"
+    assert components.search(supernet="/s", output="/o", cpu=8).roles[0].env["OMP_NUM_THREADS"] == "8"
 
 
 def test_mounts_put_data_read_only_and_output_read_write_at_the_job_paths(
@@ -133,8 +145,8 @@ def test_mounts_put_data_read_only_and_output_read_write_at_the_job_paths(
         mounts=["type=bind,src=/mnt/cache,dst=/cache,readonly"],
     ).roles[0]
     assert role.mounts == [
-        specs.BindMount("/mnt/criteo", "/data/criteo", read_only=True),
         specs.BindMount("/mnt/supernet", "/runs/supernet", read_only=True),
+        specs.BindMount("/mnt/criteo", "/data/criteo", read_only=True),
         specs.BindMount("/mnt/search", "/runs/search", read_only=False),
         specs.BindMount("/mnt/cache", "/cache", read_only=True),
     ]
@@ -158,6 +170,17 @@ def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
                            specs.BindMount("/mnt/data", "/data", read_only=False)]
     with pytest.raises(ValueError, match="one process"):
         components.prepare(output="/data/criteo", j="1x2")
+
+
+@pytest.mark.parametrize("name", ["search", "rank_study"])
+def test_supernet_scoring_stages_are_one_process_and_data_is_optional(
+    components: ModuleType, name: str
+) -> None:
+    app = getattr(components, name)(supernet="/runs/supernet", output="/runs/out")
+    assert "--nnodes 1 --nproc_per_node 1" in app.roles[0].args[1]
+    assert "--data" not in _stage_argv(app)
+    with pytest.raises(ValueError, match="one process"):
+        getattr(components, name)(supernet="/runs/supernet", output="/runs/out", j="2x1")
 
 
 @pytest.mark.parametrize("kwargs, message", [

@@ -17,19 +17,19 @@ from launcher_cases import COMPONENTS_FILE, HOSTILE, REPO
 # Slurm's dry run turns any "${app_id}" into "$SLURM_JOB_ID", the user's included (torchx 0.7).
 SLURM_HOSTILE = HOSTILE.replace("${app_id}", "${replica_id}")
 
-SEARCH_ARGS = [
+TRAIN_SUPERNET_ARGS = [
     "-j", "2x4", "--cpu", "8", "--gpu", "4", "--memMB", "32000", "--max_retries", "2",
     "--image", "registry.example/nasrec-torchrec:0.1",
     "--env", "NCCL_DEBUG=INFO,OMP_NUM_THREADS=2",
     "--data", "/data/criteo", "--data_mount", "criteo-pvc", "--mount_type", "volume",
-    "--supernet", "/runs/supernet", "--output", "/runs/search",
+    "--output", "/runs/supernet",
     "--mounts", "type=volume,src=runs-pvc,dst=/runs",
 ]
 
 
 def _expected_stage_argv(*extra: str) -> List[str]:
-    return ["search", "--data", "/data/criteo", "--supernet", "/runs/supernet",
-            "--output", "/runs/search", "--resume", *extra]
+    return ["train-supernet", "--data", "/data/criteo", "--output", "/runs/supernet", "--resume",
+            *extra]
 
 
 def _stage_argv(torchrun_argv: List[str]) -> List[str]:
@@ -45,7 +45,7 @@ def test_kubernetes_dry_run_is_a_volcano_job_with_the_requested_spec(
     pytest.importorskip("kubernetes", reason="torchx[kubernetes] extra not installed")
     with get_runner() as runner:
         info = runner.dryrun_component(
-            f"{COMPONENTS_FILE}:search", SEARCH_ARGS + ["--", "--top-k", HOSTILE], "kubernetes",
+            f"{COMPONENTS_FILE}:train_supernet", TRAIN_SUPERNET_ARGS + ["--", "--space", HOSTILE], "kubernetes",
             cfg={"queue": "nasrec-queue", "namespace": "nasrec"}, workspace=None,
         )
     job = yaml.safe_load(str(info.request))
@@ -53,7 +53,7 @@ def test_kubernetes_dry_run_is_a_volcano_job_with_the_requested_spec(
     assert job["spec"]["queue"] == "nasrec-queue" and job["spec"]["schedulerName"] == "volcano"
     assert job["spec"]["maxRetry"] == 2
     tasks = job["spec"]["tasks"]
-    assert [(task["name"], task["replicas"]) for task in tasks] == [("search-0", 1), ("search-1", 1)]
+    assert [(task["name"], task["replicas"]) for task in tasks] == [("train-supernet-0", 1), ("train-supernet-1", 1)]
     for task in tasks:
         pod = task["template"]["spec"]
         (container,) = pod["containers"]
@@ -75,7 +75,7 @@ def test_kubernetes_dry_run_is_a_volcano_job_with_the_requested_spec(
         assert command[:2] == ["bash", "-c"]
         assert "--nnodes 2 --nproc_per_node 4" in command[2]
         (torchrun_argv,) = run_with_fake_torchrun(command)
-        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--top-k", HOSTILE)
+        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--space", HOSTILE)
 
 
 def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
@@ -83,12 +83,13 @@ def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
 ) -> None:
     with get_runner() as runner:
         info = runner.dryrun_component(
-            f"{COMPONENTS_FILE}:search", SEARCH_ARGS + ["--", "--top-k", SLURM_HOSTILE], "slurm",
+            f"{COMPONENTS_FILE}:train_supernet",
+            TRAIN_SUPERNET_ARGS + ["--", "--space", SLURM_HOSTILE], "slurm",
             cfg={"partition": "gpu", "time": "2:00:00"}, workspace=None,
         )
     request = info.request
     assert request.max_retries == 2
-    assert list(request.replicas) == ["search-0", "search-1"]
+    assert list(request.replicas) == ["train-supernet-0", "train-supernet-1"]
     for replica in request.replicas.values():
         assert replica.sbatch_opts == {
             "requeue": None, "partition": "gpu", "time": "2:00:00", "ntasks-per-node": "1",
@@ -96,7 +97,7 @@ def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
         assert replica.env["NCCL_DEBUG"] == "INFO" and replica.env["OMP_NUM_THREADS"] == "2"
         assert replica.entrypoint == "bash"
     script = request.materialize()
-    assert script.count("#SBATCH --job-name=search-") == 2 and "#SBATCH hetjob" in script
+    assert script.count("#SBATCH --job-name=train-supernet-") == 2 and "#SBATCH hetjob" in script
     assert "export TORCHX_MAX_RETRIES=2" in script
 
     # Run the script itself: fake srun runs each node's program, fake torchrun records it.
@@ -106,7 +107,7 @@ def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
     assert len(calls) == 2
     for torchrun_argv in calls:
         assert torchrun_argv[torchrun_argv.index("--rdzv_id") + 1] == "42"
-        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--top-k", SLURM_HOSTILE)
+        assert _stage_argv(torchrun_argv) == _expected_stage_argv("--space", SLURM_HOSTILE)
 
 
 @pytest.mark.parametrize("scheduler, expected", [
