@@ -1,0 +1,176 @@
+"""Score a trained model directory (written by `nasrec train`, `retrain` or `final`) on a split.
+
+The directory's `config.json` gives the model (an architecture, from its `architecture.json`
+or the recorded file, or a baseline by name with its options), the embedding width and the
+table cap; `results.json` may name the checkpoint to use (`final` keeps the best one),
+otherwise the latest under `checkpoints/` is loaded. The checkpoint is read into a plain,
+unsharded model in this process (DCP reshards whatever plan saved it); no process group is
+needed. The split may belong to another prepared dataset with the same vocabularies (e.g. a
+test set prepared later with `nasrec prepare --schema-from`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import time
+from typing import Any, Optional
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.pipeline.training import ARCHITECTURE_FILE, read_json, write_json
+
+logger = logging.getLogger(__name__)
+
+
+def evaluation_file(split: str) -> str:
+    """`evaluation_<split>.json`."""
+    return f"evaluation_{split}.json"
+
+
+def model_checkpoint(model_dir: str) -> str:
+    """The checkpoint a model directory's results name, else its latest one."""
+    from nasrec_torchrec.train.checkpoint import latest_checkpoint
+    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, RESULTS_FILE
+
+    results_path = os.path.join(model_dir, RESULTS_FILE)
+    if os.path.exists(results_path):
+        named = read_json(results_path).get("checkpoint")
+        if named:
+            path = named if os.path.isabs(named) else os.path.join(model_dir, named)
+            if os.path.isdir(path):
+                return path
+    latest = latest_checkpoint(os.path.join(model_dir, CHECKPOINT_DIR))
+    if latest is None:
+        raise NASRecError(f"{model_dir}: no checkpoint under {CHECKPOINT_DIR}/")
+    return latest
+
+
+def model_config(model_dir: str) -> Any:
+    """The `TrainConfig` a model directory was trained with (its `config.json`)."""
+    from nasrec_torchrec.train.config import TrainConfig
+    from nasrec_torchrec.train.trainer import CONFIG_FILE
+
+    path = os.path.join(model_dir, CONFIG_FILE)
+    data = read_json(path)
+    if "config" not in data:
+        raise NASRecError(f"{path}: field 'config': missing: not a training run directory")
+    return TrainConfig.from_dict(data["config"], source=path)
+
+
+def build_model_body(model_dir: str, config: Any, schema: Any) -> Any:
+    """The body (NASRecNet or baseline) of a trained model directory."""
+    from nasrec_torchrec.commands.train import build_body
+
+    extra = config.extra
+    kind = extra.get("kind")
+    if kind == "supernet":
+        raise NASRecError(f"{model_dir}: a supernet run; score its subnets with `nasrec search`")
+    arch = None
+    if kind == "architecture":
+        arch = os.path.join(model_dir, ARCHITECTURE_FILE)
+        if not os.path.exists(arch):
+            arch = extra.get("arch")
+        if not arch or not os.path.exists(arch):
+            raise NASRecError(f"{model_dir}: the architecture file is missing "
+                              f"({ARCHITECTURE_FILE}, or {extra.get('arch')!r} of config.json)")
+    elif kind != "baseline":
+        raise NASRecError(f"{model_dir}/config.json: field 'extra.kind': {kind!r} is not "
+                          "'architecture' or 'baseline'")
+    args = argparse.Namespace(arch=arch, model=extra.get("model"),
+                              model_option=list(extra.get("model_options") or []))
+    config.extra = {**extra, "layer_norm": bool(extra.get("layer_norm", True))}
+    return build_body(args, config, schema)
+
+
+def check_compatible(data: str, trained_on: Optional[str], embedding_cap: Optional[int]) -> None:
+    """Raise when `data`'s features or table sizes differ from those the model trained on."""
+    from nasrec_torchrec.data.schema import Schema
+
+    schema = Schema.load(data)
+    if not trained_on or not os.path.exists(os.path.join(trained_on, "schema.json")):
+        return
+    reference = Schema.load(trained_on)
+    if list(schema.dense) != list(reference.dense):
+        raise NASRecError(f"{data}: dense features {list(schema.dense)} differ from the "
+                          f"model's {list(reference.dense)}")
+    if schema.sparse_names != reference.sparse_names:
+        raise NASRecError(f"{data}: sparse features differ from the model's")
+    for name in schema.sparse_names:
+        mine, theirs = (schema.table_rows(name, embedding_cap),
+                        reference.table_rows(name, embedding_cap))
+        if mine != theirs:
+            raise NASRecError(f"{data}: feature '{name}' has {mine} table rows, the model "
+                              f"{theirs}: prepare it with --schema-from the training data")
+
+
+def load_trained_model(model_dir: str, data: Optional[str] = None,
+                       checkpoint: Optional[str] = None) -> tuple[Any, Any, str, int]:
+    """(`NASRecModelTrain` in eval mode, `TrainConfig`, checkpoint path, step)."""
+    from nasrec_torchrec.data.schema import Schema
+    from nasrec_torchrec.embeddings import build_embedding_bag_collection
+    from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
+    from nasrec_torchrec.train.checkpoint import load_checkpoint
+
+    config = model_config(model_dir)
+    trained_on = config.extra.get("source_data") or config.data
+    data = data or trained_on
+    check_compatible(data, trained_on, config.embedding_cap)
+    schema = Schema.load(data)
+    checkpoint = checkpoint or model_checkpoint(model_dir)
+    ebc = build_embedding_bag_collection(schema, config.embedding_dim, config.embedding_cap,
+                                         device="cpu")
+    body = build_model_body(model_dir, config, schema)
+    wrapper = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body))
+    state = load_checkpoint(checkpoint, wrapper)
+    wrapper.eval()
+    return wrapper, config, checkpoint, int(state["step"])
+
+
+def default_split(data: str) -> str:
+    """`test` when the dataset has one with rows, else `val`."""
+    from nasrec_torchrec.pipeline.combined import has_split
+
+    return "test" if has_split(data, "test") else "val"
+
+
+def evaluate_model(model_dir: str, data: Optional[str] = None, split: Optional[str] = None,
+                   batch_size: Optional[int] = None, checkpoint: Optional[str] = None,
+                   write: bool = True) -> dict[str, Any]:
+    """Log loss and AUC of the model in `model_dir` on `split` of `data`.
+
+    Args:
+        model_dir: a run directory of `nasrec train` / `retrain` / `final`.
+        data: a prepared dataset (default: the one the model trained on).
+        split: the split scored (default: test if the dataset has one, else val).
+        batch_size: rows per evaluation batch (default: the run's eval batch size).
+        checkpoint: a `step_*` directory (default: the one `results.json` names, else the
+            latest).
+        write: write `model_dir/evaluation_<split>.json`.
+
+    Returns:
+        `{"split", "data", "checkpoint", "step", "metrics": {"log_loss", "auc", "rows",
+        "positive_rate"}, "seconds"}`.
+    """
+    import torch
+
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+    from nasrec_torchrec.train.metrics import evaluate
+
+    started = time.perf_counter()
+    wrapper, config, checkpoint, step = load_trained_model(model_dir, data, checkpoint)
+    data = data or config.extra.get("source_data") or config.data
+    split = split or default_split(data)
+    loader = ParquetBatchLoader(data, split, batch_size or config.eval_batch_size,
+                                embedding_cap=config.embedding_cap, shuffle=False,
+                                drop_last=False)
+    with torch.no_grad():
+        metrics = evaluate(wrapper, loader, torch.device("cpu"))
+    result = {"model": os.path.abspath(model_dir), "split": split, "data": os.path.abspath(data),
+              "checkpoint": checkpoint, "step": step, "metrics": metrics,
+              "seconds": time.perf_counter() - started}
+    if write:
+        write_json(os.path.join(model_dir, evaluation_file(split)), result)
+    logger.info("%s on %s/%s: log loss %.5f, AUC %.5f over %d rows", model_dir, data, split,
+                metrics["log_loss"], metrics["auc"], metrics["rows"])
+    return result
