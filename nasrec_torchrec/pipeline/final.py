@@ -1,0 +1,272 @@
+"""The final model: the winner with full tables, trained by one of two protocols, then scored.
+
+- `paper`: train on train+val (a combined view of the two splits, no data copied) for the
+  configured epochs; report the test split (val when there is none, marked as trained on).
+- `bars`: train on train; after every epoch evaluate val, checkpoint, and stop after
+  `patience` epochs without improvement of the val log loss; the best epoch's checkpoint is the
+  model (the others are deleted at the end); report val and, when present, test.
+
+Writes (beside the trainer's `config.json`, `metrics.jsonl`, `checkpoints/`):
+`architecture.json`, `results.json` (metrics, FLOPs, params, timings, the checkpoint, the
+command line) and `report.md`. A `bars` run keeps its per-epoch record in
+`early_stopping.json`, so an interrupted run resumes with it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import sys
+import time
+from typing import Any, Optional
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.pipeline.combined import combined_split_view, has_split
+from nasrec_torchrec.pipeline.report import REPORT_FILE, write_report
+from nasrec_torchrec.pipeline.training import (
+    ARCHITECTURE_FILE, architecture_trainer, broadcast, dense_and_embedding_params, read_json,
+    run_config, write_architecture, write_json)
+from nasrec_torchrec.space.architecture import Architecture
+
+logger = logging.getLogger(__name__)
+
+PROTOCOLS = ("paper", "bars")
+EARLY_STOPPING_FILE = "early_stopping.json"
+TRAIN_VAL_VIEW = "train_val_data"
+
+
+def final_done(output: str) -> bool:
+    """True when `output` holds a finished final run (its results.json and report.md)."""
+    from nasrec_torchrec.train.trainer import RESULTS_FILE
+
+    path = os.path.join(output, RESULTS_FILE)
+    return os.path.exists(os.path.join(output, REPORT_FILE)) and os.path.exists(path) \
+        and bool(read_json(path).get("final"))
+
+
+class _EarlyStop(Exception):
+    """Raised from the trainer's step callback to end a `bars` run."""
+
+
+class EarlyStopping:
+    """The `bars` protocol's per-epoch callback: evaluate val, checkpoint, stop on patience.
+
+    Args:
+        path: the JSON file of the epoch records (kept across a resume).
+        val_loader: this rank's validation batches.
+        patience: epochs without improvement of the val log loss before stopping.
+        is_main: whether this rank writes the file.
+    """
+
+    def __init__(self, path: str, val_loader: Any, patience: int, is_main: bool) -> None:
+        if patience < 1:
+            raise NASRecError(f"--patience must be at least 1, got {patience}")
+        self.path = path
+        self.val_loader = val_loader
+        self.patience = patience
+        self.is_main = is_main
+        self.epochs: list[dict[str, Any]] = []
+        self.stopped = False
+
+    def restore(self, up_to_step: int) -> None:
+        """Keep the records of the epochs up to `up_to_step` (the resumed checkpoint)."""
+        if os.path.exists(self.path):
+            state = read_json(self.path)
+            self.epochs = [r for r in state.get("epochs", []) if r["step"] <= up_to_step]
+            self.stopped = bool(state.get("stopped")) and bool(self.epochs) \
+                and self.epochs[-1]["step"] == up_to_step
+
+    def best(self) -> Optional[dict[str, Any]]:
+        """The record with the lowest val log loss (earliest on ties)."""
+        if not self.epochs:
+            return None
+        return min(self.epochs, key=lambda r: (r["val"]["log_loss"], r["step"]))
+
+    def _save_state(self) -> None:
+        if self.is_main:
+            best = self.best()
+            write_json(self.path, {"patience": self.patience, "stopped": self.stopped,
+                                   "best_epoch": best["epoch"] if best else None,
+                                   "epochs": self.epochs})
+
+    def __call__(self, trainer: Any) -> None:
+        from nasrec_torchrec.train.checkpoint import step_directory
+
+        if trainer.step % trainer.steps_per_epoch:
+            return
+        every = trainer.config.checkpoint_every
+        saved_by_trainer = (every and trainer.step % every == 0
+                            and trainer.step < trainer.total_steps) \
+            or (trainer.step == trainer.total_steps and every != 0)
+        if not saved_by_trainer:
+            trainer.save()
+        metrics = trainer.evaluate(self.val_loader)
+        trainer.dmp.train()
+        epoch = trainer.step // trainer.steps_per_epoch
+        self.epochs.append({"epoch": epoch, "step": trainer.step, "val": metrics,
+                            "checkpoint": os.path.relpath(
+                                step_directory(trainer.checkpoint_dir, trainer.step),
+                                trainer.config.output)})
+        best = self.best()
+        stale = epoch - best["epoch"]
+        logger.info("epoch %d: val log loss %.5f, AUC %.5f (best epoch %d)", epoch,
+                    metrics["log_loss"], metrics["auc"], best["epoch"])
+        self.stopped = stale >= self.patience
+        self._save_state()
+        if self.stopped and trainer.step < trainer.total_steps:
+            raise _EarlyStop()
+
+
+def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+
+    world = context.world_size
+    return ParquetBatchLoader(data, split, config.eval_batch_size // world,
+                              embedding_cap=config.embedding_cap, shuffle=False,
+                              drop_last=False, rank=context.rank, world_size=world)
+
+
+def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
+              patience: int = 2, layer_norm: bool = True,
+              architecture_source: Optional[str] = None,
+              command: Optional[str] = None) -> dict[str, Any]:
+    """Train the final model and score it; returns the content of `results.json`.
+
+    Args:
+        config: the `TrainConfig` (`data` = the prepared dataset, `output` = the run
+            directory; `embedding_cap` None for full tables).
+        architecture: the model's architecture.
+        protocol: "paper" or "bars" (see the module doc).
+        patience: `bars`: epochs without val improvement before stopping.
+        layer_norm: LayerNorm in the operators.
+        architecture_source: where the architecture came from (recorded).
+        command: the command line (recorded in the report).
+    """
+    from nasrec_torchrec.data.schema import Schema
+    from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, \
+        load_checkpoint
+    from nasrec_torchrec.train.distributed import barrier, init_distributed, teardown
+    from nasrec_torchrec.train.trainer import RESULTS_FILE
+
+    if protocol not in PROTOCOLS:
+        raise NASRecError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
+    started = time.perf_counter()
+    data, output = config.data, config.output
+    schema = Schema.load(data)
+    has_val, has_test = has_split(data, "val"), has_split(data, "test")
+    if protocol == "bars" and not has_val:
+        raise NASRecError(f"{data}: the bars protocol needs a val split for early stopping")
+    train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
+    report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
+        else (["val", "test"] if has_test else ["val"])
+    command = command or " ".join(["nasrec", *sys.argv[1:]])
+
+    context = init_distributed(config.device, config.threads)
+    try:
+        arch_path = os.path.join(output, ARCHITECTURE_FILE)
+        train_data = data
+        if context.is_main:
+            os.makedirs(output, exist_ok=True)
+            write_architecture(arch_path, architecture)
+            if len(train_splits) > 1:
+                combined_split_view(data, train_splits, os.path.join(output, TRAIN_VAL_VIEW))
+        barrier()
+        if len(train_splits) > 1:
+            train_data = os.path.join(output, TRAIN_VAL_VIEW)
+        run = run_config(config, output, {
+            "kind": "architecture", "arch": os.path.abspath(arch_path), "model": None,
+            "model_options": [], "layer_norm": layer_norm, "stage": "final",
+            "protocol": protocol, "source_data": os.path.abspath(data),
+            "train_splits": train_splits, "architecture_source": architecture_source},
+            data=train_data, eval_split="")
+        loaders = {split: _eval_loader(data, split, run, context) for split in report_splits}
+        stopping = None
+        callbacks: tuple = ()
+        if protocol == "bars":
+            stopping = EarlyStopping(os.path.join(output, EARLY_STOPPING_FILE), loaders["val"],
+                                     patience, context.is_main)
+            callbacks = (stopping,)
+        trainer = architecture_trainer(run, context, architecture, layer_norm,
+                                       eval_loader=None, callbacks=callbacks)
+        if stopping is not None:
+            trainer.config.keep_checkpoints = max(
+                trainer.config.keep_checkpoints,
+                (patience + 2) * (1 + (trainer.steps_per_epoch // run.checkpoint_every
+                                       if run.checkpoint_every else 0)))
+            latest = latest_checkpoint(trainer.checkpoint_dir) if run.resume else None
+            if latest is not None:
+                stopping.restore(int(read_json(os.path.join(latest, "state.json"))["step"]))
+            elif context.is_main and os.path.exists(stopping.path) and run.overwrite:
+                os.remove(stopping.path)
+        train_started = time.perf_counter()
+        train_results: dict[str, Any] = {}
+        if stopping is not None and stopping.stopped:
+            logger.info("%s: stopped early before the interruption; scoring the best epoch",
+                        output)
+        else:
+            try:
+                train_results = trainer.fit()
+            except _EarlyStop:
+                logger.info("early stop after epoch %d (best epoch %d)",
+                            stopping.epochs[-1]["epoch"], stopping.best()["epoch"])
+        train_seconds = time.perf_counter() - train_started
+
+        evaluation_started = time.perf_counter()
+        if stopping is not None:
+            best = stopping.best()
+            if best is None:
+                raise NASRecError(f"{output}: no epoch finished (fewer steps than one epoch?); "
+                                  "the bars protocol needs whole epochs")
+            checkpoint = os.path.join(output, best["checkpoint"])
+            load_checkpoint(checkpoint, trainer.dmp)
+            step = best["step"]
+        else:
+            checkpoint = latest_checkpoint(trainer.checkpoint_dir) or ""
+            step = trainer.step
+        metrics: dict[str, Any] = {}
+        for split in report_splits:
+            if stopping is not None and split == "val":
+                metrics[split] = best["val"]
+            else:
+                metrics[split] = trainer.evaluate(loaders[split])
+        evaluation_seconds = time.perf_counter() - evaluation_started
+        if stopping is not None and context.is_main:
+            for _, path in list_checkpoints(trainer.checkpoint_dir):
+                if os.path.abspath(path) != os.path.abspath(checkpoint):
+                    shutil.rmtree(path, ignore_errors=True)
+        cost = dense_and_embedding_params(architecture, schema, run.embedding_dim,
+                                          run.embedding_cap, layer_norm)
+        results: dict[str, Any] = {
+            "final": True, "protocol": protocol, "output": os.path.abspath(output),
+            "data": os.path.abspath(data), "train_splits": train_splits,
+            "report_split": report_splits[-1], "metrics": metrics, **metrics,
+            "architecture_file": ARCHITECTURE_FILE, "architecture_source": architecture_source,
+            "checkpoint": os.path.relpath(checkpoint, output) if checkpoint else None,
+            "step": step, "embedding_cap": run.embedding_cap, "layer_norm": layer_norm,
+            "patience": patience if protocol == "bars" else None, "cost": cost,
+            "steps": trainer.step, "samples_per_second": train_results.get("samples_per_second"),
+            "final_train_loss": train_results.get("final_train_loss", trainer.last_loss),
+            "timing": {"train_seconds": train_seconds, "evaluation_seconds": evaluation_seconds,
+                       "total_seconds": time.perf_counter() - started},
+            "command": command, "config": run.to_dict(),
+        }
+        if stopping is not None:
+            results["selection"] = {"metric": "val log_loss", "patience": patience,
+                                    "best_epoch": best["epoch"], "stopped_early": stopping.stopped,
+                                    "epochs": stopping.epochs}
+        if context.is_main:
+            write_json(os.path.join(output, RESULTS_FILE), results)
+            write_report(output, results, architecture)
+        barrier()
+    finally:
+        teardown(context)
+    return results
+
+
+def existing_results(output: str) -> Optional[dict[str, Any]]:
+    """The results of a finished final run in `output`, else None (on every rank)."""
+    from nasrec_torchrec.train.trainer import RESULTS_FILE
+
+    done = broadcast(final_done(output))
+    return read_json(os.path.join(output, RESULTS_FILE)) if done else None
