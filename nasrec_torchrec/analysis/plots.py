@@ -39,6 +39,9 @@ def plot_search_progress(history: Sequence[Mapping], path: str,
     axis.plot(generations, [h.get("generation_best_loss") for h in history], linestyle="",
               marker=".", alpha=0.6, label="best of the generation")
     axis.set_xlabel("generation")
+    from matplotlib.ticker import MaxNLocator
+
+    axis.xaxis.set_major_locator(MaxNLocator(integer=True))
     axis.set_ylabel("validation log loss")
     axis.set_title(title)
     axis.grid(alpha=0.3)
