@@ -1,0 +1,66 @@
+"""Experiment configs: every spec file loads and validates; overrides; located errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.pipeline.config import ExperimentConfig, load_experiment
+
+SPECS = Path(__file__).resolve().parents[2] / "specs" / "experiments"
+SPEC_FILES = sorted(SPECS.glob("*.yaml"))
+
+
+def test_there_is_a_spec_per_dataset_and_space_plus_frappe_and_demo() -> None:
+    names = {path.stem for path in SPEC_FILES}
+    expected = {f"{data}-nasrec-{space}" for data in ("criteo", "avazu", "kdd", "frappe")
+                for space in ("small", "full")} | {"demo"}
+    assert expected <= names
+
+
+@pytest.mark.parametrize("path", SPEC_FILES, ids=lambda p: p.stem)
+def test_every_spec_file_loads_and_validates(path: Path) -> None:
+    config = load_experiment(str(path))
+    assert isinstance(config, ExperimentConfig)
+    assert config.supernet.space in ("nasrec-small", "nasrec-full")
+    if path.stem.split("-")[0] in ("criteo", "avazu", "kdd"):
+        # the paper's hyper-parameters
+        assert (config.supernet.epochs, config.supernet.batch_size, config.supernet.lr,
+                config.supernet.embedding_cap, config.supernet.path_warmup,
+                config.supernet.strategy) == (1, 256, 0.04, 500_000, 0.25, "single_op_any_conn")
+        assert (config.search.method, config.search.population, config.search.generations,
+                config.search.sample_size, config.search.children,
+                config.search.finetune_steps) == ("evolution", 64, 100, 32, 16, 500)
+        assert config.retrain.top_k == 15
+        assert (config.final.protocol, config.final.embedding_cap) == ("paper", None)
+    if path.stem.startswith("frappe"):
+        assert config.final.protocol == "bars"
+        assert config.prepare.format == "csv" and config.prepare.split == "given"
+        assert [item.split("=")[0] for item in config.prepare.inputs] == ["train", "val"]
+    if path.stem == "demo":
+        assert config.prepare.synth == "criteo"
+
+
+def test_overrides_replace_fields_and_parse_values_as_yaml() -> None:
+    config = load_experiment(str(SPECS / "demo.yaml"),
+                             ["supernet.max_steps=7", "search.eval_rows=null", "final.lr=0.1"])
+    assert config.supernet.max_steps == 7
+    assert config.search.eval_rows is None
+    assert config.final.lr == 0.1
+
+
+def test_unknown_field_and_bad_type_name_the_file_and_field(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("supernet:\n  spcae: nasrec-small\n")
+    with pytest.raises(NASRecError, match=r"bad.yaml: unknown field 'supernet.spcae'"):
+        load_experiment(str(path))
+    path.write_text("retrain:\n  top_k: many\n")
+    with pytest.raises(NASRecError, match=r"bad.yaml: field 'retrain.top_k': expected int"):
+        load_experiment(str(path))
+    path.write_text("final:\n  protocol: fastest\n")
+    with pytest.raises(NASRecError, match=r"field 'final.protocol'"):
+        load_experiment(str(path))
+    with pytest.raises(NASRecError, match=r"--set 'oops'"):
+        load_experiment(None, ["oops"])
