@@ -1,0 +1,103 @@
+"""`nasrec final` (paper and BARS protocols) and `nasrec evaluate` on the same split."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+from conftest import run_command
+
+from nasrec_torchrec.data.loader import ParquetBatchLoader
+from nasrec_torchrec.pipeline.combined import combined_split_view
+
+ARCH = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "architectures",
+                    "simple.json")
+FAST = ["--batch-size", "512", "--eval-batch-size", "512", "--no-progress", "--threads", "1",
+        "--device", "cpu"]
+
+
+def test_combined_view_holds_the_rows_of_both_splits_without_copies(tiny_criteo, tmp_path):
+    view = combined_split_view(tiny_criteo, ["train", "val"], str(tmp_path / "view"))
+    rows = ParquetBatchLoader(view, "train", 100).num_rows
+    assert rows == ParquetBatchLoader(tiny_criteo, "train", 100).num_rows + \
+        ParquetBatchLoader(tiny_criteo, "val", 100).num_rows
+    train_dir = os.path.join(view, "train")
+    assert all(os.path.islink(os.path.join(train_dir, name)) for name in os.listdir(train_dir))
+    assert ParquetBatchLoader(view, "test", 100).num_rows == 300
+
+
+def _results(output: str) -> dict:
+    with open(os.path.join(output, "results.json")) as handle:
+        return json.load(handle)
+
+
+def test_final_paper_protocol_reports_test_metrics_and_evaluate_agrees(tiny_criteo, tmp_path):
+    output = str(tmp_path / "final")
+    assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
+                                 "--max-steps", "3", *FAST]) == 0
+    results = _results(output)
+    assert results["protocol"] == "paper" and results["train_splits"] == ["train", "val"]
+    assert results["embedding_cap"] is None  # full tables
+    test = results["metrics"]["test"]
+    assert test["rows"] == 300 and 0 < test["log_loss"] < 5 and 0 <= test["auc"] <= 1
+    assert results["cost"]["mflops"] > 0 and results["cost"]["params"] > results["cost"]["dense_params"]
+    for name in ("architecture.json", "report.md", results["checkpoint"]):
+        assert os.path.exists(os.path.join(output, name)), name
+    with open(os.path.join(output, "report.md")) as handle:
+        report = handle.read()
+    assert "| test |" in report and "FLOPs per sample" in report
+    assert "| 1 |" in report  # one row per block
+
+    assert run_command("evaluate", ["--model", output, "--data", tiny_criteo,
+                                    "--split", "test", "--threads", "1"]) == 0
+    with open(os.path.join(output, "evaluation_test.json")) as handle:
+        evaluation = json.load(handle)
+    assert evaluation["metrics"]["rows"] == test["rows"]
+    assert math.isclose(evaluation["metrics"]["log_loss"], test["log_loss"], rel_tol=1e-6)
+    assert math.isclose(evaluation["metrics"]["auc"], test["auc"], rel_tol=1e-6)
+
+    # a finished run is not retrained with --resume
+    stamp = os.path.getmtime(os.path.join(output, "results.json"))
+    assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
+                                 "--max-steps", "3", "--resume", *FAST]) == 0
+    assert os.path.getmtime(os.path.join(output, "results.json")) == stamp
+
+
+def test_final_bars_protocol_stops_early_and_keeps_the_best_epoch(tiny_criteo, tmp_path):
+    output = str(tmp_path / "bars")
+    # a high rate makes the val loss turn up within a few epochs of 4 steps
+    assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
+                                 "--protocol", "bars", "--epochs", "8", "--patience", "1",
+                                 "--lr", "0.3", "--embedding-lr", "0.3", *FAST]) == 0
+    results = _results(output)
+    epochs = results["selection"]["epochs"]
+    losses = [record["val"]["log_loss"] for record in epochs]
+    best = min(range(len(losses)), key=losses.__getitem__)
+    assert results["selection"]["best_epoch"] == epochs[best]["epoch"]
+    assert results["metrics"]["val"] == epochs[best]["val"]
+    if results["selection"]["stopped_early"]:
+        assert len(epochs) == best + 2  # patience 1: one epoch without improvement
+    else:
+        assert len(epochs) == 8
+    assert results["step"] == epochs[best]["step"]
+    checkpoints = os.listdir(os.path.join(output, "checkpoints"))
+    assert checkpoints == [os.path.basename(results["checkpoint"])]
+    assert "test" in results["metrics"]
+    evaluation = run_command("evaluate", ["--model", output, "--split", "val"])
+    assert evaluation == 0
+    with open(os.path.join(output, "evaluation_val.json")) as handle:
+        assert math.isclose(json.load(handle)["metrics"]["log_loss"], losses[best],
+                            rel_tol=1e-6)
+
+
+def test_final_bars_needs_a_val_split(tmp_path):
+    from nasrec_torchrec.data.synth import write_synthetic
+    from nasrec_torchrec.errors import NASRecError
+
+    data = str(tmp_path / "noval")
+    write_synthetic("criteo", 600, data, split="100,0,0")
+    with pytest.raises(NASRecError, match="val split"):
+        run_command("final", ["--arch", ARCH, "--data", data, "--output",
+                              str(tmp_path / "out"), "--protocol", "bars", *FAST])

@@ -1,0 +1,60 @@
+"""`nasrec retrain`: top-k distinct candidates by search loss, best by retrained val loss."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+import pytest
+from conftest import TINY_TRAIN, run_command, write_candidates
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.pipeline.training import load_candidates, top_candidates
+from nasrec_torchrec.space import Architecture
+
+
+def test_top_candidates_are_the_k_lowest_finite_losses_without_duplicates(tmp_path) -> None:
+    path = str(tmp_path / "candidates.jsonl")
+    records = write_candidates(path, [0.50, float("nan"), 0.40, 0.45, 0.60])
+    duplicate = dict(records[2], index=5, loss=0.41)  # same architecture as index 2
+    with open(path, "a") as handle:
+        handle.write(json.dumps(duplicate) + "\n")
+    chosen = top_candidates(load_candidates(path), 3, path)
+    assert [record["index"] for record, _ in chosen] == [2, 3, 0]
+    with pytest.raises(NASRecError, match="top-k"):
+        top_candidates(load_candidates(path), 0, path)
+
+
+def test_retrain_picks_the_best_by_retrained_val_loss_and_skips_finished_runs(
+        tiny_criteo, tmp_path) -> None:
+    search = tmp_path / "search"
+    search.mkdir()
+    records = write_candidates(str(search / "candidates.jsonl"), [0.50, 0.40, 0.45, 0.90])
+    output = str(tmp_path / "retrain")
+    argv = ["--search", str(search), "--data", tiny_criteo, "--output", output, "--top-k", "3",
+            "--max-steps", "3", *TINY_TRAIN]
+    assert run_command("retrain", argv) == 0
+
+    with open(os.path.join(output, "retrain.json")) as handle:
+        summary = json.load(handle)
+    rows = summary["candidates"]
+    # top 3 by search loss, in order: indices 1, 2, 0 (0.90 left out)
+    assert [row["search_index"] for row in rows] == [1, 2, 0]
+    retrained = []
+    for row in rows:
+        with open(os.path.join(output, row["dir"], "results.json")) as handle:
+            retrained.append(json.load(handle)["val"]["log_loss"])
+        assert math.isclose(row["log_loss"], retrained[-1])
+    best = min(range(3), key=lambda i: retrained[i])
+    assert summary["best"]["rank"] == best
+    with open(os.path.join(output, "best_architecture.json")) as handle:
+        chosen = Architecture.from_json(handle.read())
+    expected = Architecture.from_dict(records[rows[best]["search_index"]]["architecture"])
+    assert chosen == expected
+
+    # again: every candidate is done, nothing retrains
+    stamps = [os.path.getmtime(os.path.join(output, row["dir"], "results.json")) for row in rows]
+    assert run_command("retrain", argv) == 0
+    assert stamps == [os.path.getmtime(os.path.join(output, row["dir"], "results.json"))
+                      for row in rows]
