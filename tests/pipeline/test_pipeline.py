@@ -1,0 +1,90 @@
+"""`nasrec pipeline` on tiny settings: runs end to end, skips finished stages, resumes an
+interrupted one."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+
+import pytest
+from conftest import run_command
+
+from nasrec_torchrec.train.trainer import Trainer
+
+TINY = ["--set", "prepare.rows=3000", "--set", "supernet.max_steps=4",
+        "--set", "supernet.batch_size=128", "--set", "supernet.embedding_cap=500",
+        "--set", "search.budget=3", "--set", "search.finetune_steps=2",
+        "--set", "search.eval_rows=null", "--set", "retrain.top_k=2",
+        "--set", "retrain.max_steps=4", "--set", "retrain.batch_size=128",
+        "--set", "retrain.embedding_cap=500", "--set", "retrain.checkpoint_every=2",
+        "--set", "final.max_steps=3", "--set", "final.batch_size=128",
+        "--no-progress", "--threads", "1", "--device", "cpu"]
+SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "experiments", "demo.yaml")
+RESULTS = {"prepare": "data/schema.json", "supernet": "supernet/results.json",
+           "search": "search/search.json", "retrain": "retrain/retrain.json",
+           "final": "final/results.json"}
+
+
+def _pipeline_json(output: str) -> dict:
+    with open(os.path.join(output, "pipeline.json")) as handle:
+        return json.load(handle)
+
+
+def _stamps(output: str) -> dict[str, float]:
+    return {stage: os.path.getmtime(os.path.join(output, path))
+            for stage, path in RESULTS.items()}
+
+
+def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_one(
+        tmp_path, monkeypatch, caplog, capsys) -> None:
+    output = str(tmp_path / "run")
+    argv = ["--config", SPEC, "--output", output, *TINY]
+
+    # 1. interrupt the retrain stage right after the first candidate's step-2 checkpoint
+    original_save = Trainer.save
+
+    def save_then_interrupt(self):
+        path = original_save(self)
+        if self.config.extra.get("stage") == "retrain" and self.step == 2:
+            raise KeyboardInterrupt("simulated kill")
+        return path
+
+    monkeypatch.setattr(Trainer, "save", save_then_interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        run_command("pipeline", argv)
+    monkeypatch.setattr(Trainer, "save", original_save)
+    state = _pipeline_json(output)
+    assert [state["stages"][name]["status"] for name in ("prepare", "supernet", "search")] \
+        == ["ran"] * 3
+    assert state["stages"]["retrain"]["status"] == "running"
+    assert not os.path.exists(os.path.join(output, "retrain", "retrain.json"))
+
+    # 2. again: the finished stages are skipped, retrain resumes from its checkpoint
+    caplog.set_level(logging.INFO)
+    assert run_command("pipeline", argv) == 0
+    state = _pipeline_json(output)
+    assert {name: entry["status"] for name, entry in state["stages"].items()} == {
+        "prepare": "skipped", "supernet": "skipped", "search": "skipped", "retrain": "ran",
+        "final": "ran"}
+    assert any("resumed from" in record.getMessage() and "step 2 of 4" in record.getMessage()
+               for record in caplog.records)
+    with open(os.path.join(output, "retrain", "candidates", "00", "metrics.jsonl")) as handle:
+        assert [json.loads(line)["step"] for line in handle] == [4]
+    with open(os.path.join(output, "final", "results.json")) as handle:
+        results = json.load(handle)
+    assert results["metrics"]["test"]["rows"] == 300
+    report = os.path.join(output, "final", "report.md")
+    assert f"report: {report}" in capsys.readouterr().out
+    with open(report) as handle:
+        text = handle.read()
+    assert "stage supernet" in text and "nasrec train-supernet" in text
+    assert state["config"]["retrain"]["top_k"] == 2  # the effective config is recorded
+
+    # 3. once more: every stage is skipped, no results file is rewritten
+    before = _stamps(output)
+    caplog.clear()
+    assert run_command("pipeline", argv) == 0
+    assert _stamps(output) == before
+    assert {entry["status"] for entry in _pipeline_json(output)["stages"].values()} == {"skipped"}
+    assert not any("resumed from" in record.getMessage() for record in caplog.records)
