@@ -424,8 +424,10 @@ def rank_study(
 @_launch_args_documented
 def retrain(
     *script_args: str,
-    data: str,
+    search: str,
     output: str,
+    data: Optional[str] = None,
+    search_mount: Optional[str] = None,
     data_mount: Optional[str] = None,
     output_mount: Optional[str] = None,
     mount_type: str = "bind",
@@ -441,19 +443,31 @@ def retrain(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Retrains the top-k searched architectures from scratch and picks the best (`nasrec retrain`).
+    """Retrains the search's top-k from scratch, sharded over all ranks, and picks the best
+    by validation (`nasrec retrain`).
 
-    Where the candidates come from goes after --.
+    Finished candidates are skipped and an interrupted one resumes from its latest
+    checkpoint. Further flags after --, e.g. `-- --top-k 5 --checkpoint-every 1000`.
 
     Args:
-        data: prepared dataset directory as the job sees it (--data)
-        output: retrain directory as the job sees it (--output)
+        search: the search directory as the job sees it (--search; its candidates.jsonl)
+        output: retrain directory as the job sees it (--output): retrain.json,
+            best_architecture.json, candidates/NN/
+        data: prepared dataset directory as the job sees it (--data; default: the one the
+            search recorded)
+        search_mount: mount this (host path or volume) read-only at search
         data_mount: mount this (host path or volume) read-only at data
         output_mount: mount this (host path or volume) at output
     """
+    stage_args = ["--search", search, "--output", output]
+    if data is not None:
+        stage_args += ["--data", data]
     return _stage_app(
-        "retrain", ["--data", data, "--output", output], script_args,
-        stage_mounts=[(data_mount, data, True), (output_mount, output, False)],
+        "retrain", stage_args, script_args,
+        stage_mounts=[
+            (search_mount, search, True), (data_mount, data or "", True),
+            (output_mount, output, False),
+        ],
         mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
         mounts=mounts, max_retries=max_retries, resume=resume, name=name,
     )
@@ -462,6 +476,7 @@ def retrain(
 @_launch_args_documented
 def final(
     *script_args: str,
+    arch: str,
     data: str,
     output: str,
     data_mount: Optional[str] = None,
@@ -479,18 +494,23 @@ def final(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Trains the best architecture with full-size tables and reports test metrics (`nasrec final`).
+    """Trains the found architecture with full-size tables, sharded over all ranks, and
+    reports its test metrics (`nasrec final`).
 
-    Where the architecture comes from goes after --.
+    A finished run is not retrained; an interrupted one resumes from its latest checkpoint.
+    Further flags after --, e.g. `-- --protocol bars --epochs 30 --patience 2`.
 
     Args:
+        arch: architecture JSON as the job sees it (--arch), e.g. retrain's
+            best_architecture.json (on a volume given with --mounts)
         data: prepared dataset directory as the job sees it (--data)
-        output: final run directory as the job sees it (--output)
+        output: final run directory as the job sees it (--output): results.json, report.md,
+            architecture.json, checkpoints/
         data_mount: mount this (host path or volume) read-only at data
         output_mount: mount this (host path or volume) at output
     """
     return _stage_app(
-        "final", ["--data", data, "--output", output], script_args,
+        "final", ["--arch", arch, "--data", data, "--output", output], script_args,
         stage_mounts=[(data_mount, data, True), (output_mount, output, False)],
         mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
         mounts=mounts, max_retries=max_retries, resume=resume, name=name,
@@ -500,12 +520,12 @@ def final(
 @_launch_args_documented
 def pipeline(
     *script_args: str,
-    data: str,
     output: str,
+    data: Optional[str] = None,
     data_mount: Optional[str] = None,
     output_mount: Optional[str] = None,
     mount_type: str = "bind",
-    j: str = "1x2",
+    j: str = "1x1",
     image: str = DEFAULT_IMAGE,
     cpu: int = 2,
     gpu: int = 0,
@@ -517,19 +537,29 @@ def pipeline(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Runs the whole search in one job (`nasrec pipeline`): supernet, search, retrain, final.
+    """Runs the whole search in one process (`nasrec pipeline`): prepare or synth,
+    train-supernet, search, retrain, final, all under output.
 
-    Further flags after --.
+    Finished stages are skipped and an interrupted one resumes, so a restarted job continues.
+    For several processes or nodes per stage, run the stage components one after another.
+    The experiment goes after --, e.g. `-- --config specs/experiments/demo.yaml` (paths in the
+    image are relative to its working directory, the checkout) or `-- --synth criteo`.
 
     Args:
-        data: prepared dataset directory as the job sees it (--data)
-        output: directory of all the stages' runs as the job sees it (--output)
-        data_mount: mount this (host path or volume) read-only at data
+        output: the pipeline's directory as the job sees it (--output):
+            data/, supernet/, search/, retrain/, final/, pipeline.json
+        data: a prepared dataset directory as the job sees it (--data; default: output/data,
+            made by --synth or the config's prepare section)
+        data_mount: mount this (host path or volume) read-only at data (a prepared dataset)
         output_mount: mount this (host path or volume) at output
     """
+    _one_process("pipeline", j)
+    stage_args = ["--output", output]
+    if data is not None:
+        stage_args += ["--data", data]
     return _stage_app(
-        "pipeline", ["--data", data, "--output", output], script_args,
-        stage_mounts=[(data_mount, data, True), (output_mount, output, False)],
+        "pipeline", stage_args, script_args,
+        stage_mounts=[(data_mount, data or "", True), (output_mount, output, False)],
         mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
         mounts=mounts, max_retries=max_retries, resume=resume, name=name,
     )

@@ -23,9 +23,9 @@ PATH_PARAMETERS: Dict[str, List[str]] = {
     "train": ["data", "output"],
     "search": ["supernet", "output", "data"],
     "rank_study": ["supernet", "output", "data"],
-    "retrain": ["data", "output"],
-    "final": ["data", "output"],
-    "pipeline": ["data", "output"],
+    "retrain": ["search", "output", "data"],
+    "final": ["arch", "data", "output"],
+    "pipeline": ["output", "data"],
 }
 
 
@@ -102,7 +102,8 @@ def test_components_stage_argv_is_accepted_by_the_stage_parsers(components: Modu
                 argv += [action.option_strings[0], (action.choices and next(iter(action.choices))) or "x"]
         assert parser.parse_known_args(argv)[1] == [], f"{stage}: {argv}"
         checked.append(stage)
-    assert {"prepare", "train-supernet", "train", "search"} <= set(checked)
+    assert {"prepare", "train-supernet", "train", "search", "rank-study", "retrain", "final",
+            "pipeline"} <= set(checked)
 
 
 def test_resources_replicas_and_retries_follow_the_arguments(components: ModuleType) -> None:
@@ -172,15 +173,25 @@ def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
         components.prepare(output="/data/criteo", j="1x2")
 
 
-@pytest.mark.parametrize("name", ["search", "rank_study"])
-def test_supernet_scoring_stages_are_one_process_and_data_is_optional(
-    components: ModuleType, name: str
+@pytest.mark.parametrize("name, inputs", [
+    ("search", {"supernet": "/runs/supernet"}),
+    ("rank_study", {"supernet": "/runs/supernet"}),
+    ("pipeline", {}),
+])
+def test_in_process_stages_are_one_process_and_data_is_optional(
+    components: ModuleType, name: str, inputs: Dict[str, str]
 ) -> None:
-    app = getattr(components, name)(supernet="/runs/supernet", output="/runs/out")
+    app = getattr(components, name)(output="/runs/out", **inputs)
     assert "--nnodes 1 --nproc_per_node 1" in app.roles[0].args[1]
     assert "--data" not in _stage_argv(app)
     with pytest.raises(ValueError, match="one process"):
-        getattr(components, name)(supernet="/runs/supernet", output="/runs/out", j="2x1")
+        getattr(components, name)(output="/runs/out", j="2x1", **inputs)
+
+
+def test_retrain_takes_data_from_the_search_unless_given(components: ModuleType) -> None:
+    app = components.retrain(search="/runs/search", output="/runs/retrain", j="2x2")
+    assert _stage_argv(app) == ["retrain", "--search", "/runs/search", "--output", "/runs/retrain",
+                                "--resume"]
 
 
 @pytest.mark.parametrize("kwargs, message", [
