@@ -29,6 +29,10 @@ logger = logging.getLogger(__name__)
 
 PIPELINE_FILE = "pipeline.json"
 STAGES = ("prepare", "supernet", "search", "retrain", "final")
+SINGLE_PROCESS_STAGES = frozenset({"prepare", "search"})
+"""Under torchrun these run on rank 0 while the other ranks wait."""
+GROUP_TIMEOUT_SECONDS = 7 * 24 * 3600.0
+"""The pipeline's process group outlives a rank-0-only stage (a search can take hours)."""
 
 
 @dataclass
@@ -182,11 +186,33 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         data: a prepared dataset (or where `prepare` writes it; default OUTPUT/data).
         stop_after: run the stages up to and including this one only.
     """
-    from nasrec_torchrec.pipeline.final import final_done
-    from nasrec_torchrec.pipeline.report import REPORT_FILE, write_report
+    from nasrec_torchrec.train.distributed import init_distributed, teardown
 
     if stop_after is not None and stop_after not in STAGES:
         raise NASRecError(f"--stop-after must be one of {', '.join(STAGES)}")
+    context = None
+    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        # one group for every stage (the stages reuse it), with a timeout long enough for
+        # the ranks that wait while rank 0 alone prepares the data or searches
+        context = init_distributed(config.device, config.threads, GROUP_TIMEOUT_SECONDS)
+    try:
+        return _run_pipeline(config, output, data, stop_after,
+                             context is None or context.is_main)
+    finally:
+        teardown(context)
+
+
+def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
+                  stop_after: Optional[str], is_main: bool) -> dict[str, Any]:
+    from nasrec_torchrec.pipeline.final import final_done
+    from nasrec_torchrec.pipeline.report import write_report
+    from nasrec_torchrec.pipeline.training import broadcast
+    from nasrec_torchrec.train.distributed import barrier
+
+    def save(record: dict[str, Any]) -> None:
+        if is_main:
+            write_json(path, record)
+
     os.makedirs(output, exist_ok=True)
     stages = plan_stages(config, output, data)
     path = os.path.join(output, PIPELINE_FILE)
@@ -198,7 +224,7 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         entry = dict(previous.get(stage.name, {}))
         entry.update({"command": stage.command_line() if stage.module else None,
                       "output": os.path.abspath(stage.output)})
-        if stage.done():
+        if broadcast(stage.done()):
             logger.info("pipeline: stage %s: done earlier (%s), skipped", stage.name,
                         stage.output)
             print(f"[pipeline] {stage.name}: done earlier, skipped ({stage.output})", flush=True)
@@ -210,18 +236,21 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
             started = time.perf_counter()
             entry.update({"status": "running", "started": _now()})
             record["stages"][stage.name] = entry
-            write_json(path, record)
-            _run_stage(stage)
+            save(record)
+            if stage.name not in SINGLE_PROCESS_STAGES or is_main:
+                _run_stage(stage)
+            if stage.name in SINGLE_PROCESS_STAGES:
+                barrier()
             entry.update({"status": "ran", "finished": _now(),
                           "seconds": time.perf_counter() - started})
             print(f"[pipeline] {stage.name}: {entry['seconds']:.1f} s", flush=True)
         record["stages"][stage.name] = entry
-        write_json(path, record)
+        save(record)
         if stage.name == stop_after:
             break
     record["finished"] = _now()
     final_dir = stages[-1].output
-    if final_done(final_dir):
+    if is_main and final_done(final_dir):
         from nasrec_torchrec.commands.train import load_architecture
 
         results = read_json(os.path.join(final_dir, "results.json"))
@@ -235,5 +264,5 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         record["final"] = {"metrics": results.get("metrics"),
                            "mflops": results.get("cost", {}).get("mflops"),
                            "params": results.get("cost", {}).get("params")}
-    write_json(path, record)
+    save(record)
     return record
