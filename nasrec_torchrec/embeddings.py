@@ -203,6 +203,7 @@ def shard_model(model: nn.Module, device: torch.device, *,
                 plan: Optional[ShardingPlan] = None,
                 batch_size: Optional[int] = None,
                 find_unused_parameters: bool = False,
+                dense_params_to_ignore: Sequence[str] = (),
                 process_group: Optional[dist.ProcessGroup] = None,
                 ) -> DistributedModelParallel:
     """Wrap `model` in `DistributedModelParallel`: planned, fused-Adagrad embedding tables.
@@ -222,7 +223,9 @@ def shard_model(model: nn.Module, device: torch.device, *,
             row-wise plan, which the planner never proposes on CPU).
         batch_size: per-rank batch size for the planner's cost model.
         find_unused_parameters: let DDP over the dense part tolerate parameters a step leaves
-            unused (supernet training); also turns off DDP's static graph.
+            unused; also turns off DDP's static graph.
+        dense_params_to_ignore: names (in `model`) of dense parameters DDP leaves alone,
+            because the caller synchronises them itself (a supernet's slice gradients).
         process_group: defaults to the world group.
 
     Returns:
@@ -255,6 +258,7 @@ def shard_model(model: nn.Module, device: torch.device, *,
     wrapper = DefaultDataParallelWrapper(
         static_graph=not find_unused_parameters,
         find_unused_parameters=find_unused_parameters,
+        params_to_ignore=list(dense_params_to_ignore),
     )
     return DistributedModelParallel(
         module=model, env=ShardingEnv.from_process_group(group), device=device, plan=plan,

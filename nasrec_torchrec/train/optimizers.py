@@ -14,7 +14,7 @@ TorchRec's train pipelines call first thing in `progress()`).
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 import torch
 from torch import nn
@@ -22,28 +22,39 @@ from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizer, KeyedOptimiz
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.nn.elastic import SliceGradients
+from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 DEFAULT_DENSE_LR = 0.04
 DEFAULT_EPS = 1e-8
 
 
 def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
-                    eps: float = DEFAULT_EPS) -> KeyedOptimizerWrapper:
-    """Adagrad over every parameter of `model` not updated in the backward (the fused tables)."""
+                    eps: float = DEFAULT_EPS,
+                    slice_gradients: Optional[SliceGradients] = None) -> KeyedOptimizerWrapper:
+    """Adagrad over every parameter of `model` not updated in the backward (the fused tables).
+
+    With `slice_gradients` (a supernet recording the gradients of the slices it used), a
+    `SlicedAdagrad` that all-reduces and updates those slices only.
+    """
     params = dict(in_backward_optimizer_filter(model.named_parameters()))
+    if slice_gradients is not None:
+        return KeyedOptimizerWrapper(params, lambda group: SlicedAdagrad(
+            group, slice_gradients, lr=learning_rate, eps=eps))
     return KeyedOptimizerWrapper(
         params, lambda group: torch.optim.Adagrad(group, lr=learning_rate, eps=eps),
     )
 
 
 def build_optimizer(dmp: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
-                    eps: float = DEFAULT_EPS) -> CombinedOptimizer:
+                    eps: float = DEFAULT_EPS,
+                    slice_gradients: Optional[SliceGradients] = None) -> CombinedOptimizer:
     """`CombinedOptimizer` of the model's fused embedding optimizer ("embeddings") and a dense
     Adagrad ("dense"); `dmp` is a `DistributedModelParallel`."""
     fused: KeyedOptimizer = dmp.fused_optimizer  # type: ignore[assignment]
     return CombinedOptimizer([
         ("embeddings", fused),
-        ("dense", dense_optimizer(dmp, learning_rate, eps)),
+        ("dense", dense_optimizer(dmp, learning_rate, eps, slice_gradients)),
     ])
 
 

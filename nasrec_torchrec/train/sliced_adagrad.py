@@ -4,7 +4,7 @@ With `nn.elastic.attach_slice_gradients`, a supernet records the gradients of th
 its path used instead of full-size `.grad` tensors. `SlicedAdagrad` applies the same update
 as `torch.optim.Adagrad` would with full-size gradients (zero outside the slices leaves both
 the weights and the accumulators unchanged there), touching the slices only, and
-`all_reduce_slice_gradients` averages them across ranks in one collective. Every rank draws
+`all_reduce_gradients` averages them across ranks in one collective. Every rank draws
 the same path, so the recorded slices line up.
 """
 
@@ -32,10 +32,11 @@ def _column_parts(ranges: Optional[Ranges]) -> list[tuple[int, int, int]]:
 class SlicedAdagrad(torch.optim.Optimizer):
     """`torch.optim.Adagrad` (no lr decay, no weight decay) over recorded slice gradients.
 
-    `step()` first averages the slice gradients over the ranks of `process_group` (when
+    `step()` first averages the gradients over the ranks of `process_group` (when
     torch.distributed is initialised), so it also serves inside TorchRec's train pipelines,
-    which call `optimizer.step()` themselves. Parameters with an ordinary `.grad` (not
-    sliced) get the ordinary Adagrad update (and are not all-reduced: keep them under DDP).
+    which call `optimizer.step()` themselves, and the parameters must not be under DDP.
+    Parameters with an ordinary `.grad` (layers that are not elastic) get the ordinary
+    Adagrad update.
 
     Args:
         params: parameters (or groups) to optimise.
@@ -65,7 +66,9 @@ class SlicedAdagrad(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
         loss = closure() if closure is not None else None
-        all_reduce_slice_gradients(self.store, self.process_group)
+        all_reduce_gradients(self.store, [p.grad for group in self.param_groups
+                                          for p in group["params"] if p.grad is not None],
+                             self.process_group)
         group_of = {id(p): group for group in self.param_groups for p in group["params"]}
         for parameter, rows, ranges, grad in self.store.sorted_entries():
             group = group_of.get(id(parameter))
@@ -88,18 +91,25 @@ class SlicedAdagrad(torch.optim.Optimizer):
         return loss
 
 
-def all_reduce_slice_gradients(store: SliceGradients,
-                               group: Optional[dist.ProcessGroup] = None) -> None:
-    """Average the recorded slice gradients over the ranks of `group` (one all-reduce)."""
-    if not dist.is_initialized() or dist.get_world_size(group) == 1 or not store.entries:
+def all_reduce_gradients(store: SliceGradients, grads: list[torch.Tensor],
+                         group: Optional[dist.ProcessGroup] = None) -> None:
+    """Average the recorded slice gradients and the ordinary `grads` over the ranks of
+    `group`, in one all-reduce (every rank ran the same path, so the shapes line up)."""
+    if not dist.is_initialized() or dist.get_world_size(group) == 1:
         return
     entries = store.sorted_entries()
-    flat = torch.cat([grad.reshape(-1) for _, _, _, grad in entries])
+    tensors = [grad for _, _, _, grad in entries] + grads
+    if not tensors:
+        return
+    flat = torch.cat([tensor.reshape(-1) for tensor in tensors])
     dist.all_reduce(flat, group=group)
     flat /= dist.get_world_size(group)
     offset = 0
-    store.entries = []
-    for parameter, rows, ranges, grad in entries:
-        size = grad.numel()
-        store.entries.append((parameter, rows, ranges, flat[offset:offset + size].view_as(grad)))
-        offset += size
+    averaged = []
+    for tensor in tensors:
+        averaged.append(flat[offset:offset + tensor.numel()].view_as(tensor))
+        offset += tensor.numel()
+    store.entries = [(parameter, rows, ranges, grad) for (parameter, rows, ranges, _), grad
+                     in zip(entries, averaged)]
+    for grad, value in zip(grads, averaged[len(entries):]):
+        grad.copy_(value)

@@ -8,7 +8,9 @@ fused Adagrad), the optimizers and LR schedule, TorchRec's train pipeline, check
 
 Supernet training: with a `path_sampler`, every step first draws a path
 (`path_sampler.next_path(step)`, seeded identically on every rank) and sets it with
-`body.set_architecture(path)`; DDP over the dense part then tolerates unused parameters.
+`body.set_architecture(path)`. The supernet records the gradients of the weight slices the
+path used (`nn.elastic.SliceGradients`); `SlicedAdagrad` averages them over the ranks and
+updates those slices only, so DDP leaves the supernet's parameters alone.
 
 Resuming: a checkpoint holds the sharded model, both optimizers, the LR schedule, the path
 sampler's state, torch's RNG state and the step (the data position is the step: the train
@@ -36,6 +38,7 @@ from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipeline
 from nasrec_torchrec.embeddings import (
     build_embedding_bag_collection, init_embedding_weights, manual_plan, shard_model)
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, load_checkpoint, save_checkpoint)
@@ -125,8 +128,15 @@ class Trainer:
         self._samples_before: int = 0
         self._seconds_before: float = 0.0
 
+        # A supernet step uses slices of its weights: record and update those slices only,
+        # averaged over ranks by the optimizer instead of a full-size DDP all-reduce.
+        self.slice_gradients: Optional[SliceGradients] = None
+        if path_sampler is not None:
+            self.slice_gradients = SliceGradients()
+            attach_slice_gradients(body, self.slice_gradients)
         self.dmp = self._build_model()
-        self.optimizer = build_optimizer(self.dmp, config.learning_rate, config.eps)
+        self.optimizer = build_optimizer(self.dmp, config.learning_rate, config.eps,
+                                         self.slice_gradients)
         self.schedule = CosineSchedule(
             self.optimizer, self.total_steps, config.lr_warmup_fraction,
             constant=config.lr_schedule == "constant")
@@ -152,10 +162,19 @@ class Trainer:
             eps=config.eps, memory_budget_bytes=config.memory_budget_bytes,
             constraints=constraints, plan=plan,
             batch_size=config.batch_size // self.context.world_size,
-            find_unused_parameters=self.path_sampler is not None,
+            dense_params_to_ignore=self._self_synchronised_params(),
         )
+        if self.slice_gradients is not None and self.context.world_size > 1:
+            for parameter in self.body.parameters():  # what DDP would have broadcast
+                dist.broadcast(parameter.data, src=0)
         init_embedding_weights(dmp, config.seed)
         return dmp
+
+    def _self_synchronised_params(self) -> list[str]:
+        """Names (in the train model) of the body parameters DDP must leave alone."""
+        if self.slice_gradients is None:
+            return []
+        return [f"model.body.{name}" for name, _ in self.body.named_parameters()]
 
     def _pipeline(self) -> TrainPipelineBase:
         kind = self.config.pipeline
