@@ -525,7 +525,7 @@ def pipeline(
     data_mount: Optional[str] = None,
     output_mount: Optional[str] = None,
     mount_type: str = "bind",
-    j: str = "1x1",
+    j: str = "1x2",
     image: str = DEFAULT_IMAGE,
     cpu: int = 2,
     gpu: int = 0,
@@ -537,12 +537,12 @@ def pipeline(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Runs the whole search in one process (`nasrec pipeline`): prepare or synth,
+    """Runs the whole search in one job (`nasrec pipeline`): prepare or synth,
     train-supernet, search, retrain, final, all under output.
 
-    Finished stages are skipped and an interrupted one resumes, so a restarted job continues.
-    For several processes or nodes per stage, run the stage components one after another.
-    The experiment goes after --, e.g. `-- --config specs/experiments/demo.yaml` (paths in the
+    Training stages are sharded over all ranks; prepare and search run on rank 0 while the
+    others wait (several nodes need output on shared storage). Finished stages are skipped
+    and an interrupted one resumes, so a restarted job continues. The experiment goes after --, e.g. `-- --config specs/experiments/demo.yaml` (paths in the
     image are relative to its working directory, the checkout) or `-- --synth criteo`.
 
     Args:
@@ -553,7 +553,6 @@ def pipeline(
         data_mount: mount this (host path or volume) read-only at data (a prepared dataset)
         output_mount: mount this (host path or volume) at output
     """
-    _one_process("pipeline", j)
     stage_args = ["--output", output]
     if data is not None:
         stage_args += ["--data", data]

@@ -173,19 +173,23 @@ def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
         components.prepare(output="/data/criteo", j="1x2")
 
 
-@pytest.mark.parametrize("name, inputs", [
-    ("search", {"supernet": "/runs/supernet"}),
-    ("rank_study", {"supernet": "/runs/supernet"}),
-    ("pipeline", {}),
-])
-def test_in_process_stages_are_one_process_and_data_is_optional(
-    components: ModuleType, name: str, inputs: Dict[str, str]
+@pytest.mark.parametrize("name", ["search", "rank_study"])
+def test_supernet_scoring_stages_are_one_process_and_data_is_optional(
+    components: ModuleType, name: str
 ) -> None:
-    app = getattr(components, name)(output="/runs/out", **inputs)
+    app = getattr(components, name)(supernet="/runs/supernet", output="/runs/out")
     assert "--nnodes 1 --nproc_per_node 1" in app.roles[0].args[1]
     assert "--data" not in _stage_argv(app)
     with pytest.raises(ValueError, match="one process"):
-        getattr(components, name)(output="/runs/out", j="2x1", **inputs)
+        getattr(components, name)(supernet="/runs/supernet", output="/runs/out", j="2x1")
+
+
+def test_pipeline_runs_on_all_ranks_and_data_is_optional(components: ModuleType) -> None:
+    app = components.pipeline("--config", "specs/experiments/demo.yaml", output="/runs/demo",
+                              j="2x2")
+    assert "--nnodes 2 --nproc_per_node 2" in app.roles[0].args[1]
+    assert _stage_argv(app) == ["pipeline", "--output", "/runs/demo", "--resume",
+                                "--config", "specs/experiments/demo.yaml"]
 
 
 def test_retrain_takes_data_from_the_search_unless_given(components: ModuleType) -> None:
