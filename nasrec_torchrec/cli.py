@@ -17,6 +17,12 @@ COMMANDS: dict[str, str] = {
     "synth": "synth",
     "train-supernet": "train_supernet",
     "train": "train",
+    "search": "search",
+    "rank-study": "rank_study",
+    "retrain": "retrain",
+    "final": "final",
+    "evaluate": "evaluate",
+    "pipeline": "pipeline",
 }
 
 
