@@ -14,6 +14,8 @@ from typing import Any, Mapping, Optional
 from nasrec_torchrec.data.schema import DEFAULT_EMBEDDING_CAP
 from nasrec_torchrec.errors import NASRecError
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+
 PIPELINES = ("auto", "base", "sparse_dist")
 
 

@@ -17,10 +17,10 @@ import torch
 import torch.distributed as dist
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.train.config import DEVICE_CHOICES
 
 logger = logging.getLogger(__name__)
 
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 
 @dataclass(frozen=True)

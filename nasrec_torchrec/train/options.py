@@ -9,8 +9,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nasrec_torchrec.train.config import PIPELINES, TrainConfig
-from nasrec_torchrec.train.distributed import DEVICE_CHOICES
+from nasrec_torchrec.train.config import DEVICE_CHOICES, PIPELINES, TrainConfig
 
 # flag destination -> TrainConfig field
 _FIELDS = {
