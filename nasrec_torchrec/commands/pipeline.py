@@ -52,6 +52,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Run the pipeline; print the stage times and where the report is."""
+    import os
+
     from nasrec_torchrec.pipeline.config import load_experiment
     from nasrec_torchrec.pipeline.stages import run_pipeline
 
@@ -67,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         overrides.append("progress=false")
     config = load_experiment(args.config, overrides)
     record = run_pipeline(config, args.output, args.data, args.stop_after)
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0  # under torchrun, rank 0 reports
     print(f"{'stage':<10} {'status':<8} {'seconds':>9}")
     for name, entry in record["stages"].items():
         seconds = entry.get("seconds")

@@ -12,7 +12,6 @@ report gets the stage table.
 
 from __future__ import annotations
 
-import argparse
 import datetime
 import logging
 import os
@@ -30,7 +29,8 @@ logger = logging.getLogger(__name__)
 PIPELINE_FILE = "pipeline.json"
 STAGES = ("prepare", "supernet", "search", "retrain", "final")
 SINGLE_PROCESS_STAGES = frozenset({"prepare", "search"})
-"""Under torchrun these run on rank 0 while the other ranks wait."""
+"""Under torchrun these run on rank 0, in a child process without the ranks' process group,
+while the other ranks wait."""
 GROUP_TIMEOUT_SECONDS = 7 * 24 * 3600.0
 """The pipeline's process group outlives a rank-0-only stage (a search can take hours)."""
 
@@ -156,18 +156,17 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str]) -> l
     return stages
 
 
-def _run_stage(stage: Stage) -> None:
-    import importlib
+def _run_stage(stage: Stage, fresh_process: bool = False) -> None:
+    from nasrec_torchrec.pipeline.run_stage import run_in_fresh_process, run_module
 
-    module = importlib.import_module(f"nasrec_torchrec.commands.{stage.module}")
-    parser = argparse.ArgumentParser(prog=f"nasrec {stage.command}")
-    module.add_arguments(parser)
-    try:
-        args = parser.parse_args(stage.argv)
-    except SystemExit:
-        raise NASRecError(f"pipeline: stage {stage.name}: invalid arguments: "
-                          f"{stage.command_line()}") from None
-    code = int(module.run(args) or 0)
+    if fresh_process:
+        code = run_in_fresh_process(stage.module, stage.argv)
+    else:
+        try:
+            code = run_module(stage.module, stage.argv)
+        except SystemExit:
+            raise NASRecError(f"pipeline: stage {stage.name}: invalid arguments: "
+                              f"{stage.command_line()}") from None
     if code:
         raise NASRecError(f"pipeline: stage {stage.name} failed (exit {code})")
 
@@ -197,13 +196,14 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         context = init_distributed(config.device, config.threads, GROUP_TIMEOUT_SECONDS)
     try:
         return _run_pipeline(config, output, data, stop_after,
-                             context is None or context.is_main)
+                             context is None or context.is_main, context is not None)
     finally:
         teardown(context)
 
 
 def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
-                  stop_after: Optional[str], is_main: bool) -> dict[str, Any]:
+                  stop_after: Optional[str], is_main: bool, multi_rank: bool = False
+                  ) -> dict[str, Any]:
     from nasrec_torchrec.pipeline.final import final_done
     from nasrec_torchrec.pipeline.report import write_report
     from nasrec_torchrec.pipeline.training import broadcast
@@ -212,6 +212,10 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
     def save(record: dict[str, Any]) -> None:
         if is_main:
             write_json(path, record)
+
+    def say(message: str) -> None:
+        if is_main:
+            print(f"[pipeline] {message}", flush=True)
 
     os.makedirs(output, exist_ok=True)
     stages = plan_stages(config, output, data)
@@ -227,23 +231,25 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         if broadcast(stage.done()):
             logger.info("pipeline: stage %s: done earlier (%s), skipped", stage.name,
                         stage.output)
-            print(f"[pipeline] {stage.name}: done earlier, skipped ({stage.output})", flush=True)
+            say(f"{stage.name}: done earlier, skipped ({stage.output})")
             entry.update({"status": "skipped", "skipped_at": _now()})
         elif not stage.module:
             raise NASRecError(f"{stage.output}: not a prepared dataset (no schema.json)")
         else:
-            print(f"[pipeline] {stage.name}: {stage.command_line()}", flush=True)
+            say(f"{stage.name}: {stage.command_line()}")
             started = time.perf_counter()
             entry.update({"status": "running", "started": _now()})
             record["stages"][stage.name] = entry
             save(record)
-            if stage.name not in SINGLE_PROCESS_STAGES or is_main:
+            if stage.name not in SINGLE_PROCESS_STAGES:
                 _run_stage(stage)
+            elif is_main:
+                _run_stage(stage, fresh_process=multi_rank)
             if stage.name in SINGLE_PROCESS_STAGES:
                 barrier()
             entry.update({"status": "ran", "finished": _now(),
                           "seconds": time.perf_counter() - started})
-            print(f"[pipeline] {stage.name}: {entry['seconds']:.1f} s", flush=True)
+            say(f"{stage.name}: {entry['seconds']:.1f} s")
         record["stages"][stage.name] = entry
         save(record)
         if stage.name == stop_after:
