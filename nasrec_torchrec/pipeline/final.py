@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shlex
 import shutil
 import sys
 import time
@@ -160,7 +161,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
     train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
     report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
         else (["val", "test"] if has_test else ["val"])
-    command = command or " ".join(["nasrec", *sys.argv[1:]])
+    command = command or " ".join(["nasrec", *map(shlex.quote, sys.argv[1:])])
 
     context = init_distributed(config.device, config.threads)
     try:

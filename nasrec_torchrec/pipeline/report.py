@@ -126,8 +126,10 @@ def render_report(results: Mapping[str, Any], architecture: Architecture,
         state = "skipped (done earlier)" if stage.get("skipped") else _seconds(stage.get("seconds"))
         lines.append(f"| stage {name} | {state} |")
     lines += ["", "## Command lines", ""]
-    commands = [("final", results.get("command"))]
-    commands += [(name, stage.get("command")) for name, stage in (stages or {}).items()]
+    if stages:
+        commands = [(name, stage.get("command")) for name, stage in stages.items()]
+    else:
+        commands = [("final (as invoked)", results.get("command"))]
     for name, command in commands:
         if command:
             lines += [f"{name}:", "", "```", command, "```", ""]
