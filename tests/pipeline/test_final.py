@@ -58,6 +58,15 @@ def test_final_paper_protocol_reports_test_metrics_and_evaluate_agrees(tiny_crit
     assert math.isclose(evaluation["metrics"]["log_loss"], test["log_loss"], rel_tol=1e-6)
     assert math.isclose(evaluation["metrics"]["auc"], test["auc"], rel_tol=1e-6)
 
+    # data prepared with other vocabularies is refused before scoring
+    from nasrec_torchrec.data.synth import write_synthetic
+    from nasrec_torchrec.errors import NASRecError
+
+    other = str(tmp_path / "other")
+    write_synthetic("criteo", 600, other, seed=1)
+    with pytest.raises(NASRecError, match="--schema-from"):
+        run_command("evaluate", ["--model", output, "--data", other, "--split", "test"])
+
     # a finished run is not retrained with --resume
     stamp = os.path.getmtime(os.path.join(output, "results.json"))
     assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
