@@ -1,0 +1,145 @@
+"""End-to-end training throughput on synthetic Criteo-shaped data, beside the official figures.
+
+Runs the real `nasrec train-supernet` / `nasrec train` commands (sharded embeddings, fused
+Adagrad, TorchRec pipeline) at batch 256 and reads the steady-state samples/s from their
+`metrics.jsonl` (the median of the logged windows after the first), and each run's peak RSS.
+
+Runs: supernet single-op any-conn (official-full, official-small; cap 0.5M), the full path
+(official-full), the official best Criteo Full architecture with capped and with full tables
+(the schema's cardinalities replaced by the real Criteo ones: 33.76M rows), and the
+official-small supernet on 1 vs 2 processes.
+
+    python benchmarks/training_throughput.py --output bench_out/training_throughput.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+OFFICIAL_ARCH = (REPO.parent / "shared" / "reference" / "official_configs"
+                 / "ea_criteo_kaggle_xlarge_best_1shot.json")
+# samples/s of the official implementation on this machine (issue 4), for the side-by-side.
+OFFICIAL = {"supernet official-full": 226, "supernet official-small": 546,
+            "full path official-full": 62, "criteo best, full tables": 68,
+            "criteo best, capped tables": 584}
+
+
+def _nasrec(*args: str, processes: int = 1) -> list[str]:
+    if processes == 1:
+        return [sys.executable, "-m", "nasrec_torchrec.cli", *args]
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone",
+            f"--nproc_per_node={processes}", "-m", "nasrec_torchrec.cli", *args]
+
+
+def _run(name: str, command: list[str], output: Path, threads: int) -> dict:
+    """Run one training command; steady-state samples/s from its metrics, peak RSS of it."""
+    shutil.rmtree(output, ignore_errors=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
+    start = time.perf_counter()
+    # A wrapper process per run: its RUSAGE_CHILDREN peak is this run's alone.
+    wrapper = ("import resource, subprocess, sys; "
+               "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
+               "stderr=subprocess.DEVNULL); "
+               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+    finished = subprocess.run([sys.executable, "-c", wrapper, *command], check=True, env=env,
+                              capture_output=True, text=True)
+    seconds = time.perf_counter() - start
+    peak_kb = int(finished.stdout.split()[-1])
+    rates = [json.loads(line)["samples_per_second"]
+             for line in (output / "metrics.jsonl").read_text().splitlines()]
+    steady = statistics.median(rates[1:] or rates)
+    row = {"run": name, "samples_per_second": round(steady, 1), "wall_seconds": round(seconds, 1),
+           "peak_rss_gb": round(peak_kb / 2**20, 2),
+           "official_samples_per_second": OFFICIAL.get(name)}
+    if row["official_samples_per_second"]:
+        row["speedup"] = round(steady / row["official_samples_per_second"], 1)
+    print(json.dumps(row), flush=True)
+    return row
+
+
+def _full_cardinality_copy(data: Path, target: Path) -> Path:
+    """The same prepared data with the schema's tables sized as the real Criteo ones."""
+    from nasrec_torchrec.data.synthetic import CRITEO_CARDINALITIES
+
+    if target.exists():
+        shutil.rmtree(target)
+    target.mkdir(parents=True)
+    for entry in data.iterdir():
+        if entry.is_dir():
+            os.symlink(entry.resolve(), target / entry.name)
+        elif entry.name != "schema.json":
+            shutil.copy(entry, target / entry.name)
+    schema = json.loads((data / "schema.json").read_text())
+    for feature, cardinality in zip(schema["sparse"], CRITEO_CARDINALITIES):
+        feature["num_rows"] = max(feature["num_rows"], cardinality + 1)
+    (target / "schema.json").write_text(json.dumps(schema, indent=2))
+    return target
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--data", type=Path, help="a prepared Criteo-shaped dataset "
+                        "(default: synthesise 200k rows into the work directory)")
+    parser.add_argument("--work", type=Path, default=Path("bench_out/training_throughput"))
+    parser.add_argument("--steps", type=int, default=300, help="steps per run")
+    parser.add_argument("--threads", type=int, default=2, help="threads per process")
+    parser.add_argument("--official-architecture", type=Path, default=OFFICIAL_ARCH)
+    parser.add_argument("--only", nargs="*", help="run only the runs whose name contains one "
+                        "of these words")
+    parser.add_argument("--output", type=Path, default=Path("bench_out/training_throughput.json"))
+    args = parser.parse_args()
+    args.work.mkdir(parents=True, exist_ok=True)
+    data = args.data
+    if data is None:
+        data = args.work / "data"
+        if not (data / "schema.json").exists():
+            subprocess.run(_nasrec("synth", "--like", "criteo", "--rows", "200000", "--output",
+                                   str(data), "--overwrite"), check=True)
+    common = ["--batch-size", "256", "--max-steps", str(args.steps), "--log-every", "25",
+              "--eval-split", "", "--no-progress", "--lr-schedule", "constant",
+              "--threads", str(args.threads)]
+    runs: list[tuple[str, list[str], int]] = []
+    for space in ("official-full", "official-small"):
+        runs.append((f"supernet {space}", ["train-supernet", "--space", space, "--strategy",
+                                           "single_op_any_conn", "--path-warmup", "0",
+                                           "--data", str(data)], 1))
+    runs.append(("full path official-full", ["train-supernet", "--space", "official-full",
+                                             "--strategy", "full", "--path-warmup", "0",
+                                             "--data", str(data)], 1))
+    if args.official_architecture.is_file():
+        arch = str(args.official_architecture)
+        runs.append(("criteo best, capped tables",
+                     ["train", "--arch", arch, "--no-layer-norm", "--data", str(data)], 1))
+        full_data = _full_cardinality_copy(data, args.work / "data_full_cardinality")
+        runs.append(("criteo best, full tables", ["train", "--arch", arch, "--no-layer-norm",
+                                                  "--full-tables", "--data", str(full_data)], 1))
+    runs.append(("supernet official-small, 2 processes",
+                 ["train-supernet", "--space", "official-small", "--strategy",
+                  "single_op_any_conn", "--path-warmup", "0", "--data", str(data)], 2))
+    results = {"batch_size": 256, "threads_per_process": args.threads, "steps": args.steps,
+               "data": str(data), "runs": []}
+    for name, stage_args, processes in runs:
+        if args.only and not any(word in name for word in args.only):
+            continue
+        output = args.work / name.replace(" ", "_").replace(",", "")
+        threads = max(1, args.threads // processes)
+        command = _nasrec(*stage_args, "--output", str(output), *common[:-1], str(threads),
+                          processes=processes)
+        results["runs"].append(_run(name, command, output, threads))
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    args.output.write_text(json.dumps(results, indent=2))
+    print(f"wrote {args.output}")
+
+
+if __name__ == "__main__":
+    main()
