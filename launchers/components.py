@@ -59,7 +59,8 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # Help of the launch parameters every component shares; `_launch_args_documented` appends the
 # ones a component has to its docstring's Args, in signature order.
 _SHARED_ARG_HELP: Dict[str, str] = {
-    "script_args": "further arguments of the stage, after --, passed through unchanged",
+    "script_args": "further arguments of the stage, after --, passed through unchanged (the "
+    "torchx CLI refuses an option repeated verbatim: write --flag=a --flag=b)",
     "mount_type": "what the *_mount arguments name: 'bind' (host paths; hostPath on "
     "Kubernetes) or 'volume' (volume names; PersistentVolumeClaims on Kubernetes)",
     "j": "{nnodes}x{nproc_per_node} (e.g. 1x2, 2x8), or {min}:{max}x{nproc_per_node} for an "
@@ -542,8 +543,11 @@ def pipeline(
 
     Training stages are sharded over all ranks; prepare and search run on rank 0 while the
     others wait (several nodes need output on shared storage). Finished stages are skipped
-    and an interrupted one resumes, so a restarted job continues. The experiment goes after --, e.g. `-- --config specs/experiments/demo.yaml` (paths in the
-    image are relative to its working directory, the checkout) or `-- --synth criteo`.
+    and an interrupted one resumes, so a restarted job continues. The experiment goes after
+    --, e.g. `-- --config specs/experiments/demo.yaml --set=search.budget=30
+    --set=retrain.top_k=5` (config paths are relative to the job's working directory: the
+    checkout, also in the image; the torchx CLI refuses an option repeated verbatim, hence
+    `--set=...`).
 
     Args:
         output: the pipeline's directory as the job sees it (--output):

@@ -132,3 +132,16 @@ def test_cli_dry_run_from_the_repository_uses_torchxconfig_defaults_without_dock
     for text in expected:
         assert text in result.stdout, f"{text!r} not in:\n{result.stdout[-3000:]}"
     assert shlex.quote("/runs/s") in result.stdout
+
+
+def test_cli_passes_a_repeated_stage_flag_written_with_equals_signs() -> None:
+    """torchx 0.7's CLI refuses `-- --set a --set b` (a repeated option); `--set=a --set=b`
+    reaches the stage intact."""
+    torchx = str(Path(sys.executable).parent / "torchx")
+    result = subprocess.run(
+        [torchx, "run", "-s", "local_cwd", "--dryrun", "launchers/components.py:pipeline",
+         "--output", "/runs/p", "--", "--set=search.budget=30", "--set=retrain.top_k=5"],
+        cwd=REPO, capture_output=True, text=True, timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "--set=search.budget=30" in result.stdout and "--set=retrain.top_k=5" in result.stdout
