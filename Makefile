@@ -8,12 +8,10 @@ DEMO_DIR ?= runs/demo
 install:
 	bash scripts/install.sh --venv $(VENV)
 
-# The built-in default: synthetic Criteo-shaped data, then a small model trained on it.
+# The built-in default: the whole search (synthetic data -> supernet -> search -> retrain ->
+# final) on synthetic Criteo-shaped data, in one output directory; it prints the report's path.
 demo: install
-	$(VENV)/bin/nasrec synth --like criteo --rows 200000 --output $(DEMO_DIR)/data --overwrite
-	$(VENV)/bin/nasrec train --data $(DEMO_DIR)/data --arch specs/architectures/simple.json \
-		--output $(DEMO_DIR)/train --batch-size 256
-	@echo "results: $(DEMO_DIR)/train/results.json"
+	$(VENV)/bin/nasrec pipeline --config specs/experiments/demo.yaml --output $(DEMO_DIR) --resume
 
 test: install
 	$(PY) -m pytest -q
