@@ -26,9 +26,10 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.pipeline.combined import combined_split_view, has_split
 from nasrec_torchrec.pipeline.report import REPORT_FILE, write_report
 from nasrec_torchrec.pipeline.training import (
-    ARCHITECTURE_FILE, architecture_trainer, broadcast, dense_and_embedding_params, read_json,
+    ARCHITECTURE_FILE, architecture_trainer, dense_and_embedding_params, read_json,
     run_config, write_architecture, write_json)
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.train.distributed import broadcast_object
 
 logger = logging.getLogger(__name__)
 
@@ -269,5 +270,5 @@ def existing_results(output: str) -> Optional[dict[str, Any]]:
     """The results of a finished final run in `output`, else None (on every rank)."""
     from nasrec_torchrec.train.trainer import RESULTS_FILE
 
-    done = broadcast(final_done(output))
+    done = broadcast_object(final_done(output))
     return read_json(os.path.join(output, RESULTS_FILE)) if done else None

@@ -20,8 +20,9 @@ from typing import Any, Optional
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.pipeline.training import (
-    ARCHITECTURE_FILE, architecture_trainer, broadcast, dense_and_embedding_params,
+    ARCHITECTURE_FILE, architecture_trainer, dense_and_embedding_params,
     load_candidates, read_json, run_config, top_candidates, write_architecture, write_json)
+from nasrec_torchrec.train.distributed import broadcast_object
 
 logger = logging.getLogger(__name__)
 
@@ -92,7 +93,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         for rank, (record, architecture) in enumerate(chosen):
             run_dir = candidate_dir(output, rank)
             results_path = os.path.join(run_dir, RESULTS_FILE)
-            done = broadcast(os.path.exists(results_path))
+            done = broadcast_object(os.path.exists(results_path))
             arch_path = os.path.join(run_dir, ARCHITECTURE_FILE)
             if done:
                 logger.info("candidate %02d: done (%s), skipped", rank, results_path)

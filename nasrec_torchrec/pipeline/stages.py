@@ -206,7 +206,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
                   ) -> dict[str, Any]:
     from nasrec_torchrec.pipeline.final import final_done
     from nasrec_torchrec.pipeline.report import write_report
-    from nasrec_torchrec.pipeline.training import broadcast
+    from nasrec_torchrec.train.distributed import broadcast_object
     from nasrec_torchrec.train.distributed import barrier
 
     def save(record: dict[str, Any]) -> None:
@@ -228,7 +228,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         entry = dict(previous.get(stage.name, {}))
         entry.update({"command": stage.command_line() if stage.module else None,
                       "output": os.path.abspath(stage.output)})
-        if broadcast(stage.done()):
+        if broadcast_object(stage.done()):
             logger.info("pipeline: stage %s: done earlier (%s), skipped", stage.name,
                         stage.output)
             say(f"{stage.name}: done earlier, skipped ({stage.output})")

@@ -131,17 +131,6 @@ def run_config(base: Any, output: str, extra: dict[str, Any], **changes: Any) ->
     return config
 
 
-def broadcast(value: Any) -> Any:
-    """`value` of rank 0 on every rank (a no-op without a multi-rank group)."""
-    import torch.distributed as dist
-
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
-
-
 def dense_and_embedding_params(architecture: Architecture, schema: Any, embedding_dim: int,
                                embedding_cap: Optional[int], layer_norm: bool) -> dict[str, Any]:
     """FLOPs per sample (fvcore) and parameters (dense, embedding, total) of a model."""

@@ -29,6 +29,7 @@ from torch import nn
 from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.train.distributed import barrier
 
 logger = logging.getLogger(__name__)
 
@@ -39,19 +40,6 @@ _STEP_DIR = re.compile(r"^step_(\d+)$")
 
 def _rank() -> int:
     return dist.get_rank() if dist.is_initialized() else 0
-
-
-def _barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
-
-
-def _broadcast_object(value: Any) -> Any:
-    if not dist.is_initialized() or dist.get_world_size() == 1:
-        return value
-    holder = [value]
-    dist.broadcast_object_list(holder, src=0)
-    return holder[0]
 
 
 def step_directory(directory: str, step: int) -> str:
@@ -128,9 +116,9 @@ def save_checkpoint(directory: str, step: int, model: nn.Module,
         os.makedirs(directory, exist_ok=True)
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
-    _barrier()
+    barrier()
     dcp.save(_state(model, optimizer), checkpoint_id=staging)
-    _barrier()
+    barrier()
     if _rank() == 0:
         with open(os.path.join(staging, STATE_FILE), "w") as handle:
             handle.write(run_state_json)
@@ -143,7 +131,7 @@ def save_checkpoint(directory: str, step: int, model: nn.Module,
             for _, old in list_checkpoints(directory)[:-keep_last]:
                 shutil.rmtree(old, ignore_errors=True)
         logger.info("checkpoint saved: %s", final)
-    _barrier()
+    barrier()
     return final
 
 

@@ -11,7 +11,7 @@ import os
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator, Optional
+from typing import Any, Iterator, Optional
 
 import torch
 import torch.distributed as dist
@@ -138,3 +138,12 @@ def barrier() -> None:
     """A barrier when a process group exists (no-op otherwise)."""
     if dist.is_initialized():
         dist.barrier()
+
+
+def broadcast_object(value: Any) -> Any:
+    """`value` of rank 0 on every rank (a no-op without a multi-rank group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return value
+    holder = [value]
+    dist.broadcast_object_list(holder, src=0)
+    return holder[0]
