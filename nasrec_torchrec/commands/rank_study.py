@@ -6,11 +6,16 @@ process (capped tables as in the supernet). Pearson's r and Kendall's τ (scipy)
 supernet's and the from-scratch validation log losses go to rank_study.json, with a scatter
 plot like the paper's Figure 3 (rank_study.png; rank_study_inherited.png without fine-tuning).
 Subnets finished are kept in rank_study_subnets.jsonl: rerunning continues an interrupted study.
+--scratch-from DIR reuses the from-scratch results of an earlier study of the same subnets
+(same space, --seed and at least as many subnets) instead of training them again: supernets
+trained with different sampling strategies are then ranked against the same runs.
 
 Examples:
   nasrec rank-study --supernet runs/supernet --data data/criteo --output runs/rank
   nasrec rank-study --supernet runs/supernet --output runs/rank --num-subnets 20 \\
       --train-steps 300 --finetune-steps 200
+  nasrec rank-study --supernet runs/supernet_any_op --output runs/rank_any_op \\
+      --scratch-from runs/rank
 """
 
 from __future__ import annotations
@@ -34,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="from-scratch batch size (default: the supernet's)")
     parser.add_argument("--train-lr", type=float,
                         help="from-scratch Adagrad rate (default: the supernet's)")
+    parser.add_argument("--scratch-from", metavar="DIR",
+                        help="reuse the from-scratch results of this earlier rank-study "
+                        "output (same space and --seed) instead of training the subnets")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -67,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         study = run_rank_study(
             scorer, loaded.supernet.space, loaded.data, args.output,
             num_subnets=args.num_subnets, seed=args.seed, scratch=scratch,
+            scratch_from=args.scratch_from,
             on_subnet=(lambda _: progress.update(1)) if progress is not None else None)
     finally:
         if progress is not None:
@@ -82,7 +91,10 @@ def run(args: argparse.Namespace) -> int:
             title=f"Ranking study, {loaded.supernet.space.name}, {len(records)} subnets")
     summary = {
         "config": {key: value for key, value in vars(args).items() if not key.startswith("_")},
-        "scoring": scorer.config.to_dict(), "scratch_training": scratch.to_dict(),
+        "scoring": scorer.config.to_dict(),
+        "scratch_training": _scratch_settings(args.scratch_from) if args.scratch_from
+        else scratch.to_dict(),
+        "scratch_from": os.path.abspath(args.scratch_from) if args.scratch_from else None,
         "supernet": {"run_dir": loaded.run_dir, "checkpoint": loaded.checkpoint,
                      "step": loaded.step, "space": loaded.supernet.space.name,
                      "strategy": supernet_config.get("extra", {}).get("strategy")},
@@ -97,3 +109,12 @@ def run(args: argparse.Namespace) -> int:
           f"Pearson {finetuned['pearson']:.3f}, Kendall {finetuned['kendall']:.3f}; "
           f"inherited: Pearson {inherited['pearson']:.3f}, Kendall {inherited['kendall']:.3f}")
     return 0
+
+
+def _scratch_settings(study: str) -> object:
+    """The from-scratch settings recorded by the study whose results are reused."""
+    path = os.path.join(study, "rank_study.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        return json.load(handle).get("scratch_training")

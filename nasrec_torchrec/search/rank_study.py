@@ -3,7 +3,10 @@ training them from scratch does?
 
 K distinct random subnets (seeded `sample_architecture`) are each scored from the supernet
 twice (inherited weights as they are, and after the head fine-tune) and trained from scratch
-with a short fixed budget by the project's trainer, in this process. Pearson's r and
+with a short fixed budget by the project's trainer, in this process, or the from-scratch
+figures are taken from an earlier study of the same subnets (`scratch_from`), so supernets
+trained with different sampling strategies are ranked against one set of from-scratch runs
+(paper Tables 2-3). Pearson's r and
 Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation losses say
 how well the supernet ranks. Each subnet's figures are appended to a JSONL file as soon as
 they exist, so an interrupted study continues where it stopped.
@@ -141,9 +144,48 @@ def _read_done(path: str) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
+SCRATCH_FIELDS = ("scratch_log_loss", "scratch_auc", "scratch_steps", "scratch_seconds")
+
+
+def read_scratch_results(study: str, architectures: Sequence[Architecture]
+                         ) -> list[dict[str, Any]]:
+    """The from-scratch fields of `architectures` from the study directory `study`.
+
+    The study must hold every one of them at the same index (same space, seed and K or a
+    larger K); anything else raises `NASRecError`.
+    """
+    path = os.path.join(study, SUBNETS_FILE)
+    if not os.path.exists(path):
+        raise NASRecError(f"--scratch-from {study}: no {SUBNETS_FILE} (not a rank-study output)")
+    by_index = {record["index"]: record for record in _read_done(path)}
+    found = []
+    for index, architecture in enumerate(architectures):
+        record = by_index.get(index)
+        if record is None:
+            raise NASRecError(f"--scratch-from {study}: has {len(by_index)} subnets, this study "
+                              f"needs {len(architectures)}; finish that study first")
+        if Architecture.from_dict(record["architecture"]) != architecture:
+            raise NASRecError(f"--scratch-from {study}: subnet {index} differs from this "
+                              "study's (another space or --seed)")
+        if record.get("scratch_from"):
+            raise NASRecError(f"--scratch-from {study}: that study reused another's from-scratch "
+                              f"results; use {record['scratch_from']}")
+        found.append({field: record[field] for field in SCRATCH_FIELDS})
+    return found
+
+
+def _scratch_fields(results: dict[str, Any], split: str) -> dict[str, Any]:
+    """The record's from-scratch fields from a trainer's `results.json` dict."""
+    metrics = results.get(split)
+    return {"scratch_log_loss": metrics["log_loss"] if metrics else None,
+            "scratch_auc": metrics["auc"] if metrics else None,
+            "scratch_steps": results["steps"], "scratch_seconds": results["train_seconds"]}
+
+
 def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                    num_subnets: int = 50, seed: int = 0,
                    scratch: Optional[ScratchTraining] = None,
+                   scratch_from: Optional[str] = None,
                    on_subnet: Optional[Callable[[dict[str, Any]], None]] = None
                    ) -> dict[str, Any]:
     """Score `num_subnets` random subnets from the supernet and from scratch; correlations.
@@ -156,6 +198,8 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         num_subnets: K.
         seed: seeds the subnets drawn.
         scratch: `ScratchTraining` settings.
+        scratch_from: an earlier study's directory whose from-scratch results of the same
+            subnets are reused (nothing is trained from scratch here).
         on_subnet: called with each subnet's record.
 
     Returns:
@@ -176,27 +220,30 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                 != architectures[index]:
             raise NASRecError(f"{subnets_path}: subnet {index} is not this study's (another "
                               "seed or space); use another --output")
+        if bool(record.get("scratch_from")) != bool(scratch_from):
+            raise NASRecError(f"{subnets_path}: --scratch-from differs from the run that began "
+                              "this study; rerun it the same way or use another --output")
+    reused = read_scratch_results(scratch_from, architectures) if scratch_from else None
     records = list(done)
-    context = init_distributed("cpu", scratch.threads)
+    context = None if reused is not None else init_distributed("cpu", scratch.threads)
     try:
         for index in range(len(done), num_subnets):
             architecture = architectures[index]
             finetuned = scorer.score(architecture, finetune="head")
             inherited = scorer.score(architecture, finetune="none")
-            results = train_from_scratch(
-                architecture, data, os.path.join(output, "subnets", f"{index:04d}"), scratch,
-                context)
-            split = scorer.config.eval_split
+            if reused is not None:
+                scratch_fields = {**reused[index], "scratch_from": os.path.abspath(scratch_from)}
+            else:
+                scratch_fields = _scratch_fields(train_from_scratch(
+                    architecture, data, os.path.join(output, "subnets", f"{index:04d}"),
+                    scratch, context), scorer.config.eval_split)
             record = {
                 "index": index,
                 "supernet_finetuned_log_loss": finetuned["log_loss"],
                 "supernet_finetuned_auc": finetuned["auc"],
                 "supernet_inherited_log_loss": inherited["log_loss"],
                 "supernet_inherited_auc": inherited["auc"],
-                "scratch_log_loss": results[split]["log_loss"] if split in results else None,
-                "scratch_auc": results[split]["auc"] if split in results else None,
-                "scratch_steps": results["steps"],
-                "scratch_seconds": results["train_seconds"],
+                **scratch_fields,
                 "scoring_seconds": finetuned["seconds"] + inherited["seconds"],
                 "mflops": finetuned["mflops"], "params": finetuned["params"],
                 "architecture": architecture.to_dict(),
@@ -207,7 +254,8 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
             if on_subnet is not None:
                 on_subnet(record)
     finally:
-        teardown(context)
+        if context is not None:
+            teardown(context)
     scratch_losses = [r["scratch_log_loss"] for r in records]
     return {
         "subnets": records,

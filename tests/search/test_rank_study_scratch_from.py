@@ -1,0 +1,72 @@
+"""Ranking study with --scratch-from: another study's from-scratch results, nothing retrained."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import pytest
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.search.rank_study import SUBNETS_FILE, read_scratch_results, sample_subnets
+from nasrec_torchrec.space import get_space
+
+
+def _write_study(directory, architectures, **extra) -> None:
+    directory.mkdir(parents=True, exist_ok=True)
+    lines = [json.dumps({"index": i, "architecture": a.to_dict(), "scratch_log_loss": 0.4 + i,
+                         "scratch_auc": 0.7, "scratch_steps": 9, "scratch_seconds": 1.5,
+                         "supernet_finetuned_log_loss": 0.5, **extra})
+             for i, a in enumerate(architectures)]
+    (directory / SUBNETS_FILE).write_text("\n".join(lines) + "\n")
+
+
+def test_read_scratch_results_checks_the_subnets(tmp_path):
+    space = get_space("nasrec-small")
+    subnets = sample_subnets(space, 4, seed=1)
+    _write_study(tmp_path / "a", subnets)
+    found = read_scratch_results(str(tmp_path / "a"), subnets[:3])
+    assert found == [{"scratch_log_loss": 0.4 + i, "scratch_auc": 0.7, "scratch_steps": 9,
+                      "scratch_seconds": 1.5} for i in range(3)]
+    with pytest.raises(NASRecError, match="has 4 subnets, this study needs 5"):
+        read_scratch_results(str(tmp_path / "a"), sample_subnets(space, 5, seed=1))
+    with pytest.raises(NASRecError, match="subnet 0 differs"):
+        read_scratch_results(str(tmp_path / "a"), sample_subnets(space, 3, seed=2))
+    with pytest.raises(NASRecError, match="not a rank-study output"):
+        read_scratch_results(str(tmp_path / "missing"), subnets)
+    _write_study(tmp_path / "b", subnets, scratch_from="/x/a")
+    with pytest.raises(NASRecError, match="use /x/a"):
+        read_scratch_results(str(tmp_path / "b"), subnets)
+
+
+def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_path):
+    pytest.importorskip("torch")
+    from nasrec_torchrec.commands import rank_study
+
+    parser = argparse.ArgumentParser()
+    rank_study.add_arguments(parser)
+    common = ["--supernet", supernet_run, "--num-subnets", "3", "--train-steps", "2",
+              "--finetune-steps", "2", "--finetune-batch-size", "64", "--threads", "1",
+              "--no-progress"]
+    first, second = tmp_path / "first", tmp_path / "second"
+    assert rank_study.run(parser.parse_args([*common, "--output", str(first)])) == 0
+    assert rank_study.run(parser.parse_args(
+        [*common, "--output", str(second), "--scratch-from", str(first)])) == 0
+
+    def records(study):
+        return [json.loads(line) for line in (study / SUBNETS_FILE).read_text().splitlines()]
+
+    for a, b in zip(records(first), records(second), strict=True):
+        assert b["scratch_from"] == str(first)
+        for field in ("scratch_log_loss", "scratch_auc", "scratch_steps", "scratch_seconds",
+                      "supernet_finetuned_log_loss", "architecture"):
+            assert b[field] == a[field]
+    assert not (second / "subnets").exists()  # nothing trained from scratch
+    summary = json.loads((second / "rank_study.json").read_text())
+    assert summary["scratch_from"] == str(first)
+    assert summary["scratch_training"] == json.loads(
+        (first / "rank_study.json").read_text())["scratch_training"]
+    assert summary["finetuned"] == json.loads((first / "rank_study.json").read_text())["finetuned"]
+    # the study cannot be continued without the option it began with
+    with pytest.raises(NASRecError, match="--scratch-from differs"):
+        rank_study.run(parser.parse_args([*common, "--output", str(second)]))
