@@ -376,31 +376,29 @@ def _block_seed(seed: int, table: str, block: int) -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
+@torch.no_grad()
 def init_embedding_weights(dmp: nn.Module, seed: int) -> None:
     """Initialise every table uniformly in ±1/sqrt(rows), the same values for any sharding.
 
     A table is drawn in blocks of 65536 rows, each from a generator seeded by (seed, table,
     block); a shard draws only the blocks it overlaps. So 1 rank and N ranks, table-wise,
     column-wise or row-wise, start from the same weights, and a run is reproducible from its
-    seed (DMP's own initialisation depends on the plan).
+    seed (DMP's own initialisation depends on the plan). Each block is written in place into
+    the local shard: beyond the tables, memory grows by one block (a few MB), not by a table.
     """
     state = dmp.state_dict()
-    table_shapes = {name: tuple(state[key].size())
-                    for key, name in embedding_table_names(dmp).items()}
-
-    def fill(name: str, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
-        num_rows, dim = table_shapes[name]
+    for key, name in embedding_table_names(dmp).items():
+        num_rows, dim = state[key].size()
         bound = num_rows ** -0.5
-        first, last = rows[0] // _INIT_BLOCK_ROWS, (rows[1] - 1) // _INIT_BLOCK_ROWS
-        parts = []
-        for block in range(first, last + 1):
-            start = block * _INIT_BLOCK_ROWS
-            stop = min(start + _INIT_BLOCK_ROWS, num_rows)
-            generator = torch.Generator().manual_seed(_block_seed(seed, name, block))
-            values = torch.rand(stop - start, dim, generator=generator)
-            lo, hi = max(rows[0], start) - start, min(rows[1], stop) - start
-            parts.append(values[lo:hi, cols[0]:cols[1]])
-        return (torch.cat(parts) * 2 - 1) * bound
-
-    fill_embedding_tables(dmp, fill)
-
+        for local, rows, cols in _local_pieces(state[key]):
+            if not local.numel():
+                continue
+            for block in range(rows[0] // _INIT_BLOCK_ROWS,
+                               (rows[1] - 1) // _INIT_BLOCK_ROWS + 1):
+                start = block * _INIT_BLOCK_ROWS
+                stop = min(start + _INIT_BLOCK_ROWS, num_rows)
+                generator = torch.Generator().manual_seed(_block_seed(seed, name, block))
+                values = torch.rand(stop - start, dim, generator=generator)
+                lo, hi = max(rows[0], start), min(rows[1], stop)
+                part = values[lo - start:hi - start, cols[0]:cols[1]]
+                local[lo - rows[0]:hi - rows[0]].copy_(part.mul_(2).sub_(1).mul_(bound))

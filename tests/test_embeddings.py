@@ -144,6 +144,44 @@ def test_init_is_seeded(context):
             assert a.abs().max() <= rows ** -0.5
 
 
+def test_init_values_follow_the_seeded_block_rule(context):
+    """A table of 150k rows spans three 65536-row blocks (the last one partial); each block
+    is `2 u - 1` scaled by 1/sqrt(rows), u from a generator seeded by (seed, table, block)."""
+    from nasrec_torchrec.embeddings import _block_seed
+
+    schema = toy_schema((150_000, 7))
+    dmp = _sharded(schema, None)
+    init_embedding_weights(dmp, seed=11)
+    state = dmp.state_dict()
+    for feature in schema.sparse:
+        name = f"t_{feature.name}"
+        blocks = [torch.rand(min(65536, feature.num_rows - start), DIM,
+                             generator=torch.Generator().manual_seed(_block_seed(11, name, b)))
+                  for b, start in enumerate(range(0, feature.num_rows, 65536))]
+        expected = (torch.cat(blocks) * 2 - 1) * feature.num_rows ** -0.5
+        key = next(k for k in state if k.endswith(f".{name}.weight"))
+        assert torch.equal(state[key].local_shards()[0].tensor, expected)
+
+
+def _peak_rss_kb() -> int:
+    with open("/proc/self/status") as handle:
+        return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/clear_refs"), reason="needs Linux /proc")
+def test_init_adds_no_table_sized_transient(context):
+    """Initialising a 128 MB table writes it block by block: the peak RSS grows by a few
+    MB, not by copies of the table (earlier: three table-sized temporaries)."""
+    dmp = _sharded(toy_schema((2_000_000,)), None)
+    init_embedding_weights(dmp, seed=0)  # first touch of every page of the tables
+    with open("/proc/self/clear_refs", "w") as handle:
+        handle.write("5")  # reset the peak RSS to the current RSS
+    before = _peak_rss_kb()
+    init_embedding_weights(dmp, seed=1)
+    table_kb = 2_000_000 * DIM * 4 // 1024
+    assert _peak_rss_kb() - before < table_kb // 4
+
+
 def _gather_initialised_tables(out_path):
     context = init_distributed("cpu", num_threads=1)
     try:

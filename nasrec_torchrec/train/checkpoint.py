@@ -26,7 +26,9 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint import DefaultLoadPlanner, FileSystemReader
+from torch.distributed.checkpoint import (
+    DefaultLoadPlanner, DefaultSavePlanner, FileSystemReader)
+from torch.distributed.checkpoint.planner import WriteItem
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.distributed import barrier
@@ -73,6 +75,27 @@ def _state(model: nn.Module, optimizer: Optional[torch.optim.Optimizer]) -> dict
     return state
 
 
+_NUMPY_DTYPES = (torch.float32, torch.float64, torch.float16, torch.int64, torch.int32,
+                 torch.int8, torch.uint8, torch.bool)
+
+
+class _AliasingSavePlanner(DefaultSavePlanner):
+    """Hands DCP exact-size aliases of CPU tensors that view a larger buffer.
+
+    FBGEMM keeps all tables (and their Adagrad state) in one flat buffer, so every table
+    is a view; DCP clones such views and keeps the clones until its file is written, which
+    doubled the peak memory of a full-table checkpoint (+4 GB for Criteo's 33.76M rows).
+    An alias over the same memory, whose storage is exactly the view, is written as is.
+    """
+
+    def transform_object(self, write_item: WriteItem, object: Any) -> Any:
+        if (isinstance(object, torch.Tensor) and object.device.type == "cpu"
+                and object.is_contiguous() and object.dtype in _NUMPY_DTYPES
+                and object.untyped_storage().nbytes() != object.nbytes):
+            object = torch.from_numpy(object.detach().numpy())
+        return super().transform_object(write_item, object)
+
+
 def _flat_keys(state: Mapping[str, Any], prefix: str = "") -> set[str]:
     keys: set[str] = set()
     for key, value in state.items():
@@ -117,7 +140,8 @@ def save_checkpoint(directory: str, step: int, model: nn.Module,
         shutil.rmtree(staging, ignore_errors=True)
         os.makedirs(staging)
     barrier()
-    dcp.save(_state(model, optimizer), checkpoint_id=staging)
+    dcp.save(_state(model, optimizer), checkpoint_id=staging,
+             planner=_AliasingSavePlanner())
     barrier()
     if _rank() == 0:
         with open(os.path.join(staging, STATE_FILE), "w") as handle:
