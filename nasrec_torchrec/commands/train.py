@@ -21,7 +21,7 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec train`."""
-    from nasrec_torchrec.train.options import add_train_arguments
+    from nasrec_torchrec.train.options import add_early_stopping_arguments, add_train_arguments
 
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--arch", metavar="FILE.json",
@@ -33,6 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-layer-norm", action="store_true",
                         help="no LayerNorm in the operators")
     add_train_arguments(parser)
+    add_early_stopping_arguments(parser)
 
 
 def load_architecture(path: str) -> Any:

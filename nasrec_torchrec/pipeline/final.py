@@ -30,6 +30,7 @@ from nasrec_torchrec.pipeline.training import (
     run_config, write_architecture, write_json)
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.train.distributed import broadcast_object
+from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping
 
 logger = logging.getLogger(__name__)
 
@@ -45,79 +46,6 @@ def final_done(output: str) -> bool:
     path = os.path.join(output, RESULTS_FILE)
     return os.path.exists(os.path.join(output, REPORT_FILE)) and os.path.exists(path) \
         and bool(read_json(path).get("final"))
-
-
-class _EarlyStop(Exception):
-    """Raised from the trainer's step callback to end a `bars` run."""
-
-
-class EarlyStopping:
-    """The `bars` protocol's per-epoch callback: evaluate val, checkpoint, stop on patience.
-
-    Args:
-        path: the JSON file of the epoch records (kept across a resume).
-        val_loader: this rank's validation batches.
-        patience: epochs without improvement of the val log loss before stopping.
-        is_main: whether this rank writes the file.
-    """
-
-    def __init__(self, path: str, val_loader: Any, patience: int, is_main: bool) -> None:
-        if patience < 1:
-            raise NASRecError(f"--patience must be at least 1, got {patience}")
-        self.path = path
-        self.val_loader = val_loader
-        self.patience = patience
-        self.is_main = is_main
-        self.epochs: list[dict[str, Any]] = []
-        self.stopped = False
-
-    def restore(self, up_to_step: int) -> None:
-        """Keep the records of the epochs up to `up_to_step` (the resumed checkpoint)."""
-        if os.path.exists(self.path):
-            state = read_json(self.path)
-            self.epochs = [r for r in state.get("epochs", []) if r["step"] <= up_to_step]
-            self.stopped = bool(state.get("stopped")) and bool(self.epochs) \
-                and self.epochs[-1]["step"] == up_to_step
-
-    def best(self) -> Optional[dict[str, Any]]:
-        """The record with the lowest val log loss (earliest on ties)."""
-        if not self.epochs:
-            return None
-        return min(self.epochs, key=lambda r: (r["val"]["log_loss"], r["step"]))
-
-    def _save_state(self) -> None:
-        if self.is_main:
-            best = self.best()
-            write_json(self.path, {"patience": self.patience, "stopped": self.stopped,
-                                   "best_epoch": best["epoch"] if best else None,
-                                   "epochs": self.epochs})
-
-    def __call__(self, trainer: Any) -> None:
-        from nasrec_torchrec.train.checkpoint import step_directory
-
-        if trainer.step % trainer.steps_per_epoch:
-            return
-        every = trainer.config.checkpoint_every
-        saved_by_trainer = (every and trainer.step % every == 0
-                            and trainer.step < trainer.total_steps) \
-            or (trainer.step == trainer.total_steps and every != 0)
-        if not saved_by_trainer:
-            trainer.save()
-        metrics = trainer.evaluate(self.val_loader)
-        trainer.dmp.train()
-        epoch = trainer.step // trainer.steps_per_epoch
-        self.epochs.append({"epoch": epoch, "step": trainer.step, "val": metrics,
-                            "checkpoint": os.path.relpath(
-                                step_directory(trainer.checkpoint_dir, trainer.step),
-                                trainer.config.output)})
-        best = self.best()
-        stale = epoch - best["epoch"]
-        logger.info("epoch %d: val log loss %.5f, AUC %.5f (best epoch %d)", epoch,
-                    metrics["log_loss"], metrics["auc"], best["epoch"])
-        self.stopped = stale >= self.patience
-        self._save_state()
-        if self.stopped and trainer.step < trainer.total_steps:
-            raise _EarlyStop()
 
 
 def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
@@ -187,7 +115,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         callbacks: tuple = ()
         if protocol == "bars":
             stopping = EarlyStopping(os.path.join(output, EARLY_STOPPING_FILE), loaders["val"],
-                                     patience, context.is_main)
+                                     patience, context.is_main, monitor="log_loss")
             callbacks = (stopping,)
         trainer = architecture_trainer(run, context, architecture, layer_norm,
                                        eval_loader=None, callbacks=callbacks)
@@ -209,7 +137,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         else:
             try:
                 train_results = trainer.fit()
-            except _EarlyStop:
+            except EarlyStop:
                 logger.info("early stop after epoch %d (best epoch %d)",
                             stopping.epochs[-1]["epoch"], stopping.best()["epoch"])
         train_seconds = time.perf_counter() - train_started

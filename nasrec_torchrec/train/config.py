@@ -18,6 +18,10 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 PIPELINES = ("auto", "base", "sparse_dist")
 
+OPTIMIZERS = ("adagrad", "adam")
+
+MONITORS = ("auc", "log_loss")
+
 
 @dataclass
 class TrainConfig:
@@ -30,13 +34,24 @@ class TrainConfig:
         eval_batch_size: global rows per evaluation step.
         epochs: passes over the training split.
         max_steps: stop after this many steps (None: the epochs' steps).
-        learning_rate: dense Adagrad rate (paper: 0.04).
-        embedding_learning_rate: fused Adagrad rate of the tables.
-        eps: Adagrad epsilon (dense and fused).
+        learning_rate: dense rate (paper: Adagrad 0.04).
+        embedding_learning_rate: rate of the tables.
+        eps: epsilon of the optimizer (dense and tables).
+        optimizer: "adagrad" (the paper's: fused exact Adagrad for the tables, dense Adagrad)
+            or "adam" (see `nasrec_torchrec.train.optimizers`).
+        betas: Adam's (beta1, beta2).
+        embedding_l2: weight of the pooled-embedding L2 term added to the training loss:
+            `embedding_l2 * mean over the batch of sum over features and dims of e^2` (any
+            optimizer, any sharding).
+        embedding_weight_decay: L2 on the table rows through the optimizer (adam only:
+            `weight_decay` of torch Adam over whole tables on CPU, of the fused ADAM on the
+            rows of the batch on CUDA); FuxiCTR's `embedding_regularizer` on CPU.
         lr_schedule: "cosine" (over the run's steps) or "constant".
         lr_warmup_fraction: linear LR warm-up over this fraction of the steps.
         embedding_dim: E.
         embedding_cap: rows per table at most (search); None for full tables.
+        embedding_init_std: draw the tables from N(0, std^2) (FuxiCTR: 1e-4); None: uniform
+            in +-1/sqrt(rows) (`embeddings.init_embedding_weights`).
         seed: seeds the dense init, the tables, the data order and the path sampler.
         shuffle: shuffle the training data (seeded).
         device: "auto", "cpu" or "cuda".
@@ -48,6 +63,12 @@ class TrainConfig:
         overwrite: without resume, delete an earlier run's checkpoints and metrics in output.
         log_every: steps per metrics.jsonl line.
         eval_split: split evaluated at the end ("" to skip).
+        patience: evaluate `eval_split` after every epoch and stop after this many epochs
+            without improvement; the results and the kept checkpoint are the best epoch's
+            (None: no early stopping).
+        monitor: the early-stopping metric, "auc" (higher is better) or "log_loss".
+        lr_plateau_factor: with `patience`, multiply the rates by this after every epoch
+            without improvement (FuxiCTR's reduce-on-plateau: 0.1; 1.0: never).
         memory_budget_bytes: per-rank memory for the planner.
         sharding_type: force one sharding type for every table (e.g. "table_wise").
         progress_bar: show tqdm on rank 0.
@@ -63,10 +84,15 @@ class TrainConfig:
     learning_rate: float = 0.04
     embedding_learning_rate: float = 0.04
     eps: float = 1e-8
+    optimizer: str = "adagrad"
+    betas: tuple[float, float] = (0.9, 0.999)
+    embedding_l2: float = 0.0
+    embedding_weight_decay: float = 0.0
     lr_schedule: str = "cosine"
     lr_warmup_fraction: float = 0.0
     embedding_dim: int = 16
     embedding_cap: Optional[int] = DEFAULT_EMBEDDING_CAP
+    embedding_init_std: Optional[float] = None
     seed: int = 0
     shuffle: bool = True
     device: str = "auto"
@@ -78,6 +104,9 @@ class TrainConfig:
     overwrite: bool = False
     log_every: int = 50
     eval_split: str = "val"
+    patience: Optional[int] = None
+    monitor: str = "auc"
+    lr_plateau_factor: float = 1.0
     memory_budget_bytes: Optional[int] = None
     sharding_type: Optional[str] = None
     progress_bar: bool = True
@@ -107,6 +136,28 @@ class TrainConfig:
             raise bad("pipeline", f"is not one of {PIPELINES}")
         if self.checkpoint_every is not None and self.checkpoint_every < 0:
             raise bad("checkpoint_every", "must be >= 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise bad("optimizer", f"is not one of {OPTIMIZERS}")
+        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
+            raise bad("betas", "must be two numbers in [0, 1)")
+        if self.embedding_init_std is not None and self.embedding_init_std <= 0:
+            raise bad("embedding_init_std", "must be > 0 (or None)")
+        if self.embedding_l2 < 0:
+            raise bad("embedding_l2", "must be >= 0")
+        if self.embedding_weight_decay < 0:
+            raise bad("embedding_weight_decay", "must be >= 0")
+        if self.embedding_weight_decay and self.optimizer != "adam":
+            raise bad("embedding_weight_decay", "needs optimizer 'adam' (FBGEMM's exact "
+                      "Adagrad has no weight decay); use embedding_l2")
+        if self.patience is not None:
+            if self.patience < 1:
+                raise bad("patience", "must be at least 1")
+            if not self.eval_split:
+                raise bad("patience", "needs an eval_split to monitor")
+        if self.monitor not in MONITORS:
+            raise bad("monitor", f"is not one of {MONITORS}")
+        if not 0.0 < self.lr_plateau_factor <= 1.0:
+            raise bad("lr_plateau_factor", "is not in (0, 1]")
         if not self.output:
             raise bad("output", "is empty")
 
@@ -121,7 +172,10 @@ class TrainConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise NASRecError(f"{source}: unknown field(s) {unknown}; known: {sorted(known)}")
-        return cls(**dict(data))
+        values = dict(data)
+        if "betas" in values:
+            values["betas"] = tuple(values["betas"])
+        return cls(**values)
 
     @classmethod
     def load(cls, path: str) -> "TrainConfig":

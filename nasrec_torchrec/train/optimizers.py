@@ -1,8 +1,17 @@
 """Optimizers of a sharded model and their learning-rate schedule.
 
-Embedding tables: exact Adagrad fused into the FBGEMM backward (`dmp.fused_optimizer`, set up
-by `nasrec_torchrec.embeddings.shard_model`). Dense parameters: `torch.optim.Adagrad` in a
-`KeyedOptimizerWrapper`. Both in one TorchRec `CombinedOptimizer`.
+`adagrad` (the paper's, default): embedding tables get exact Adagrad fused into the FBGEMM
+backward (`dmp.fused_optimizer`, set up by `nasrec_torchrec.embeddings.shard_model`); dense
+parameters `torch.optim.Adagrad` in a `KeyedOptimizerWrapper`. Both in one TorchRec
+`CombinedOptimizer`.
+
+`adam`: dense parameters `torch.optim.Adam`. The tables: on CUDA the fused FBGEMM ADAM
+(`attach_fused_adam`, weight decay in L2 mode on the rows of the batch); on CPU FBGEMM has no
+Adam kernel (only exact/row-wise Adagrad and SGD), so the tables are planned data-parallel
+(dense kernel, replicated, gradients all-reduced by DDP: fine for small vocabularies such as
+Frappe's, slow for Criteo-size tables) and updated by the same `torch.optim.Adam`, with
+`embedding_weight_decay` as Adam's `weight_decay` on whole tables (FuxiCTR's
+`embedding_regularizer`: the gradient of `lambda / 2 * ||W||^2`).
 
 The schedule (cosine over the run's steps, optional linear warm-up) sets the `lr` of every
 param group of the combined optimizer, the fused ones included: TorchRec's fused optimizer
@@ -29,32 +38,105 @@ DEFAULT_DENSE_LR = 0.04
 DEFAULT_EPS = 1e-8
 
 
+OPTIMIZER_CHOICES = ("adagrad", "adam")
+DEFAULT_BETAS = (0.9, 0.999)
+
+
+def is_table_parameter(name: str) -> bool:
+    """Whether a parameter name (of a possibly sharded model) is an embedding table's weight."""
+    parts = name.split(".")
+    return len(parts) >= 3 and parts[-1] == "weight" and parts[-3] == "embedding_bags"
+
+
+def attach_fused_adam(model: nn.Module, learning_rate: float, eps: float = DEFAULT_EPS,
+                      betas: tuple[float, float] = DEFAULT_BETAS,
+                      weight_decay: float = 0.0) -> None:
+    """Give every table of `model` (before sharding) FBGEMM's fused ADAM (CUDA only).
+
+    Weight decay is FBGEMM's L2 mode (`weight_decay * w` added to the gradient of the rows in
+    the batch). `shard_model` then leaves these tables' optimizer alone.
+    """
+    from fbgemm_gpu.tbe.config.optimizer_config import WeightDecayMode
+    from torch.distributed.optim import _apply_optimizer_in_backward
+    from torchrec.optim import Adam as FusedAdamPlaceholder
+
+    params = [p for name, p in model.named_parameters() if is_table_parameter(name)]
+    _apply_optimizer_in_backward(FusedAdamPlaceholder, params, {
+        "lr": learning_rate, "eps": eps, "beta1": betas[0], "beta2": betas[1],
+        "weight_decay": weight_decay,
+        "weight_decay_mode": WeightDecayMode.L2 if weight_decay else WeightDecayMode.NONE})
+
+
+def _with_adam_state(adam: torch.optim.Adam) -> torch.optim.Adam:
+    """Adam with its state created now, as its first step would (step 0, zero moments).
+
+    torch's Adam creates its state lazily; a checkpoint loaded into an optimizer without
+    state would silently skip it (the load allows missing optimizer keys).
+    """
+    for group in adam.param_groups:
+        for param in group["params"]:
+            adam.state[param] = {
+                "step": torch.tensor(0.0),
+                "exp_avg": torch.zeros_like(param, memory_format=torch.preserve_format),
+                "exp_avg_sq": torch.zeros_like(param, memory_format=torch.preserve_format)}
+    return adam
+
+
 def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                     eps: float = DEFAULT_EPS,
-                    slice_gradients: Optional[SliceGradients] = None) -> KeyedOptimizerWrapper:
-    """Adagrad over every parameter of `model` not updated in the backward (the fused tables).
+                    slice_gradients: Optional[SliceGradients] = None,
+                    optimizer: str = "adagrad", betas: tuple[float, float] = DEFAULT_BETAS,
+                    table_learning_rate: Optional[float] = None,
+                    table_weight_decay: float = 0.0) -> KeyedOptimizerWrapper:
+    """The optimizer of every parameter of `model` not updated in the backward.
 
+    `optimizer` "adagrad" (`torch.optim.Adagrad`) or "adam" (`torch.optim.Adam`). Tables
+    among these parameters (data-parallel tables) form the first param group, with
+    `table_learning_rate` (default `learning_rate`) and, for Adam, `table_weight_decay`.
     With `slice_gradients` (a supernet recording the gradients of the slices it used), a
-    `SlicedAdagrad` that all-reduces and updates those slices only.
+    `SlicedAdagrad` that all-reduces and updates those slices only (Adagrad only).
     """
+    if optimizer not in OPTIMIZER_CHOICES:
+        raise NASRecError(f"optimizer must be one of {OPTIMIZER_CHOICES}, got '{optimizer}'")
     params = dict(in_backward_optimizer_filter(model.named_parameters()))
     if slice_gradients is not None:
+        if optimizer != "adagrad":
+            raise NASRecError("supernet training supports --optimizer adagrad only (its body "
+                              "uses SlicedAdagrad)")
         return KeyedOptimizerWrapper(params, lambda group: SlicedAdagrad(
             group, slice_gradients, lr=learning_rate, eps=eps))
-    return KeyedOptimizerWrapper(
-        params, lambda group: torch.optim.Adagrad(group, lr=learning_rate, eps=eps),
-    )
+    if table_weight_decay and optimizer != "adam":
+        raise NASRecError("embedding weight decay needs --optimizer adam")
+    tables = {id(p) for name, p in params.items() if is_table_parameter(name)}
+    table_lr = learning_rate if table_learning_rate is None else table_learning_rate
+
+    def make(group: list[torch.Tensor]) -> torch.optim.Optimizer:
+        groups = [{"params": [p for p in group if id(p) in tables], "lr": table_lr},
+                  {"params": [p for p in group if id(p) not in tables]}]
+        groups = [g for g in groups if g["params"]]
+        if optimizer == "adam":
+            if tables:
+                groups[0]["weight_decay"] = table_weight_decay
+            return _with_adam_state(torch.optim.Adam(groups, lr=learning_rate, eps=eps,
+                                                     betas=betas))
+        return torch.optim.Adagrad(groups, lr=learning_rate, eps=eps)
+
+    return KeyedOptimizerWrapper(params, make)
 
 
 def build_optimizer(dmp: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                     eps: float = DEFAULT_EPS,
-                    slice_gradients: Optional[SliceGradients] = None) -> CombinedOptimizer:
-    """`CombinedOptimizer` of the model's fused embedding optimizer ("embeddings") and a dense
-    Adagrad ("dense"); `dmp` is a `DistributedModelParallel`."""
+                    slice_gradients: Optional[SliceGradients] = None,
+                    optimizer: str = "adagrad", betas: tuple[float, float] = DEFAULT_BETAS,
+                    table_learning_rate: Optional[float] = None,
+                    table_weight_decay: float = 0.0) -> CombinedOptimizer:
+    """`CombinedOptimizer` of the model's fused embedding optimizer ("embeddings") and the
+    dense one ("dense", see `dense_optimizer`); `dmp` is a `DistributedModelParallel`."""
     fused: KeyedOptimizer = dmp.fused_optimizer  # type: ignore[assignment]
     return CombinedOptimizer([
         ("embeddings", fused),
-        ("dense", dense_optimizer(dmp, learning_rate, eps, slice_gradients)),
+        ("dense", dense_optimizer(dmp, learning_rate, eps, slice_gradients, optimizer, betas,
+                                  table_learning_rate, table_weight_decay)),
     ])
 
 

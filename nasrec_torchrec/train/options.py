@@ -9,7 +9,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from nasrec_torchrec.train.config import DEVICE_CHOICES, PIPELINES, TrainConfig
+from nasrec_torchrec.train.config import (
+    DEVICE_CHOICES, MONITORS, OPTIMIZERS, PIPELINES, TrainConfig)
 
 # flag destination -> TrainConfig field
 _FIELDS = {
@@ -17,10 +18,14 @@ _FIELDS = {
     "eval_batch_size": "eval_batch_size", "epochs": "epochs", "max_steps": "max_steps",
     "lr": "learning_rate", "embedding_lr": "embedding_learning_rate", "eps": "eps",
     "lr_schedule": "lr_schedule", "lr_warmup": "lr_warmup_fraction",
-    "embedding_dim": "embedding_dim", "embedding_cap": "embedding_cap", "seed": "seed",
+    "embedding_dim": "embedding_dim", "embedding_cap": "embedding_cap",
+    "embedding_init_std": "embedding_init_std", "seed": "seed",
     "device": "device", "threads": "threads", "pipeline": "pipeline",
     "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
     "log_every": "log_every", "eval_split": "eval_split", "sharding_type": "sharding_type",
+    "optimizer": "optimizer", "embedding_l2": "embedding_l2",
+    "embedding_weight_decay": "embedding_weight_decay", "stop_patience": "patience",
+    "stop_monitor": "monitor", "lr_plateau_factor": "lr_plateau_factor",
 }
 
 
@@ -35,10 +40,20 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--eval-batch-size", type=int, help="global evaluation batch size")
     parser.add_argument("--epochs", type=int, help="passes over the training split (default 1)")
     parser.add_argument("--max-steps", type=int, help="stop after N steps")
-    parser.add_argument("--lr", type=float, help="dense Adagrad learning rate (default 0.04)")
+    parser.add_argument("--optimizer", choices=OPTIMIZERS,
+                        help="adagrad (default, the paper's: fused exact Adagrad for the "
+                        "tables) or adam (torch Adam; tables data-parallel on CPU, where "
+                        "FBGEMM has no Adam; fused ADAM on CUDA)")
+    parser.add_argument("--lr", type=float, help="dense learning rate (default 0.04)")
     parser.add_argument("--embedding-lr", type=float,
-                        help="fused Adagrad learning rate of the tables (default 0.04)")
-    parser.add_argument("--eps", type=float, help="Adagrad epsilon (default 1e-8)")
+                        help="learning rate of the tables (default 0.04)")
+    parser.add_argument("--eps", type=float, help="optimizer epsilon (default 1e-8)")
+    parser.add_argument("--embedding-l2", type=float, metavar="LAMBDA",
+                        help="add LAMBDA * (batch mean of the sum of squared pooled "
+                        "embeddings) to the training loss (default 0)")
+    parser.add_argument("--embedding-weight-decay", type=float, metavar="LAMBDA",
+                        help="adam only: L2 weight decay of the table rows in the optimizer "
+                        "(FuxiCTR's embedding_regularizer; default 0)")
     parser.add_argument("--lr-schedule", choices=("cosine", "constant"),
                         help="learning-rate schedule over the run (default cosine)")
     parser.add_argument("--lr-warmup", type=float, metavar="FRACTION",
@@ -49,6 +64,9 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                         help="at most N rows per table (default 500000)")
     tables.add_argument("--full-tables", action="store_true",
                         help="full-size tables (the final model)")
+    parser.add_argument("--embedding-init-std", type=float, metavar="STD",
+                        help="initialise the tables from N(0, STD^2) (FuxiCTR: 1e-4; "
+                        "default: uniform in +-1/sqrt(rows))")
     parser.add_argument("--seed", type=int, help="seed of init, data order and paths (default 0)")
     parser.add_argument("--no-shuffle", action="store_true", help="train in file order")
     parser.add_argument("--device", choices=DEVICE_CHOICES, help="compute device (default auto)")
@@ -70,6 +88,19 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
                                                     "table_column_wise", "row_wise"),
                         help="force one sharding type for every table")
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def add_early_stopping_arguments(parser: argparse.ArgumentParser) -> None:
+    """`--patience`, `--monitor`, `--lr-plateau-factor` of the trainer's early stopping
+    (`nasrec train`; `nasrec final` has its own `--patience`)."""
+    parser.add_argument("--patience", dest="stop_patience", type=int, metavar="EPOCHS",
+                        help="evaluate the eval split after every epoch; stop after EPOCHS "
+                        "epochs without improvement; results and checkpoint: the best epoch")
+    parser.add_argument("--monitor", dest="stop_monitor", choices=MONITORS,
+                        help="early-stopping metric (default auc)")
+    parser.add_argument("--lr-plateau-factor", type=float, metavar="FACTOR",
+                        help="with --patience: multiply the rates by FACTOR after an epoch "
+                        "without improvement (default 1: never)")
 
 
 def config_from_args(args: argparse.Namespace, extra: dict[str, Any]) -> TrainConfig:

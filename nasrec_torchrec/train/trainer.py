@@ -12,6 +12,18 @@ Supernet training: with a `path_sampler`, every step first draws a path
 path used (`nn.elastic.SliceGradients`); `SlicedAdagrad` averages them over the ranks and
 updates those slices only, so DDP leaves the supernet's parameters alone.
 
+Optimizers: `config.optimizer` "adagrad" (default, the paper's) or "adam" (see
+`nasrec_torchrec.train.optimizers`). Regularisation: `config.embedding_l2` adds
+`embedding_l2 * mean_b sum_{f,e} e_{b,f,e}^2` over the pooled embeddings the body receives to
+the training loss (its gradient flows back through the sharded lookup, so it works with the
+fused optimizers and any sharding; like the BCE it is a mean over each rank's rows). The
+logged train loss is the BCE alone.
+
+Early stopping: with `config.patience`, `eval_split` is evaluated after every epoch
+(`train.early_stopping`); the run stops after `patience` epochs without improvement of
+`config.monitor`, the best epoch's checkpoint is loaded and kept (the others deleted), and
+`results.json` reports its metrics with every epoch's record (`early_stopping`).
+
 Resuming: a checkpoint holds the sharded model, both optimizers, the LR schedule, the path
 sampler's state, torch's RNG state and the step (the data position is the step: the train
 loader yields the same number of batches in every epoch). `resume=True` continues from the
@@ -36,16 +48,19 @@ from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipelineSparseDist
 
 from nasrec_torchrec.embeddings import (
-    build_embedding_bag_collection, init_embedding_weights, manual_plan, shard_model)
+    build_embedding_bag_collection, embedding_table_names, fill_embedding_tables,
+    init_embedding_weights, manual_plan, shard_model)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import (
-    latest_checkpoint, load_checkpoint, save_checkpoint)
+    latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint)
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import DistributedContext, barrier
+from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping
 from nasrec_torchrec.train.metrics import evaluate
-from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
+from nasrec_torchrec.train.optimizers import (
+    CosineSchedule, attach_fused_adam, build_optimizer)
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +68,7 @@ METRICS_FILE = "metrics.jsonl"
 CONFIG_FILE = "config.json"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoints"
+EARLY_STOPPING_FILE = "early_stopping.json"
 
 
 class _PipelineTrain(NASRecModelTrain):
@@ -60,17 +76,47 @@ class _PipelineTrain(NASRecModelTrain):
 
     `TrainPipelineSparseDist` FX-traces the model's forward, and FX cannot trace the
     `*body_args` of `NASRecModelTrain.forward`. Same attributes, so the same state-dict keys.
+    With `embedding_l2 > 0` the returned loss (the one back-propagated) adds
+    `embedding_l2 * mean_b sum_{f,e} sparse[b, f, e]^2`; the outputs keep the BCE alone.
     """
+
+    def __init__(self, model: NASRecModel, embedding_l2: float = 0.0) -> None:
+        super().__init__(model)
+        self.embedding_l2: float = embedding_l2
 
     def forward(self, batch: Batch  # type: ignore[override]
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        return super().forward(batch)
+        if not self.embedding_l2:
+            return super().forward(batch)
+        sparse = self.model.embed(batch.sparse_features)
+        logits = self.model.body(batch.dense_features, sparse)
+        labels = batch.labels.float()
+        loss = self.loss_fn(logits, labels)
+        penalty = sparse.pow(2).sum(dim=(1, 2)).mean()
+        return loss + self.embedding_l2 * penalty, (loss.detach(), logits.detach(), labels)
 
 
 def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int:
     """Steps of a run: `epochs` passes of `steps_per_epoch`, at most `max_steps`."""
     total = steps_per_epoch * config.epochs
     return min(total, config.max_steps) if config.max_steps else total
+
+
+def init_embedding_normal(dmp: nn.Module, seed: int, std: float) -> None:
+    """Draw every table from N(0, std^2) (FuxiCTR's initialiser), the same for any sharding:
+    a table's values come from a generator seeded by (seed, table name)."""
+    state = dmp.state_dict()
+    shapes = {name: tuple(state[key].size()) for key, name in embedding_table_names(dmp).items()}
+    cache: dict[str, torch.Tensor] = {}
+
+    def fill(name: str, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
+        if name not in cache:
+            digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=7).digest()
+            generator = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+            cache[name] = torch.randn(shapes[name], generator=generator) * std
+        return cache[name][rows[0]:rows[1], cols[0]:cols[1]]
+
+    fill_embedding_tables(dmp, fill)
 
 
 def _path_digest(path: Any) -> int:
@@ -109,6 +155,14 @@ class Trainer:
         config.validate(context.world_size)
         if path_sampler is not None and not hasattr(body, "set_architecture"):
             raise NASRecError("supernet training needs a body with set_architecture(path)")
+        if path_sampler is not None and config.optimizer != "adagrad":
+            raise NASRecError(f"supernet training: optimizer '{config.optimizer}' is not "
+                              "supported (the body's SlicedAdagrad is Adagrad); use adagrad")
+        if config.optimizer == "adam" and context.device.type != "cuda" \
+                and config.sharding_type:
+            raise NASRecError(f"--optimizer adam on CPU keeps the tables data-parallel (FBGEMM "
+                              f"has no CPU Adam): --sharding-type {config.sharding_type} "
+                              "cannot apply")
         self.config = config
         self.context = context
         self.body = body
@@ -135,8 +189,11 @@ class Trainer:
             self.slice_gradients = SliceGradients()
             attach_slice_gradients(body, self.slice_gradients)
         self.dmp = self._build_model()
-        self.optimizer = build_optimizer(self.dmp, config.learning_rate, config.eps,
-                                         self.slice_gradients)
+        self.optimizer = build_optimizer(
+            self.dmp, config.learning_rate, config.eps, self.slice_gradients,
+            optimizer=config.optimizer, betas=tuple(config.betas),  # type: ignore[arg-type]
+            table_learning_rate=config.embedding_learning_rate,
+            table_weight_decay=config.embedding_weight_decay)
         self.schedule = CosineSchedule(
             self.optimizer, self.total_steps, config.lr_warmup_fraction,
             constant=config.lr_schedule == "constant")
@@ -148,9 +205,19 @@ class Trainer:
         config = self.config
         ebc = build_embedding_bag_collection(self.schema, config.embedding_dim,
                                              config.embedding_cap)
-        model = _PipelineTrain(NASRecModel(ebc, len(self.schema.dense), self.body))
+        model = _PipelineTrain(NASRecModel(ebc, len(self.schema.dense), self.body),
+                               config.embedding_l2)
         constraints, plan = None, None
-        if config.sharding_type == "row_wise":
+        if config.optimizer == "adam" and self.context.device.type == "cuda":
+            attach_fused_adam(model, config.embedding_learning_rate, config.eps,
+                              tuple(config.betas),  # type: ignore[arg-type]
+                              config.embedding_weight_decay)
+        if config.optimizer == "adam" and self.context.device.type != "cuda":
+            # FBGEMM has no CPU Adam: replicated tables, dense kernel, torch Adam
+            constraints = {f"t_{name}": ParameterConstraints(
+                sharding_types=["data_parallel"], compute_kernels=["dense"])
+                for name in self.schema.sparse_names}
+        elif config.sharding_type == "row_wise":
             # the planner never proposes row_wise on CPU: a hand-written plan
             plan = manual_plan(model, "row_wise", self.context.world_size, self.context.device)
         elif config.sharding_type:
@@ -167,7 +234,10 @@ class Trainer:
         if self.slice_gradients is not None and self.context.world_size > 1:
             for parameter in self.body.parameters():  # what DDP would have broadcast
                 dist.broadcast(parameter.data, src=0)
-        init_embedding_weights(dmp, config.seed)
+        if config.embedding_init_std is None:
+            init_embedding_weights(dmp, config.seed)
+        else:
+            init_embedding_normal(dmp, config.seed, config.embedding_init_std)
         return dmp
 
     def _self_synchronised_params(self) -> list[str]:
@@ -365,21 +435,58 @@ class Trainer:
             self.body.set_architecture(self.eval_architecture)
         return evaluate(self.dmp, loader, self.context.device)
 
+    def _early_stopping(self) -> Optional[EarlyStopping]:
+        """The per-epoch early-stopping callback of `config.patience` (None without)."""
+        config = self.config
+        if config.patience is None:
+            return None
+        if self.eval_loader is None:
+            raise NASRecError("--patience needs an evaluation split (--eval-split)")
+        every = config.checkpoint_every
+        # the best epoch is at most `patience` epochs (and their own checkpoints) back
+        config.keep_checkpoints = max(config.keep_checkpoints, (config.patience + 2) * (
+            1 + (self.steps_per_epoch // every if every else 0)))
+        return EarlyStopping(os.path.join(config.output, EARLY_STOPPING_FILE),
+                             self.eval_loader, config.patience, self.context.is_main,
+                             config.monitor, config.lr_plateau_factor)
+
+    def _restore_best(self, stopping: EarlyStopping) -> dict[str, Any]:
+        """Load the best epoch's checkpoint, delete the others; its record."""
+        best = stopping.best()
+        assert best is not None
+        checkpoint = os.path.join(self.config.output, best["checkpoint"])
+        load_checkpoint(checkpoint, self.dmp, self.optimizer)
+        barrier()
+        if self.context.is_main:
+            for _, path in list_checkpoints(self.checkpoint_dir):
+                if os.path.abspath(path) != os.path.abspath(checkpoint):
+                    shutil.rmtree(path, ignore_errors=True)
+        barrier()
+        logger.info("best epoch %d (%s %.5f): %s", best["epoch"], stopping.monitor,
+                    best["val"][stopping.monitor], checkpoint)
+        return best
+
     def fit(self) -> dict[str, Any]:
-        """Resume if asked, train to the end, checkpoint, evaluate, write `results.json`."""
+        """Resume if asked, train to the end (or the early stop), checkpoint, evaluate, write
+        `results.json`."""
         config = self.config
         if self.context.is_main:
             os.makedirs(config.output, exist_ok=True)
+        stopping = self._early_stopping()
+        if stopping is not None:
+            self.callbacks.append(stopping)
         if config.resume:
             path = latest_checkpoint(self.checkpoint_dir)
             if path is not None:
                 self.resume(path)
+                if stopping is not None:
+                    stopping.restore(self.step)
             else:
                 logger.info("--resume: no checkpoint in %s, starting afresh", self.checkpoint_dir)
         else:
             if config.overwrite and self.context.is_main:
                 shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-                for name in (RESULTS_FILE, METRICS_FILE):
+                for name in (RESULTS_FILE, METRICS_FILE, EARLY_STOPPING_FILE):
                     if os.path.exists(os.path.join(config.output, name)):
                         os.remove(os.path.join(config.output, name))
             barrier()
@@ -395,9 +502,15 @@ class Trainer:
             "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
             "plan": str(self.dmp.plan),
         })
-        needs_final_checkpoint = self.step < self.total_steps
-        self.train()
-        if config.checkpoint_every != 0 and needs_final_checkpoint:
+        if stopping is None or not stopping.stopped:
+            try:
+                self.train()
+            except EarlyStop:
+                if stopping is None:  # a caller's own early stopping (nasrec final)
+                    raise
+                logger.info("early stop after epoch %d", stopping.epochs[-1]["epoch"])
+        saved = [step for step, _ in list_checkpoints(self.checkpoint_dir)]
+        if config.checkpoint_every != 0 and self.step not in saved:
             self.save()
         results: dict[str, Any] = {
             "steps": self.step, "world_size": self.context.world_size,
@@ -407,7 +520,12 @@ class Trainer:
             if self._seconds_before > 0 else None,
             "final_train_loss": self.last_loss,
         }
-        if self.eval_loader is not None and config.eval_split:
+        if stopping is not None and stopping.best() is not None:
+            best = self._restore_best(stopping)
+            results[config.eval_split] = best["val"]
+            results["best_epoch"] = best["epoch"]
+            results["early_stopping"] = stopping.summary()
+        elif self.eval_loader is not None and config.eval_split:
             metrics = self.evaluate()
             results[config.eval_split] = metrics
             logger.info("%s: log loss %.5f, AUC %.5f over %d rows", config.eval_split,
