@@ -128,13 +128,60 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
         embedding_cap=settings.embedding_cap, seed=settings.seed, device="cpu",
         threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
         log_every=max(1, min(50, settings.steps)),
-        extra={"kind": "architecture", "rank_study": True, "layer_norm": settings.layer_norm})
+        extra={"kind": "architecture", "rank_study": True, "layer_norm": settings.layer_norm,
+               "architecture": architecture.to_dict()})
     train_loader, eval_loader = make_loaders(config, context)
     schema = train_loader.schema
     torch.manual_seed(config.seed)
     body = NASRecNet(architecture, len(schema.dense), len(schema.sparse),
                      embedding_dim=config.embedding_dim, layer_norm=settings.layer_norm)
     return Trainer(config, context, body, train_loader, eval_loader).fit()
+
+
+# TrainConfig fields a finished from-scratch run must share with `ScratchTraining` to be reused
+_REUSED_CONFIG = {"max_steps": "steps", "batch_size": "batch_size",
+                  "learning_rate": "learning_rate", "embedding_cap": "embedding_cap",
+                  "seed": "seed"}
+
+
+def finished_scratch_run(architecture: Architecture, data: str, output: str,
+                         settings: ScratchTraining) -> Optional[dict[str, Any]]:
+    """The `results.json` dict of a finished from-scratch run of `architecture` in `output`
+    with these settings (e.g. trained ahead by `train_subnets_from_scratch`), else None."""
+    path = os.path.join(output, "results.json")
+    if not os.path.exists(path):
+        return None
+    with open(path) as handle:
+        results = json.load(handle)
+    config = results.get("config", {})
+    if any(config.get(key) != getattr(settings, name) for key, name in _REUSED_CONFIG.items()) \
+            or os.path.realpath(str(config.get("data"))) != os.path.realpath(data) \
+            or config.get("extra", {}).get("layer_norm") != settings.layer_norm \
+            or config.get("extra", {}).get("architecture") is None \
+            or Architecture.from_dict(config["extra"]["architecture"]) != architecture:
+        return None
+    return results
+
+
+def train_subnets_from_scratch(space: SearchSpace, data: str, output: str, num_subnets: int,
+                               seed: int, settings: ScratchTraining, worker: int = 0,
+                               workers: int = 1) -> None:
+    """Train this worker's share of a study's subnets from scratch ahead of the study.
+
+    Worker `w` of `n` takes the indices `k` with `k % n == w`, from the last one down (the
+    study scores from the first one up and reuses every finished run it finds).
+    """
+    from nasrec_torchrec.train.distributed import init_distributed, teardown
+
+    architectures = sample_subnets(space, num_subnets, seed)
+    context = init_distributed("cpu", settings.threads)
+    try:
+        for index in reversed(range(worker, num_subnets, workers)):
+            run_dir = os.path.join(output, "subnets", f"{index:04d}")
+            if finished_scratch_run(architectures[index], data, run_dir, settings) is None:
+                train_from_scratch(architectures[index], data, run_dir, settings, context)
+    finally:
+        teardown(context)
 
 
 def _read_done(path: str) -> list[dict[str, Any]]:
@@ -234,9 +281,10 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
             if reused is not None:
                 scratch_fields = {**reused[index], "scratch_from": os.path.abspath(scratch_from)}
             else:
-                scratch_fields = _scratch_fields(train_from_scratch(
-                    architecture, data, os.path.join(output, "subnets", f"{index:04d}"),
-                    scratch, context), scorer.config.eval_split)
+                run_dir = os.path.join(output, "subnets", f"{index:04d}")
+                results = finished_scratch_run(architecture, data, run_dir, scratch) \
+                    or train_from_scratch(architecture, data, run_dir, scratch, context)
+                scratch_fields = _scratch_fields(results, scorer.config.eval_split)
             record = {
                 "index": index,
                 "supernet_finetuned_log_loss": finetuned["log_loss"],

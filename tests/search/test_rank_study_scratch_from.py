@@ -70,3 +70,28 @@ def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_pa
     # the study cannot be continued without the option it began with
     with pytest.raises(NASRecError, match="--scratch-from differs"):
         rank_study.run(parser.parse_args([*common, "--output", str(second)]))
+
+
+def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(tmp_path):
+    from nasrec_torchrec.search.rank_study import ScratchTraining, finished_scratch_run
+
+    first, second = sample_subnets(get_space("nasrec-small"), 2, seed=3)
+    settings = ScratchTraining(steps=300, batch_size=256, learning_rate=0.04,
+                               embedding_cap=500000, layer_norm=True, seed=0)
+    data = tmp_path / "data"
+    data.mkdir()
+    config = {"max_steps": 300, "batch_size": 256, "learning_rate": 0.04,
+              "embedding_cap": 500000, "seed": 0, "data": str(data / "." / ""),
+              "extra": {"layer_norm": True, "architecture": first.to_dict()}}
+    run = tmp_path / "run"
+    assert finished_scratch_run(first, str(data), str(run), settings) is None  # nothing yet
+    run.mkdir()
+    results = {"steps": 300, "train_seconds": 2.0, "val": {"log_loss": 0.4, "auc": 0.7},
+               "config": config}
+    (run / "results.json").write_text(json.dumps(results))
+    assert finished_scratch_run(first, str(data), str(run), settings) == results
+    assert finished_scratch_run(second, str(data), str(run), settings) is None
+    assert finished_scratch_run(first, str(tmp_path), str(run), settings) is None
+    for change in ({"steps": 200}, {"seed": 1}, {"layer_norm": False}, {"embedding_cap": None}):
+        other = ScratchTraining(**{**settings.to_dict(), **change})
+        assert finished_scratch_run(first, str(data), str(run), other) is None
