@@ -12,16 +12,21 @@ dim 16; no gradient clipping: our trainer has none, the official clips at 5.0):
       full-path warm-up over the first 1/4 of the steps. The official figure is the supernet's
       validation loss at the end of training, where its forward draws a new random path for
       every evaluation batch: the loss of random single-op any-conn subnets with inherited
-      weights. Ours: `nasrec search --method random --finetune none` (random subnets of the
-      same strategy, inherited weights, each on the whole validation split); the table gives
-      the mean log loss and mean AUC over them, and the full path's figures beside;
-  (c) `nasrec search` (regularized evolution, head fine-tune 500 steps at batch 256): the
-      best scored subnet's validation log loss and AUC.
+      weights. Ours: the K random subnets of `nasrec rank-study` (the same strategy), each
+      scored with inherited weights on the whole validation split; the table gives their mean
+      log loss and mean AUC, and the full path's figures beside;
+  (c) the best of those K subnets scored with the head fine-tune (500 steps at batch 256):
+      a random search of K candidates; with --generations > 0 also `nasrec search`
+      (regularized evolution) and its best.
 
-Each stage is skipped when its output exists (rerun to continue). Prints a table (ours,
-official, constant predictor, the generator's oracle) and writes bench_out/quality_criteo.json.
+The rank study is the one of rank_strategies.py (same work directory and settings): its
+from-scratch runs are item 2 of the study, so whichever script runs first does it.
+Each stage is skipped when its output exists (rerun to continue); --report-only runs
+nothing and reports what exists (a study in progress: the subnets done so far). Prints a
+table (ours, official, constant predictor, the generator's oracle) and writes
+bench_out/quality_criteo.json.
 
-    python benchmarks/quality_criteo.py --threads 1
+    python benchmarks/quality_criteo.py --threads 1 --num-subnets 50 --train-steps 200
 """
 
 from __future__ import annotations
@@ -111,7 +116,62 @@ def constant_predictor(data: Path) -> float:
 
 
 def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.exists():
+        return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def _val(run: Path) -> tuple[float, float]:
+    path = run / "results.json"
+    if not path.exists():
+        return math.nan, math.nan
+    metrics = json.loads(path.read_text())["val"]
+    return metrics["log_loss"], metrics["auc"]
+
+
+def run_rank_study(name: str, supernet: Path, study: Path, count: int, extra: list[str],
+                   threads: int, timings: dict[str, Any]) -> None:
+    """Run (or continue) `nasrec rank-study` of `count` subnets unless it finished them."""
+    summary = study / "rank_study.json"
+    if summary.exists() and json.loads(summary.read_text())["num_subnets"] >= count:
+        print(f"[{name}] done already ({study})", flush=True)
+        return
+    run_stage(name, study / "never", nasrec(
+        "rank-study", "--supernet", str(supernet), "--output", str(study), "--num-subnets",
+        str(count), "--threads", str(threads), "--no-progress", *extra),
+        study.parent / f"{study.name}.log", threads, timings)
+
+
+def quality_rows(data: Path, scratch: Path, supernet: Path, study: Path, search: Path
+                 ) -> list[tuple[str, float, float, Any, dict[str, Any]]]:
+    """(figure, log loss, AUC, official (loss, AUC) or None, details) of every row."""
+    from nasrec_torchrec.search.rank_study import SUBNETS_FILE
+
+    subnets = _read_jsonl(study / SUBNETS_FILE)
+    inherited = [(r["supernet_inherited_log_loss"], r["supernet_inherited_auc"])
+                 for r in subnets]
+    mean = (statistics.fmean(x[0] for x in inherited), statistics.fmean(x[1] for x in inherited)) \
+        if inherited else (math.nan, math.nan)
+    rows = [("(a) official best Full arch, from scratch", *_val(scratch), OFFICIAL["a"], {}),
+            (f"(b) Small supernet, random paths, inherited (mean of {len(subnets)})", *mean,
+             OFFICIAL["b"], {"log_losses": [x[0] for x in inherited]}),
+            ("(b') Small supernet, full path", *_val(supernet), None, {})]
+    if subnets:
+        best = min(subnets, key=lambda r: r["supernet_finetuned_log_loss"])
+        rows.append((f"(c) best of {len(subnets)} random subnets, head fine-tuned",
+                     best["supernet_finetuned_log_loss"], best["supernet_finetuned_auc"],
+                     OFFICIAL["c"], {"architecture": best["architecture"],
+                                     "mflops": best["mflops"],
+                                     "scratch_log_loss": best["scratch_log_loss"]}))
+    candidates = _read_jsonl(search / "candidates.jsonl")
+    if candidates:
+        best = min(candidates, key=lambda c: c["loss"])
+        rows.append((f"(c') best of {len(candidates)} evolution candidates, head fine-tuned",
+                     best["log_loss"], best["auc"], OFFICIAL["c"],
+                     {"architecture": best["architecture"], "mflops": best.get("mflops")}))
+    rows += [("constant predictor (train positive rate)", constant_predictor(data), 0.5, None,
+              {}), ("generator's oracle", ORACLE[0], ORACLE[1], None, {})]
+    return rows
 
 
 def main() -> None:
@@ -119,60 +179,46 @@ def main() -> None:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, default=REPO / "bench_out" / "quality_criteo")
     parser.add_argument("--threads", type=int, default=1, help="threads per run")
-    parser.add_argument("--random-subnets", type=int, default=50,
-                        help="random subnets averaged for (b)")
-    parser.add_argument("--population", type=int, default=16, help="evolution population (c)")
-    parser.add_argument("--sample-size", type=int, default=8, help="evolution parent sample (c)")
-    parser.add_argument("--children", type=int, default=8, help="children per generation (c)")
-    parser.add_argument("--generations", type=int, default=4, help="evolution generations (c)")
+    parser.add_argument("--num-subnets", type=int, default=50, help="K of the rank study")
+    parser.add_argument("--train-steps", type=int, default=300,
+                        help="the rank study's from-scratch steps per subnet")
+    parser.add_argument("--generations", type=int, default=0,
+                        help="also run an evolution search of this many generations (c)")
+    parser.add_argument("--population", type=int, default=16, help="evolution population")
+    parser.add_argument("--sample-size", type=int, default=8, help="evolution parent sample")
+    parser.add_argument("--children", type=int, default=8, help="children per generation")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing; report the stages' outputs as they are")
     parser.add_argument("--output", type=Path, default=REPO / "bench_out" / "quality_criteo.json")
     args = parser.parse_args()
     work = args.work.resolve()
     work.mkdir(parents=True, exist_ok=True)
     timings: dict[str, Any] = {}
-    data = prepare_data(work, args.threads, timings)
-    scratch = work / "official_best_scratch"
-    run_stage("(a) official best from scratch", scratch / "results.json",
-              nasrec("train", "--arch", str(OFFICIAL_ARCH), "--no-layer-norm", "--data",
-                     str(data), "--output", str(scratch), "--threads", str(args.threads),
-                     "--overwrite", *TRAINING),
-              work / "official_best_scratch.log", args.threads, timings)
-    supernet = train_supernet(work, data, "single_op_any_conn", args.threads, timings)
-    random_paths = work / "supernet_random_paths"
-    run_stage("(b) random paths, inherited weights", random_paths / "search.json",
-              nasrec("search", "--supernet", str(supernet), "--output", str(random_paths),
-                     "--method", "random", "--budget", str(args.random_subnets), "--finetune",
-                     "none", "--threads", str(args.threads), "--no-progress", "--overwrite"),
-              work / "supernet_random_paths.log", args.threads, timings)
+    data, scratch = work / "data", work / "official_best_scratch"
+    supernet, study = work / "supernet_single_op_any_conn", work / "rank_single_op_any_conn"
     search = work / "search"
-    run_stage("(c) search, head fine-tune", search / "search.json",
-              nasrec("search", "--supernet", str(supernet), "--output", str(search),
-                     "--population", str(args.population), "--sample-size",
-                     str(args.sample_size), "--children", str(args.children), "--generations",
-                     str(args.generations), "--threads", str(args.threads), "--no-progress",
-                     "--overwrite"),
-              work / "search.log", args.threads, timings)
-
-    official_best = json.loads((scratch / "results.json").read_text())["val"]
-    full_path = json.loads((supernet / "results.json").read_text())["val"]
-    randoms = _read_jsonl(random_paths / "candidates.jsonl")
-    candidates = _read_jsonl(search / "candidates.jsonl")
-    best = min(candidates, key=lambda c: c["loss"])
-    rows = [
-        ("(a) official best Full arch, from scratch", official_best["log_loss"],
-         official_best["auc"], OFFICIAL["a"]),
-        (f"(b) Small supernet, random paths (mean of {len(randoms)})",
-         statistics.fmean(c["log_loss"] for c in randoms),
-         statistics.fmean(c["auc"] for c in randoms), OFFICIAL["b"]),
-        ("(b') Small supernet, full path", full_path["log_loss"], full_path["auc"], None),
-        (f"(c) best of {len(candidates)} searched, head fine-tuned", best["log_loss"],
-         best["auc"], OFFICIAL["c"]),
-        ("constant predictor (train positive rate)", constant_predictor(data), 0.5, None),
-        ("generator's oracle", ORACLE[0], ORACLE[1], None),
-    ]
+    if not args.report_only:
+        prepare_data(work, args.threads, timings)
+        run_stage("(a) official best from scratch", scratch / "results.json",
+                  nasrec("train", "--arch", str(OFFICIAL_ARCH), "--no-layer-norm", "--data",
+                         str(data), "--output", str(scratch), "--threads", str(args.threads),
+                         "--overwrite", *TRAINING),
+                  work / "official_best_scratch.log", args.threads, timings)
+        train_supernet(work, data, "single_op_any_conn", args.threads, timings)
+        run_rank_study("(b, c) rank study", supernet, study, args.num_subnets,
+                       ["--train-steps", str(args.train_steps)], args.threads, timings)
+        if args.generations > 0:
+            run_stage("(c) evolution search", search / "search.json",
+                      nasrec("search", "--supernet", str(supernet), "--output", str(search),
+                             "--population", str(args.population), "--sample-size",
+                             str(args.sample_size), "--children", str(args.children),
+                             "--generations", str(args.generations), "--threads",
+                             str(args.threads), "--no-progress", "--overwrite"),
+                      work / "search.log", args.threads, timings)
+    rows = quality_rows(data, scratch, supernet, study, search)
     lines = ["| figure (val, 1 epoch) | ours log loss | ours AUC | official log loss | "
              "official AUC |", "|---|---|---|---|---|"]
-    for name, loss, auc, official in rows:
+    for name, loss, auc, official, _ in rows:
         theirs = f"{official[0]:.4f} | {official[1]:.4f}" if official else "— | —"
         lines.append(f"| {name} | {loss:.4f} | {auc:.4f} | {theirs} |")
     table = "\n".join(lines)
@@ -181,10 +227,8 @@ def main() -> None:
         "data": str(data), "threads": args.threads, "training_flags": TRAINING,
         "rows": [{"figure": name, "log_loss": loss, "auc": auc,
                   "official_log_loss": official[0] if official else None,
-                  "official_auc": official[1] if official else None}
-                 for name, loss, auc, official in rows],
-        "random_path_losses": [c["log_loss"] for c in randoms],
-        "best_architecture": best["architecture"], "best_mflops": best.get("mflops"),
+                  "official_auc": official[1] if official else None, **details}
+                 for name, loss, auc, official, details in rows],
         "timings": timings, "table_markdown": table,
     }
     args.output.parent.mkdir(parents=True, exist_ok=True)

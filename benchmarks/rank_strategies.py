@@ -29,7 +29,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from quality_criteo import (  # noqa: E402
-    REPO, STRATEGIES, nasrec, prepare_data, run_stage, train_supernet)
+    REPO, STRATEGIES, prepare_data, run_rank_study, train_supernet)
 
 # paper Table 2 (no fine-tuning; Pearson / Kendall over 100 subnets on Criteo) and Table 3
 # (single-op any-conn with the head fine-tune), as summarised in ../shared/PAPER.md
@@ -38,31 +38,14 @@ PAPER = {"single_op_any_conn": {"inherited": (0.46, 0.43), "finetuned": (0.57, N
          "any_op_any_conn": {"inherited": (0.37, 0.28), "finetuned": (None, None)}}
 
 
-def study_done(study: Path, count: int) -> bool:
-    """Whether `study` finished a rank study of at least `count` subnets."""
-    summary = study / "rank_study.json"
-    return summary.exists() and json.loads(summary.read_text())["num_subnets"] >= count
-
-
-def rank_study(name: str, supernet: Path, study: Path, count: int, extra: list[str],
-               threads: int, timings: dict[str, Any]) -> None:
-    """Run (or continue) `nasrec rank-study` of `count` subnets unless it is done."""
-    if study_done(study, count):
-        print(f"[{name}] done already ({study})", flush=True)
-        return
-    marker = study / f".running_{count}"  # never exists: run_stage always runs the study
-    run_stage(name, marker, nasrec("rank-study", "--supernet", str(supernet), "--output",
-                                   str(study), "--num-subnets", str(count), "--threads",
-                                   str(threads), "--no-progress", *extra),
-              study.parent / f"{study.name}.log", threads, timings)
-
-
 def table_row(strategy: str, study: Path, count: int) -> dict[str, Any]:
     """Correlations of the first `count` subnets of `study`."""
     from nasrec_torchrec.search.rank_study import SUBNETS_FILE, correlations
 
-    records = sorted((json.loads(line) for line in (study / SUBNETS_FILE).read_text().splitlines()
-                      if line.strip()), key=lambda r: r["index"])[:count]
+    path = study / SUBNETS_FILE
+    lines = path.read_text().splitlines() if path.exists() else []
+    records = sorted((json.loads(line) for line in lines if line.strip()),
+                     key=lambda r: r["index"])[:count]
     scratch = [r["scratch_log_loss"] for r in records]
     return {"strategy": strategy, "study": str(study), "num_subnets": len(records),
             **{kind: correlations([r[f"supernet_{kind}_log_loss"] for r in records], scratch)
@@ -120,6 +103,8 @@ def main() -> None:
                         help="from-scratch steps per subnet (batch 256)")
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES),
                         choices=STRATEGIES, help="strategies in the table")
+    parser.add_argument("--report-only", action="store_true",
+                        help="run nothing; tabulate the studies as they are (subnets done)")
     parser.add_argument("--scratch-worker", metavar="W/N",
                         help="only train worker W's share (of N) of the subnets from scratch")
     parser.add_argument("--output", type=Path, default=REPO / "bench_out" / "rank_strategies.json")
@@ -128,22 +113,26 @@ def main() -> None:
     work.mkdir(parents=True, exist_ok=True)
     count = args.table_subnets or args.num_subnets
     timings: dict[str, Any] = {}
-    data = prepare_data(work, args.threads, timings)
+    data = work / "data"
+    if not args.report_only:
+        prepare_data(work, args.threads, timings)
     if args.scratch_worker:
         scratch_worker(args.scratch_worker, work, data, args.num_subnets, args.train_steps,
                        args.threads)
         return
     reference = work / "rank_single_op_any_conn"
-    supernet = train_supernet(work, data, "single_op_any_conn", args.threads, timings)
-    rank_study("rank study single_op_any_conn (from scratch)", supernet, reference,
-               args.num_subnets, ["--train-steps", str(args.train_steps)], args.threads, timings)
+    if not args.report_only:
+        supernet = train_supernet(work, data, "single_op_any_conn", args.threads, timings)
+        run_rank_study("rank study single_op_any_conn (from scratch)", supernet, reference,
+                       args.num_subnets, ["--train-steps", str(args.train_steps)],
+                       args.threads, timings)
     rows = []
     for strategy in args.strategies:
         study = work / f"rank_{strategy}"
-        if strategy != "single_op_any_conn":
+        if strategy != "single_op_any_conn" and not args.report_only:
             supernet = train_supernet(work, data, strategy, args.threads, timings)
-            rank_study(f"rank study {strategy}", supernet, study, count,
-                       ["--scratch-from", str(reference)], args.threads, timings)
+            run_rank_study(f"rank study {strategy}", supernet, study, count,
+                           ["--scratch-from", str(reference)], args.threads, timings)
         rows.append(table_row(strategy, study, count))
     table = markdown(rows, args.train_steps)
     print(table)
