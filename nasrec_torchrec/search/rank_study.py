@@ -168,15 +168,15 @@ def train_subnets_from_scratch(space: SearchSpace, data: str, output: str, num_s
                                workers: int = 1) -> None:
     """Train this worker's share of a study's subnets from scratch ahead of the study.
 
-    Worker `w` of `n` takes the indices `k` with `k % n == w`, from the last one down (the
-    study scores from the first one up and reuses every finished run it finds).
+    Worker `w` of `n` takes the indices `k` with `k % n == w` in the study's order; started
+    before the study, the workers stay ahead of it and it reuses every finished run it finds.
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
 
     architectures = sample_subnets(space, num_subnets, seed)
     context = init_distributed("cpu", settings.threads)
     try:
-        for index in reversed(range(worker, num_subnets, workers)):
+        for index in range(worker, num_subnets, workers):
             run_dir = os.path.join(output, "subnets", f"{index:04d}")
             if finished_scratch_run(architectures[index], data, run_dir, settings) is None:
                 train_from_scratch(architectures[index], data, run_dir, settings, context)
