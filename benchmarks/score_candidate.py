@@ -95,7 +95,7 @@ def measure(run_dir: str, data: str, candidates: int, finetune_steps: int, batch
         metrics = scorer.evaluate(net)
         timings["eval_seconds"] = time.perf_counter() - mark
         mark = time.perf_counter()
-        cost = scorer.cost(architecture)
+        cost = scorer.cost(architecture, net)
         timings["flops_seconds"] = time.perf_counter() - mark
         timings["total_seconds"] = time.perf_counter() - begin
         timings["total_cpu_seconds"] = time.process_time() - cpu_begin

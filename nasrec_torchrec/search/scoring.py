@@ -29,9 +29,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from nasrec_torchrec.analysis.flops import ModelCost
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
+from nasrec_torchrec.search.cost import subnet_cost
 from nasrec_torchrec.search.head_finetune import HeadFinetune, step_learning_rates
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
 from nasrec_torchrec.space.architecture import Architecture
@@ -231,6 +233,7 @@ class SubnetScorer:
         self.data = data
         self.embedding_cap = embedding_cap
         self._cached: dict[str, Optional[ScoringRows]] = {}
+        self._costs: dict[Architecture, ModelCost] = {}
         # seconds of the last fine-tune's frozen-body forwards (head mode), for benchmarks
         self.body_seconds: float = 0.0
 
@@ -414,14 +417,22 @@ class SubnetScorer:
             labels.append(batch_labels)
         return binary_metrics(torch.cat(logits), torch.cat(labels))
 
-    def cost(self, architecture: Architecture) -> "Any":
-        """`ModelCost` (fvcore FLOPs per sample, dense params) of `architecture`."""
-        from nasrec_torchrec.analysis.flops import architecture_cost
-
-        supernet = self.supernet
-        return architecture_cost(architecture, supernet.dense_in_features,
-                                 supernet.num_sparse_features, supernet.embedding_dim,
-                                 supernet.layer_norm)
+    def cost(self, architecture: Architecture, net: Optional[NASRecNet] = None) -> ModelCost:
+        """`ModelCost` (fvcore FLOPs per sample, dense params) of `architecture`, counted on
+        `net` (its built subnet, else one built here); cached by canonical architecture."""
+        key = architecture.canonical()
+        cost = self._costs.get(key)
+        if cost is None:
+            if net is None:
+                with torch.random.fork_rng():
+                    net = NASRecNet(architecture, self.supernet.dense_in_features,
+                                    self.supernet.num_sparse_features,
+                                    self.supernet.embedding_dim, self.supernet.layer_norm)
+            cost = subnet_cost(net)
+            if len(self._costs) >= 65536:
+                self._costs.clear()
+            self._costs[key] = cost
+        return cost
 
     def score(self, architecture: Architecture, finetune: Optional[str] = None) -> dict[str, Any]:
         """Score one candidate.
@@ -436,7 +447,7 @@ class SubnetScorer:
         losses = self.finetune(net, mode)
         net.eval()
         metrics = self.evaluate(net)
-        cost = self.cost(architecture)
+        cost = self.cost(architecture, net)
         tail = losses[-max(1, len(losses) // 10):] if losses else []
         return {
             **metrics,
