@@ -156,7 +156,7 @@ def main() -> int:
     parser.add_argument("--candidates", type=int, default=3, help="candidates timed per space")
     parser.add_argument("--finetune-steps", type=int, default=500)
     parser.add_argument("--batch-size", type=int, default=256)
-    parser.add_argument("--body-batch-size", type=int, default=4096,
+    parser.add_argument("--body-batch-size", type=int, default=2048,
                         help="rows per frozen-body forward (ScoringConfig.body_batch_size)")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--seed", type=int, default=0)

@@ -82,7 +82,7 @@ class ScoringConfig:
     eval_split: str = "val"
     eval_batch_size: int = 4096
     eval_rows: Optional[int] = None
-    body_batch_size: int = 4096
+    body_batch_size: int = 2048
     cache_inputs: bool = True
     cache_limit_mb: float = 4096.0
 

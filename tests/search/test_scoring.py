@@ -98,9 +98,18 @@ def test_scoring_is_deterministic_and_modes_differ(tiny_model, synthetic_criteo)
     space = tiny_model.body.space
     architecture = sample_architecture(space, random.Random(7))
     first = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config()).score(architecture)
+    again = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config()).score(architecture)
+    assert (again["log_loss"], again["auc"]) == (first["log_loss"], first["auc"])
     uncached = SubnetScorer(tiny_model, synthetic_criteo, CAP,
                             _config(cache_inputs=False)).score(architecture)
     assert uncached["log_loss"] == pytest.approx(first["log_loss"], rel=1e-9)
+    # over the memory limit: streamed; the body on chunks of 2 batches instead of all 6
+    streamed = SubnetScorer(tiny_model, synthetic_criteo, CAP,
+                            _config(cache_limit_mb=0, body_batch_size=2 * BATCH + 1))
+    assert streamed.prepare() == {"train_rows": STEPS * BATCH, "eval_rows": 600}
+    result = streamed.score(architecture)
+    assert result["log_loss"] == pytest.approx(first["log_loss"], rel=1e-6)
+    assert result["auc"] == pytest.approx(first["auc"], abs=1e-6)
     scorer = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config())
     none = scorer.score(architecture, finetune="none")
     full = scorer.score(architecture, finetune="full")
