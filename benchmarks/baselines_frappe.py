@@ -25,6 +25,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_DATA = REPO.parent / "shared" / "data" / "frappe_x1"
@@ -97,7 +98,8 @@ def model_options(model: str, settings: str, extra: list[str]) -> dict[str, str]
 
 def train(model: str, options: dict[str, str], args: argparse.Namespace,
           prepared: Path, run_dir: Path) -> dict:
-    """One `nasrec train --model` run; its results.json plus the wall time."""
+    """One `nasrec train --model` run (or, with `--reuse`, the finished run of the same command
+    already in `run_dir`); its results.json plus the wall time."""
     command = nasrec("train", "--model", model, "--data", str(prepared), "--output",
                      str(run_dir), "--full-tables", "--overwrite", "--no-progress",
                      "--embedding-dim", str(args.embedding_dim), *recipe_flags(args, model),
@@ -108,6 +110,12 @@ def train(model: str, options: dict[str, str], args: argparse.Namespace,
     for key, value in options.items():
         command += ["--model-option", f"{key}={value}"]
     print("$", " ".join(command[2:]), flush=True)
+    finished_run = run_dir / "results.json"
+    if args.reuse and finished_run.exists():
+        results = json.loads(finished_run.read_text())
+        if "val" in results:
+            print(f"{model}: reusing {finished_run}", flush=True)
+            return {**results, "reused": True}
     start = time.perf_counter()
     log_path = run_dir.parent / f"{run_dir.name}.log"
     run_dir.parent.mkdir(parents=True, exist_ok=True)
@@ -134,6 +142,18 @@ def recipe_flags(args: argparse.Namespace, model: str) -> list[str]:
     return flags
 
 
+def training_rate(results: dict, run_dir: Path) -> Optional[float]:
+    """Training samples/s: results.json's, else the mean of metrics.jsonl's windows."""
+    if results.get("samples_per_second"):
+        return results["samples_per_second"]
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return None
+    rates = [json.loads(line)["samples_per_second"] for line in path.read_text().splitlines()
+             if line.strip()]
+    return sum(rates) / len(rates) if rates else None
+
+
 def markdown(rows: list[dict], header: str) -> str:
     """The results as a markdown table."""
     lines = [header, "",
@@ -147,12 +167,13 @@ def markdown(rows: list[dict], header: str) -> str:
         published = BARS_TEST_AUC.get(row["model"])
         gap = row["val_auc"] - published if published else None
         flag = " ⚠" if gap is not None and gap < -GAP_FLAG else ""
+        rate = row["samples_per_second"]
         lines.append(
             f"| {row['model']} | {row['options'] or 'defaults'} | {row['val_auc']:.4f} | "
             f"{row['val_log_loss']:.4f} | {row.get('best_epoch') or ''} | "
             f"{BARS_VAL_AUC.get(row['model'], '')} | {published if published else ''} | "
-            f"{'' if gap is None else f'{gap:+.4f}'}{flag} | {row['samples_per_second']:,.0f} | "
-            f"{row['train_seconds']:.0f} |")
+            f"{'' if gap is None else f'{gap:+.4f}'}{flag} | "
+            f"{'' if rate is None else f'{rate:,.0f}'} | {row['train_seconds']:.0f} |")
     lines += ["", f"gap: our val AUC - BARS' test AUC (BARS' val runs ~0.001 above its test). "
               f"⚠: more than {GAP_FLAG} below."]
     return "\n".join(lines) + "\n"
@@ -178,6 +199,8 @@ def main() -> None:
     parser.add_argument("--embedding-dim", type=int, default=12)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--reuse", action="store_true",
+                        help="keep the results of runs already finished in OUTPUT/runs")
     args = parser.parse_args()
 
     prepare(args.data_dir, args.prepared)
@@ -187,8 +210,8 @@ def main() -> None:
     for model in args.models:
         options = model_options(model, args.settings, args.option)
         label = " ".join(f"{k}={v}" for k, v in options.items())
-        results = train(model, options, args, args.prepared,
-                        args.output / "runs" / f"{model}{suffix}")
+        run_dir = args.output / "runs" / f"{model}{suffix}"
+        results = train(model, options, args, args.prepared, run_dir)
         row: dict = {"model": model, "options": label}
         if "error" in results:
             row.update(results)
@@ -199,11 +222,13 @@ def main() -> None:
                         "val_per_epoch": [
                             {"epoch": e["epoch"], **e["val"]}
                             for e in results.get("early_stopping", {}).get("epochs", [])],
-                        "samples_per_second": results["samples_per_second"],
-                        "train_seconds": results["train_seconds"], "steps": results["steps"],
+                        "samples_per_second": training_rate(results, run_dir),
+                        "train_seconds": results["train_seconds"] or results["train_samples"]
+                        / (training_rate(results, run_dir) or float("inf")),
+                        "steps": results["steps"],
                         "bars_test_auc": BARS_TEST_AUC.get(model)})
             print(f"{model}: val AUC {row['val_auc']:.4f}, log loss {row['val_log_loss']:.4f}, "
-                  f"{row['samples_per_second']:,.0f} samples/s", flush=True)
+                  f"{row['samples_per_second'] or 0:,.0f} samples/s", flush=True)
         rows.append(row)
         # rewrite after every model: a long run leaves partial results
         settings = {key: getattr(args, key) for key in (

@@ -411,12 +411,19 @@ class Trainer:
                     self.save()
                     start_step, run_start = self.step, time.perf_counter()
                     window_start += run_start - saving  # throughput excludes checkpoints
-                for callback in self.callbacks:
-                    callback(self)
+                if self.callbacks:  # throughput excludes callbacks (e.g. evaluations)
+                    self._account(start_step, run_start)
+                    called = time.perf_counter()
+                    try:
+                        for callback in self.callbacks:
+                            callback(self)
+                    finally:
+                        start_step, run_start = self.step, time.perf_counter()
+                        window_start += run_start - called
         finally:
             if progress is not None:
                 progress.close()
-        self._account(start_step, run_start)
+            self._account(start_step, run_start)  # also when a callback stops the run
         if hasattr(pipeline, "detach"):
             pipeline.detach()
 

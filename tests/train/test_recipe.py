@@ -182,6 +182,7 @@ def test_early_stopping_keeps_the_best_epoch(context, tmp_path):
     results = trainer.fit()
     # best epoch 2; epochs 3 and 4 do not improve: stop after epoch 4 (step 32 of 64)
     assert results["steps"] == 32 and results["best_epoch"] == 2
+    assert results["train_samples"] == 32 * 64 and results["samples_per_second"] > 0
     assert results["val"]["auc"] == 0.70
     record = results["early_stopping"]
     assert [e["val"]["auc"] for e in record["epochs"]] == [0.60, 0.70, 0.65, 0.69]
@@ -240,3 +241,31 @@ def test_normal_embedding_init_is_seeded_and_scaled(context, tmp_path):
     big = tables["t_c3"]  # 1000 x 4 values
     assert float(big.std()) == pytest.approx(0.01, rel=0.05)
     assert abs(float(big.mean())) < 0.001
+
+
+def test_early_stopping_run_interrupted_and_resumed_equals_the_uninterrupted_run(
+        context, tmp_path):
+    aucs = [0.60, 0.70, 0.65, 0.69, 0.99]
+
+    def run(output, resume=False, callbacks=(), scripted=aucs):
+        config = small_config(output, epochs=8, patience=2, lr_plateau_factor=0.5,
+                              checkpoint_every=0, resume=resume)
+        trainer = toy_trainer(config, context, callbacks=callbacks)
+        trainer.evaluate = ScriptedTrainer(scripted)  # type: ignore
+        return trainer.fit()
+
+    reference = run(tmp_path / "a")
+
+    def interrupt(trainer) -> None:
+        if trainer.step == 26:  # mid epoch 4, after the rate cut of epoch 3
+            raise _Interrupt()
+
+    with pytest.raises(_Interrupt):
+        run(tmp_path / "b", callbacks=[interrupt])
+    resumed = run(tmp_path / "b", resume=True, scripted=aucs[3:])
+    expected, got = read_metrics(str(tmp_path / "a")), read_metrics(str(tmp_path / "b"))
+    assert [m["step"] for m in got] == list(range(1, 33))
+    assert [m["lr"] for m in got] == [m["lr"] for m in expected]
+    assert [m["loss"] for m in got] == pytest.approx([m["loss"] for m in expected], rel=1e-6)
+    assert resumed["early_stopping"]["epochs"] == reference["early_stopping"]["epochs"]
+    assert resumed["best_epoch"] == reference["best_epoch"] == 2
