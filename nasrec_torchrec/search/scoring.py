@@ -303,13 +303,11 @@ class SubnetScorer:
         supernet = self.supernet
         size = self._planned_rows(split) * bytes_per_row(
             supernet.dense_in_features, supernet.num_sparse_features, supernet.embedding_dim)
-        if not self.config.cache_inputs:
-            pass
-        elif size > self.config.cache_limit_mb * 2**20:
+        if self.config.cache_inputs and size > self.config.cache_limit_mb * 2**20:
             logger.warning("scoring: the %s rows would take %.0f MB (> cache_limit_mb %s): "
                            "streamed and looked up again for every candidate", split,
                            size / 2**20, self.config.cache_limit_mb)
-        else:
+        elif self.config.cache_inputs:
             batches = self._train_batches() if split == "train" else self._eval_batches()
             rows = ScoringRows.gather(batches)
             logger.info("scoring: cached %d %s rows (%.0f MB)", len(rows), split,
