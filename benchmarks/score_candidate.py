@@ -7,12 +7,14 @@ implementation needs 170 s (Full space) / 77 s (Small) per candidate on this mac
 target is at least 30x faster. On a shared machine the wall time depends on the other
 processes: the CPU time of this process (`time.process_time`) is reported beside it.
 
-Reported per space: the one-off costs of a search (loading the supernet, looking up and
-caching the pooled embeddings of the fine-tuning and validation rows), then per candidate
-the time of each part (subnet copy, fine-tune, evaluation, FLOPs count) and the achieved
-forward throughput of the frozen body. A supernet trained a few steps is enough for timing
-(the cost does not depend on the weights). Missing data and supernets are made first with
-`nasrec synth` and `nasrec train-supernet`.
+Reported per space: what a search pays once (loading the supernet; reading, looking up and
+caching the fine-tuning and validation rows: `SubnetScorer.prepare`), then per candidate the
+wall and CPU time of each phase (subnet copy, the frozen body's forwards on the fine-tuning
+rows, the head's 500 steps, evaluation, FLOPs count), the ratio to the official times, and the
+bound: the body's multiply-adds (rows x fvcore FLOPs per sample) against the rate of a large
+GEMM measured in the same process. A supernet trained a few steps is enough for timing (the
+cost does not depend on the weights). Missing data and supernets are made first with
+`nasrec synth` and `nasrec train-supernet`. Run it at `--threads 1` and `--threads 2`.
 
     python benchmarks/score_candidate.py --work bench_out/score_candidate \\
         --output bench_out/score_candidate.json
@@ -114,8 +116,10 @@ def measure(run_dir: str, data: str, candidates: int, finetune_steps: int, batch
               f"{timings['eval_seconds']:.2f}, FLOPs {timings['flops_seconds']:.2f}); "
               f"{cost.mflops:.2f} MFLOPs, {per_candidate[-1]['body_gmacs_per_second']:.1f} "
               "GMAC/s", flush=True)
+    gemm = gemm_gmacs_per_second()
     totals = [c["total_seconds"] for c in per_candidate]
     mean = statistics.mean(totals)
+    body_gmacs = statistics.mean(c["body_gmacs"] for c in per_candidate)
     cpu_mean = statistics.mean(c["total_cpu_seconds"] for c in per_candidate)
     phases = {key: statistics.mean(c[key] for c in per_candidate)
               for key in per_candidate[0] if key.endswith("_seconds")}
@@ -130,12 +134,32 @@ def measure(run_dir: str, data: str, candidates: int, finetune_steps: int, batch
         "mflops_mean": statistics.mean(c["mflops"] for c in per_candidate),
         "body_gmacs_per_second_mean": statistics.mean(c["body_gmacs_per_second"]
                                                       for c in per_candidate),
+        "gemm_gmacs_per_second": gemm,
+        # the body's multiply-adds at the large-GEMM rate: what a candidate would take if
+        # every op of the body ran as fast as a wide matrix product (wall rate, this load)
+        "body_seconds_at_gemm_rate": body_gmacs / gemm["wall"],
         "official_seconds": official,
         "target_seconds": official / TARGET_SPEEDUP if official else None,
         "speedup_vs_official": official / mean if official else None,
         "speedup_vs_official_by_cpu_seconds": official / cpu_mean if official else None,
         "load_average_after": os.getloadavg(),
     }
+
+
+def gemm_gmacs_per_second(seconds: float = 2.0) -> dict:
+    """This process's large-GEMM rate (a `[2048, 1024] x [1024, 512]` addmm, the shape of a
+    wide FC on a body chunk): the most the body's matrix products can reach here."""
+    import torch
+
+    left, right, bias = torch.randn(2048, 1024), torch.randn(1024, 512), torch.randn(512)
+    macs = 2048 * 1024 * 512
+    torch.addmm(bias, left, right)
+    calls, start, cpu = 0, time.perf_counter(), time.process_time()
+    while time.perf_counter() - start < seconds:
+        torch.addmm(bias, left, right)
+        calls += 1
+    wall, cpu = time.perf_counter() - start, time.process_time() - cpu
+    return {"wall": calls * macs / wall / 1e9, "cpu": calls * macs / cpu / 1e9}
 
 
 def torch_threads() -> int:
@@ -197,6 +221,11 @@ def main() -> int:
               f" s ({result['speedup_vs_official_by_cpu_seconds']:.1f}x); once per search: load "
               f"{setup['load_supernet_seconds']:.1f} s, rows cached "
               f"{setup['cache_rows_seconds']:.1f} s; load average {result['load_average_after']}")
+        print(f"  body: {result['mflops_mean']:.2f} MFLOPs mean x {result['finetune_rows']} + "
+              f"{result['val_rows']} rows at {result['body_gmacs_per_second_mean']:.1f} GMAC/s; "
+              f"a large GEMM here runs at {result['gemm_gmacs_per_second']['wall']:.1f} GMAC/s "
+              f"(CPU {result['gemm_gmacs_per_second']['cpu']:.1f}): body at that rate "
+              f"{result['body_seconds_at_gemm_rate']:.2f} s")
     print(f"wrote {args.output}")
     return 0
 
