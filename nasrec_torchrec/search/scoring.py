@@ -34,7 +34,8 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.search.cost import subnet_cost
-from nasrec_torchrec.search.head_finetune import HeadFinetune, step_learning_rates
+from nasrec_torchrec.search.head_finetune import (HeadFinetune, single_thread,
+                                                  step_learning_rates)
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
 from nasrec_torchrec.space.architecture import Architecture
 
@@ -400,8 +401,9 @@ class SubnetScorer:
             self.body_seconds += time.perf_counter() - mark
             if trainer is None:
                 trainer = HeadFinetune(net.head, ranges, rates, config.eps)
-            for start in range(0, len(labels), batch):
-                trainer.step(features[start:start + batch], labels[start:start + batch])
+            with single_thread():
+                for start in range(0, len(labels), batch):
+                    trainer.step(features[start:start + batch], labels[start:start + batch])
         return trainer.finish() if trainer is not None else []
 
     @torch.no_grad()

@@ -7,7 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nasrec_torchrec.nn.elastic import ElasticLinear  # noqa: E402
-from nasrec_torchrec.search.head_finetune import HeadFinetune, step_learning_rates  # noqa: E402
+from nasrec_torchrec.search.head_finetune import (  # noqa: E402
+    HeadFinetune, single_thread, step_learning_rates)
 from nasrec_torchrec.train.optimizers import CosineSchedule  # noqa: E402
 
 STEPS = 40
@@ -66,3 +67,15 @@ def test_cosine_rates_follow_the_schedule():
     assert rates == pytest.approx([0.04, 0.04 * (1 + 2 ** -0.5) / 2, 0.02,
                                    0.04 * (1 - 2 ** -0.5) / 2])
     assert step_learning_rates(0.04, 3, constant=True) == [0.04] * 3
+
+
+def test_single_thread_restores_the_thread_count_even_on_error():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        with pytest.raises(RuntimeError), single_thread():
+            assert torch.get_num_threads() == 1
+            raise RuntimeError("boom")
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
