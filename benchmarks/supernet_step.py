@@ -31,11 +31,31 @@ DEFAULT_OFFICIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "ref
 
 def _step_seconds(module: torch.nn.Module, run, optimizer: torch.optim.Optimizer) -> float:
     start = time.perf_counter()
+    cpu_start = time.process_time()
     optimizer.zero_grad(set_to_none=True)
     loss = run().sum()
     loss.backward()
     optimizer.step()
+    _CPU_SECONDS.append(time.process_time() - cpu_start)
     return time.perf_counter() - start
+
+
+# CPU seconds of every step timed (wall time is noisy on a shared machine; CPU time less so).
+_CPU_SECONDS: list[float] = []
+
+
+def _cpu_mean(count: int) -> float:
+    """Mean CPU seconds of the last `count` steps timed."""
+    return statistics.mean(_CPU_SECONDS[-count:])
+
+
+def _gflop(run) -> float:
+    """GFLOP of one forward + backward (2 FLOPs per multiply-add)."""
+    from torch.utils.flop_counter import FlopCounterMode
+
+    with FlopCounterMode(display=False) as counter:
+        run().sum().backward()
+    return counter.get_total_flops() / 1e9
 
 
 def _inputs(batch: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -65,9 +85,17 @@ def measure_supernet(space_name: str, batch: int, paths: int, warmup: int,
         seconds = _step_seconds(supernet, lambda: supernet(dense, sparse, architecture), optimizer)
         if index >= warmup:
             single.append(seconds)
+    single_cpu = _cpu_mean(paths)
     full_path = sample_full(space, rng)
     full = [_step_seconds(supernet, lambda: supernet(dense, sparse, full_path), optimizer)
             for _ in range(warmup + 5)][warmup:]
+    full_cpu = _cpu_mean(5)
+    flop_rng = random.Random(1)
+    gflop = statistics.mean(_gflop(lambda: supernet(dense, sparse, sample_single_op_any_conn(
+        space, flop_rng))) for _ in range(10))
+    optimizer.zero_grad(set_to_none=True)
+    if slice_gradients:
+        store.clear()
     return {
         "space": space_name,
         "gradients": "slices" if slice_gradients else "full-size autograd",
@@ -75,7 +103,11 @@ def measure_supernet(space_name: str, batch: int, paths: int, warmup: int,
         "single_op_any_conn_step_s": statistics.mean(single),
         "single_op_any_conn_step_s_median": statistics.median(single),
         "single_op_any_conn_samples_per_s": batch / statistics.mean(single),
+        "single_op_any_conn_cpu_s": single_cpu,
+        "single_op_any_conn_gflop_fwd_bwd": round(gflop, 3),
+        "single_op_any_conn_gflop_per_cpu_s": round(gflop / single_cpu, 1),
         "full_path_step_s": statistics.mean(full),
+        "full_path_cpu_s": full_cpu,
         "full_path_samples_per_s": batch / statistics.mean(full),
         "paths": paths,
     }
@@ -89,8 +121,12 @@ def measure_architecture(path: Path, batch: int, steps: int, warmup: int) -> dic
     dense, sparse = _inputs(batch)
     times = [_step_seconds(net, lambda: net(dense, sparse), optimizer)
              for _ in range(warmup + steps)][warmup:]
+    cpu = _cpu_mean(steps)
+    gflop = _gflop(lambda: net(dense, sparse))
     return {"architecture": str(path.name), "parameters": sum(p.numel() for p in net.parameters()),
-            "step_s": statistics.mean(times), "samples_per_s": batch / statistics.mean(times)}
+            "step_s": statistics.mean(times), "samples_per_s": batch / statistics.mean(times),
+            "cpu_s": cpu, "gflop_fwd_bwd": round(gflop, 3),
+            "gflop_per_cpu_s": round(gflop / cpu, 1)}
 
 
 def main() -> None:
@@ -108,6 +144,7 @@ def main() -> None:
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
     results = {"batch_size": args.batch_size, "threads": args.threads, "supernets": [],
+               "load_average_at_start": os.getloadavg(),
                "reference_official_s_per_step": {"official-full": 1.13, "official-small": 0.47,
                                                  "official-full full path": 4.1}}
     for space_name in args.spaces:
@@ -120,6 +157,7 @@ def main() -> None:
         results["architecture"] = measure_architecture(args.official_architecture,
                                                        args.batch_size, 50, args.warmup)
         print(json.dumps(results["architecture"]))
+    results["load_average_at_end"] = os.getloadavg()
     os.makedirs(args.output.parent, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.output}")
