@@ -7,7 +7,8 @@ Adagrad, TorchRec pipeline) at batch 256 and reads the steady-state samples/s fr
 Runs: supernet single-op any-conn (official-full, official-small; cap 0.5M), the full path
 (official-full), the official best Criteo Full architecture with capped and with full tables
 (the schema's cardinalities replaced by the real Criteo ones: 33.76M rows), and the
-official-small supernet on 1 vs 2 processes.
+official-small supernet on 1 vs 2 processes. Each run also reports its CPU seconds and the
+load average (wall-clock rates are noisy on a shared machine).
 
     python benchmarks/training_throughput.py --output bench_out/training_throughput.json
 """
@@ -49,16 +50,18 @@ def _run(name: str, command: list[str], output: Path, threads: int) -> dict:
     wrapper = ("import resource, subprocess, sys; "
                "subprocess.run(sys.argv[1:], check=True, stdout=subprocess.DEVNULL, "
                "stderr=subprocess.DEVNULL); "
-               "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)")
+               "usage = resource.getrusage(resource.RUSAGE_CHILDREN); "
+               "print(usage.ru_maxrss, usage.ru_utime + usage.ru_stime)")
     finished = subprocess.run([sys.executable, "-c", wrapper, *command], check=True, env=env,
                               capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    peak_kb = int(finished.stdout.split()[-1])
+    peak_kb, cpu_seconds = map(float, finished.stdout.split()[-2:])
     rates = [json.loads(line)["samples_per_second"]
              for line in (output / "metrics.jsonl").read_text().splitlines()]
     steady = statistics.median(rates[1:] or rates)
     row = {"run": name, "samples_per_second": round(steady, 1), "wall_seconds": round(seconds, 1),
            "peak_rss_gb": round(peak_kb / 2**20, 2),
+           "cpu_seconds": round(cpu_seconds, 1), "load_average": os.getloadavg()[0],
            "official_samples_per_second": OFFICIAL.get(name)}
     if row["official_samples_per_second"]:
         row["speedup"] = round(steady / row["official_samples_per_second"], 1)

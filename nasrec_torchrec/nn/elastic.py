@@ -142,6 +142,17 @@ def attach_slice_gradients(module: nn.Module, store: Optional[SliceGradients]) -
             layer.gradient_store = store
 
 
+def merge_adjacent(ranges: Ranges) -> Ranges:
+    """The same columns with touching ranges joined: `((0, 13), (13, 64)) -> ((0, 77),)`."""
+    merged: list[tuple[int, int]] = []
+    for start, width in ranges:
+        if merged and merged[-1][0] + merged[-1][1] == start:
+            merged[-1] = (merged[-1][0], merged[-1][1] + width)
+        else:
+            merged.append((start, width))
+    return tuple(merged)
+
+
 def full_range(width: int) -> Ranges:
     """The ranges of a whole axis of `width`."""
     return ((0, width),) if width > 0 else ()
@@ -176,8 +187,10 @@ class ElasticLinear(nn.Module):
         nn.init.uniform_(self.bias, -bound, bound)
 
     def sliced_weight(self, out: int, ranges: Ranges) -> torch.Tensor:
-        """The `[out, sum of widths]` weight in use."""
-        rows = self.weight[:out]
+        """The `[out, sum of widths]` weight in use (the parameter itself when whole: no
+        slice node in the graph, whose backward would build a zero-filled full gradient)."""
+        rows = self.weight if out == self.out_max else self.weight[:out]
+        ranges = merge_adjacent(ranges)  # one slice (or none) instead of a concatenation
         if ranges == ((0, self.in_max),):
             value = rows
         elif len(ranges) == 1:
@@ -191,7 +204,8 @@ class ElasticLinear(nn.Module):
 
     def sliced_bias(self, out: int) -> torch.Tensor:
         """The first `out` biases."""
-        return _recorded(self.bias, out, None, self.gradient_store, self.bias[:out])
+        value = self.bias if out == self.out_max else self.bias[:out]
+        return _recorded(self.bias, out, None, self.gradient_store, value)
 
     def sliced_state(self, out: int, ranges: Ranges) -> dict[str, torch.Tensor]:
         """The state dict of an exact-size layer equal to this one on the slice."""
@@ -225,5 +239,8 @@ class ElasticLayerNorm(nn.Module):
         """Normalise the last axis of `x` (its width is the active width)."""
         width = x.shape[-1]
         store = self.gradient_store
-        return F.layer_norm(x, (width,), _recorded(self.weight, width, None, store, self.weight[:width]),
-                            _recorded(self.bias, width, None, store, self.bias[:width]))
+        whole = width == self.weight.shape[0]
+        weight = self.weight if whole else self.weight[:width]
+        bias = self.bias if whole else self.bias[:width]
+        return F.layer_norm(x, (width,), _recorded(self.weight, width, None, store, weight),
+                            _recorded(self.bias, width, None, store, bias))
