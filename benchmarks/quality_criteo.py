@@ -180,7 +180,7 @@ def main() -> None:
     parser.add_argument("--work", type=Path, default=REPO / "bench_out" / "quality_criteo")
     parser.add_argument("--threads", type=int, default=1, help="threads per run")
     parser.add_argument("--num-subnets", type=int, default=50, help="K of the rank study")
-    parser.add_argument("--train-steps", type=int, default=300,
+    parser.add_argument("--train-steps", type=int, default=200,
                         help="the rank study's from-scratch steps per subnet")
     parser.add_argument("--generations", type=int, default=0,
                         help="also run an evolution search of this many generations (c)")

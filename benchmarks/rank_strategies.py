@@ -14,8 +14,8 @@ Every stage is skipped when its output exists; an interrupted study continues.
 ahead of it (possible before any supernet exists; the study reuses every finished run), so
 the from-scratch runs can use more processes than the study's one.
 
-    python benchmarks/rank_strategies.py --threads 1 --num-subnets 50 --train-steps 300
-    python benchmarks/rank_strategies.py --scratch-worker 0/2 --num-subnets 50 --train-steps 300
+    python benchmarks/rank_strategies.py --threads 1 --num-subnets 50 --train-steps 200
+    python benchmarks/rank_strategies.py --scratch-worker 0/2 --num-subnets 50 --train-steps 200
 """
 
 from __future__ import annotations
@@ -99,7 +99,7 @@ def main() -> None:
     parser.add_argument("--table-subnets", type=int,
                         help="subnets ranked by the other strategies and in the table "
                         "(default: --num-subnets)")
-    parser.add_argument("--train-steps", type=int, default=300,
+    parser.add_argument("--train-steps", type=int, default=200,
                         help="from-scratch steps per subnet (batch 256)")
     parser.add_argument("--strategies", nargs="*", default=list(STRATEGIES),
                         choices=STRATEGIES, help="strategies in the table")
