@@ -1,7 +1,8 @@
 """FLOPs and dense parameter counts of an architecture, per sample, as the paper counts them.
 
-Convention: fvcore's `FlopCountAnalysis` with its default operator handles, so one FLOP is one
-multiply-add (MAC) of a linear layer or matmul; LayerNorm and the other ops fvcore counts use
+Convention: fvcore's `FlopCountAnalysis` with its default operator handles (plus `baddbmm`,
+counted as the `bmm` it holds, so the attention scores count however they are written), so one
+FLOP is one multiply-add (MAC) of a linear layer or matmul; LayerNorm and the other ops fvcore counts use
 its own rules; the embedding lookups are not counted (fvcore skips `embedding_bag`, and the
 body is traced alone on `dense [1, Dn]`, `sparse [1, F, E]`). `torch.utils.flop_counter`
 would report twice these figures (2 FLOPs per multiply-add).
@@ -38,6 +39,14 @@ class ModelCost:
         return self.flops / 1e6
 
 
+def _baddbmm_flops(inputs, outputs) -> int:
+    """fvcore handle of `baddbmm(input, batch1, batch2)`: the product's multiply-adds, as `bmm`."""
+    from fvcore.nn.jit_handles import get_shape
+
+    batch, rows, inner = get_shape(inputs[1])
+    return batch * rows * inner * get_shape(inputs[2])[-1]
+
+
 def count_flops(module, dense_in_features: int, num_sparse_features: int,
                 embedding_dim: int = 16) -> int:
     """fvcore FLOPs of `module(dense [1, Dn], sparse [1, F, E])` (1 per multiply-add)."""
@@ -53,7 +62,8 @@ def count_flops(module, dense_in_features: int, num_sparse_features: int,
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")
-            analysis = FlopCountAnalysis(module, inputs)
+            analysis = FlopCountAnalysis(module, inputs).set_op_handle(
+                "aten::baddbmm", _baddbmm_flops)
             analysis.unsupported_ops_warnings(False)
             analysis.uncalled_modules_warnings(False)
             analysis.tracer_warnings("none")

@@ -50,3 +50,30 @@ def test_architecture_cost_ignores_dead_genes():
     architecture = sample_architecture(space, random.Random(2))
     assert architecture_cost(architecture, 13, 26) == architecture_cost(
         architecture.canonical(), 13, 26)
+
+
+class _ScaledScores(torch.nn.Module):
+    """Attention scores as `baddbmm` (alpha-scaled) and as `bmm`: the same multiply-adds."""
+
+    def __init__(self, fused: bool) -> None:
+        super().__init__()
+        self.fused = fused
+
+    def forward(self, dense, sparse):
+        if self.fused:
+            zeros = sparse.new_zeros(()).expand(sparse.shape[0], sparse.shape[1], sparse.shape[1])
+            return torch.baddbmm(zeros, sparse, sparse.transpose(1, 2), beta=0.0, alpha=0.25)
+        return torch.bmm(sparse, sparse.transpose(1, 2)) / 4
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_baddbmm_counts_its_batched_product(fused):
+    # [1, 26, 16] @ [1, 16, 26]: 26 * 16 * 26 multiply-adds, however the product is written
+    assert count_flops(_ScaledScores(fused), 13, 26, 16) == 26 * 16 * 26
+
+
+@pytest.mark.parametrize("fused", [True, False])
+def test_fast_counter_agrees_on_baddbmm(fused):
+    from nasrec_torchrec.search.cost import count_flops as fast_count_flops
+
+    assert fast_count_flops(_ScaledScores(fused), 13, 26, 16) == 26 * 16 * 26
