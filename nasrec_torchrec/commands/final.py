@@ -12,6 +12,9 @@ Examples:
   nasrec final --arch runs/retrain/best_architecture.json --data data/criteo --output runs/final
   nasrec final --arch best.json --data data/frappe --output runs/final --protocol bars \\
       --epochs 30 --patience 2 --lr-schedule constant
+  nasrec final --arch best.json --data data/frappe --output runs/final --protocol bars \\
+      --optimizer adam --lr 1e-3 --embedding-lr 1e-3 --batch-size 4096 \\
+      --embedding-weight-decay 0.05 --monitor auc --lr-plateau-factor 0.1 --epochs 30
 """
 
 from __future__ import annotations
@@ -30,6 +33,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         "train with val early stopping (default paper)")
     parser.add_argument("--patience", type=int, default=2,
                         help="bars: epochs without val improvement before stopping (default 2)")
+    parser.add_argument("--monitor", choices=("log_loss", "auc"), default="log_loss",
+                        help="bars: the val metric that selects the epoch (default log_loss)")
+    parser.add_argument("--lr-plateau-factor", type=float, default=1.0, metavar="FACTOR",
+                        help="bars: multiply the rates by FACTOR after an epoch without "
+                        "improvement (FuxiCTR: 0.1; default 1.0, never)")
     parser.add_argument("--no-layer-norm", action="store_true",
                         help="no LayerNorm in the operators")
     add_train_arguments(parser)
@@ -56,7 +64,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{config.output}: already finished (results.json); nothing to do")
     else:
         results = run_final(config, architecture, args.protocol, args.patience,
-                            layer_norm=not args.no_layer_norm,
+                            layer_norm=not args.no_layer_norm, monitor=args.monitor,
+                            lr_plateau_factor=args.lr_plateau_factor,
                             architecture_source=os.path.abspath(args.arch))
     for split, metrics in results["metrics"].items():
         print(f"{config.output}: {split} log loss {metrics['log_loss']:.5f}, AUC "

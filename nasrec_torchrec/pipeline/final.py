@@ -3,7 +3,8 @@
 - `paper`: train on train+val (a combined view of the two splits, no data copied) for the
   configured epochs; report the test split (val when there is none, marked as trained on).
 - `bars`: train on train; after every epoch evaluate val, checkpoint, and stop after
-  `patience` epochs without improvement of the val log loss; the best epoch's checkpoint is the
+  `patience` epochs without improvement of the monitored val metric (log loss by default, or
+  AUC), optionally cutting the rates on a plateau; the best epoch's checkpoint is the
   model (the others are deleted at the end); report val and, when present, test.
 
 Writes (beside the trainer's `config.json`, `metrics.jsonl`, `checkpoints/`):
@@ -60,7 +61,8 @@ def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
 def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
               patience: int = 2, layer_norm: bool = True,
               architecture_source: Optional[str] = None,
-              command: Optional[str] = None) -> dict[str, Any]:
+              command: Optional[str] = None, monitor: str = "log_loss",
+              lr_plateau_factor: float = 1.0) -> dict[str, Any]:
     """Train the final model and score it; returns the content of `results.json`.
 
     Args:
@@ -72,6 +74,8 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         layer_norm: LayerNorm in the operators.
         architecture_source: where the architecture came from (recorded).
         command: the command line (recorded in the report).
+        monitor: `bars`: the val metric that selects the epoch, "log_loss" or "auc".
+        lr_plateau_factor: `bars`: rates multiplied by this after an epoch without improvement.
     """
     from nasrec_torchrec.data.schema import Schema
     from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, \
@@ -115,7 +119,8 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         callbacks: tuple = ()
         if protocol == "bars":
             stopping = EarlyStopping(os.path.join(output, EARLY_STOPPING_FILE), loaders["val"],
-                                     patience, context.is_main, monitor="log_loss")
+                                     patience, context.is_main, monitor=monitor,
+                                     lr_plateau_factor=lr_plateau_factor)
             callbacks = (stopping,)
         trainer = architecture_trainer(run, context, architecture, layer_norm,
                                        eval_loader=None, callbacks=callbacks)
@@ -182,7 +187,8 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
             "command": command, "config": run.to_dict(),
         }
         if stopping is not None:
-            results["selection"] = {"metric": "val log_loss", "patience": patience,
+            results["selection"] = {"metric": f"val {monitor}", "patience": patience,
+                                    "lr_plateau_factor": lr_plateau_factor,
                                     "best_epoch": best["epoch"], "stopped_early": stopping.stopped,
                                     "epochs": stopping.epochs}
         if context.is_main:

@@ -101,6 +101,31 @@ def test_final_bars_protocol_stops_early_and_keeps_the_best_epoch(tiny_criteo, t
                             rel_tol=1e-6)
 
 
+def test_final_bars_monitors_auc_and_cuts_the_rate_on_a_plateau(tiny_criteo, tmp_path):
+    output = str(tmp_path / "bars_auc")
+    assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
+                                 "--protocol", "bars", "--epochs", "6", "--patience", "3",
+                                 "--monitor", "auc", "--lr-plateau-factor", "0.5",
+                                 "--lr-schedule", "constant", "--lr", "0.3",
+                                 "--embedding-lr", "0.3", *FAST]) == 0
+    results = _results(output)
+    epochs = results["selection"]["epochs"]
+    aucs = [record["val"]["auc"] for record in epochs]
+    best = max(range(len(aucs)), key=lambda i: (aucs[i], -i))
+    assert results["selection"]["metric"] == "val auc"
+    assert results["selection"]["best_epoch"] == epochs[best]["epoch"]
+    assert results["metrics"]["val"] == epochs[best]["val"]
+    # every epoch that did not beat the best so far halves the rate of the epochs after it
+    rate, best_so_far = 0.3, -1.0
+    for record in epochs:
+        assert math.isclose(record["lr"], rate, rel_tol=1e-9)
+        if record["val"]["auc"] > best_so_far:
+            best_so_far = record["val"]["auc"]
+        else:
+            rate *= 0.5
+    assert rate < 0.3  # the run met at least one plateau, else the test checks nothing
+
+
 def test_final_bars_needs_a_val_split(tmp_path):
     from nasrec_torchrec.data.synth import write_synthetic
     from nasrec_torchrec.errors import NASRecError
