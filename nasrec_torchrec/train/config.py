@@ -46,6 +46,10 @@ class TrainConfig:
         embedding_weight_decay: L2 on the table rows through the optimizer (adam only:
             `weight_decay` of torch Adam over whole tables on CPU, of the fused ADAM on the
             rows of the batch on CUDA); FuxiCTR's `embedding_regularizer` on CPU.
+        clip_grad_norm: clip the global L2 norm of the dense gradients (after the cross-rank
+            reduction) to this before each dense optimizer step (the official code: 5.0);
+            the fused tables, updated inside the backward by FBGEMM, are not included
+            (None: no clipping).
         lr_schedule: "cosine" (over the run's steps) or "constant".
         lr_warmup_fraction: linear LR warm-up over this fraction of the steps.
         embedding_dim: E.
@@ -88,6 +92,7 @@ class TrainConfig:
     betas: tuple[float, float] = (0.9, 0.999)
     embedding_l2: float = 0.0
     embedding_weight_decay: float = 0.0
+    clip_grad_norm: Optional[float] = None
     lr_schedule: str = "cosine"
     lr_warmup_fraction: float = 0.0
     embedding_dim: int = 16
@@ -146,6 +151,8 @@ class TrainConfig:
             raise bad("embedding_l2", "must be >= 0")
         if self.embedding_weight_decay < 0:
             raise bad("embedding_weight_decay", "must be >= 0")
+        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
+            raise bad("clip_grad_norm", "must be > 0 (or None)")
         if self.embedding_weight_decay and self.optimizer != "adam":
             raise bad("embedding_weight_decay", "needs optimizer 'adam' (FBGEMM's exact "
                       "Adagrad has no weight decay); use embedding_l2")

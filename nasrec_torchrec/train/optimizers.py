@@ -13,6 +13,11 @@ Frappe's, slow for Criteo-size tables) and updated by the same `torch.optim.Adam
 `embedding_weight_decay` as Adam's `weight_decay` on whole tables (FuxiCTR's
 `embedding_regularizer`: the gradient of `lambda / 2 * ||W||^2`).
 
+Gradient clipping (`max_grad_norm`, the official NASRec code's 5.0): the global L2 norm of the
+gradients the dense optimizer applies is clipped before its step, after the cross-rank
+reduction (DDP's in the backward; `SlicedAdagrad`'s inside its step), so it is the same on
+every rank. The fused tables are updated inside the backward by FBGEMM and are not included.
+
 The schedule (cosine over the run's steps, optional linear warm-up) sets the `lr` of every
 param group of the combined optimizer, the fused ones included: TorchRec's fused optimizer
 pushes `param_groups[0]["lr"]` into the FBGEMM kernel on `zero_grad()` and `step()`, so the
@@ -27,6 +32,7 @@ from typing import Any, Mapping, Optional
 
 import torch
 from torch import nn
+from torchrec.optim.clipping import GradientClipping, GradientClippingOptimizer
 from torchrec.optim.keyed import CombinedOptimizer, KeyedOptimizer, KeyedOptimizerWrapper
 from torchrec.optim.optimizers import in_backward_optimizer_filter
 
@@ -87,7 +93,8 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                     slice_gradients: Optional[SliceGradients] = None,
                     optimizer: str = "adagrad", betas: tuple[float, float] = DEFAULT_BETAS,
                     table_learning_rate: Optional[float] = None,
-                    table_weight_decay: float = 0.0) -> KeyedOptimizerWrapper:
+                    table_weight_decay: float = 0.0,
+                    max_grad_norm: Optional[float] = None) -> KeyedOptimizer:
     """The optimizer of every parameter of `model` not updated in the backward.
 
     `optimizer` "adagrad" (`torch.optim.Adagrad`) or "adam" (`torch.optim.Adam`). Tables
@@ -95,16 +102,20 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
     `table_learning_rate` (default `learning_rate`) and, for Adam, `table_weight_decay`.
     With `slice_gradients` (a supernet recording the gradients of the slices it used), a
     `SlicedAdagrad` that all-reduces and updates those slices only (Adagrad only).
+    `max_grad_norm`: clip the global L2 norm of these parameters' (reduced) gradients to it
+    before each step (None: no clipping; the fused tables are not included).
     """
     if optimizer not in OPTIMIZER_CHOICES:
         raise NASRecError(f"optimizer must be one of {OPTIMIZER_CHOICES}, got '{optimizer}'")
+    if max_grad_norm is not None and max_grad_norm <= 0:
+        raise NASRecError(f"max_grad_norm must be > 0, got {max_grad_norm}")
     params = dict(in_backward_optimizer_filter(model.named_parameters()))
     if slice_gradients is not None:
         if optimizer != "adagrad":
             raise NASRecError("supernet training supports --optimizer adagrad only (its body "
                               "uses SlicedAdagrad)")
         return KeyedOptimizerWrapper(params, lambda group: SlicedAdagrad(
-            group, slice_gradients, lr=learning_rate, eps=eps))
+            group, slice_gradients, lr=learning_rate, eps=eps, max_grad_norm=max_grad_norm))
     if table_weight_decay and optimizer != "adam":
         raise NASRecError("embedding weight decay needs --optimizer adam")
     tables = {id(p) for name, p in params.items() if is_table_parameter(name)}
@@ -121,7 +132,11 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                                                      betas=betas))
         return torch.optim.Adagrad(groups, lr=learning_rate, eps=eps)
 
-    return KeyedOptimizerWrapper(params, make)
+    wrapper = KeyedOptimizerWrapper(params, make)
+    if max_grad_norm is None:
+        return wrapper
+    # DDP has averaged the .grads in the backward: the same norm on every rank
+    return GradientClippingOptimizer(wrapper, GradientClipping.NORM, max_grad_norm)
 
 
 def build_optimizer(dmp: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
@@ -129,14 +144,15 @@ def build_optimizer(dmp: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                     slice_gradients: Optional[SliceGradients] = None,
                     optimizer: str = "adagrad", betas: tuple[float, float] = DEFAULT_BETAS,
                     table_learning_rate: Optional[float] = None,
-                    table_weight_decay: float = 0.0) -> CombinedOptimizer:
+                    table_weight_decay: float = 0.0,
+                    max_grad_norm: Optional[float] = None) -> CombinedOptimizer:
     """`CombinedOptimizer` of the model's fused embedding optimizer ("embeddings") and the
     dense one ("dense", see `dense_optimizer`); `dmp` is a `DistributedModelParallel`."""
     fused: KeyedOptimizer = dmp.fused_optimizer  # type: ignore[assignment]
     return CombinedOptimizer([
         ("embeddings", fused),
         ("dense", dense_optimizer(dmp, learning_rate, eps, slice_gradients, optimizer, betas,
-                                  table_learning_rate, table_weight_decay)),
+                                  table_learning_rate, table_weight_decay, max_grad_norm)),
     ])
 
 

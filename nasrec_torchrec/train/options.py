@@ -24,7 +24,8 @@ _FIELDS = {
     "checkpoint_every": "checkpoint_every", "keep_checkpoints": "keep_checkpoints",
     "log_every": "log_every", "eval_split": "eval_split", "sharding_type": "sharding_type",
     "optimizer": "optimizer", "embedding_l2": "embedding_l2",
-    "embedding_weight_decay": "embedding_weight_decay", "stop_patience": "patience",
+    "embedding_weight_decay": "embedding_weight_decay", "clip_grad_norm": "clip_grad_norm",
+    "stop_patience": "patience",
     "stop_monitor": "monitor", "lr_plateau_factor": "lr_plateau_factor",
 }
 
@@ -54,6 +55,11 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--embedding-weight-decay", type=float, metavar="LAMBDA",
                         help="adam only: L2 weight decay of the table rows in the optimizer "
                         "(FuxiCTR's embedding_regularizer; default 0)")
+    parser.add_argument("--clip-grad-norm", type=float, metavar="NORM",
+                        help="clip the global L2 norm of the dense gradients (after the "
+                        "cross-rank reduction) to NORM before the dense optimizer step (the "
+                        "official NASRec code: 5.0); the fused embedding tables are updated "
+                        "inside the backward by FBGEMM and are not included (default: off)")
     parser.add_argument("--lr-schedule", choices=("cosine", "constant"),
                         help="learning-rate schedule over the run (default cosine)")
     parser.add_argument("--lr-warmup", type=float, metavar="FRACTION",

@@ -5,7 +5,9 @@ its path used instead of full-size `.grad` tensors. `SlicedAdagrad` applies the 
 as `torch.optim.Adagrad` would with full-size gradients (zero outside the slices leaves both
 the weights and the accumulators unchanged there), touching the slices only, and
 `all_reduce_gradients` averages them across ranks in one collective. Every rank draws
-the same path, so the recorded slices line up.
+the same path, so the recorded slices line up. With `max_grad_norm`, the averaged gradients
+(slices and ordinary ones) are scaled as `torch.nn.utils.clip_grad_norm_` would scale the
+full-size gradients (the slices of one step do not overlap, so their norm is the full one's).
 """
 
 from __future__ import annotations
@@ -36,7 +38,9 @@ class SlicedAdagrad(torch.optim.Optimizer):
     torch.distributed is initialised), so it also serves inside TorchRec's train pipelines,
     which call `optimizer.step()` themselves, and the parameters must not be under DDP.
     Parameters with an ordinary `.grad` (layers that are not elastic) get the ordinary
-    Adagrad update.
+    Adagrad update. With `max_grad_norm`, the global L2 norm of all averaged gradients
+    (recorded slices and ordinary `.grad`) is clipped to it before the update, as
+    `torch.nn.utils.clip_grad_norm_` does (the same on every rank).
 
     Args:
         params: parameters (or groups) to optimise.
@@ -44,14 +48,17 @@ class SlicedAdagrad(torch.optim.Optimizer):
         lr: learning rate; eps: added to the root of the accumulator.
         initial_accumulator_value: start value of the accumulators.
         process_group: ranks whose slice gradients are averaged (default: the world).
+        max_grad_norm: clip the global gradient norm to this (None: no clipping).
     """
 
     def __init__(self, params: Iterable, store: SliceGradients, lr: float = 0.04,
                  eps: float = 1e-10, initial_accumulator_value: float = 0.0,
-                 process_group: Optional[dist.ProcessGroup] = None) -> None:
+                 process_group: Optional[dist.ProcessGroup] = None,
+                 max_grad_norm: Optional[float] = None) -> None:
         super().__init__(params, {"lr": lr, "eps": eps})
         self.store = store
         self.process_group = process_group
+        self.max_grad_norm = max_grad_norm
         for group in self.param_groups:
             for parameter in group["params"]:
                 self.state[parameter]["sum"] = torch.full_like(
@@ -66,9 +73,11 @@ class SlicedAdagrad(torch.optim.Optimizer):
     @torch.no_grad()
     def step(self, closure=None):  # noqa: D102 - torch.optim.Optimizer API
         loss = closure() if closure is not None else None
-        all_reduce_gradients(self.store, [p.grad for group in self.param_groups
-                                          for p in group["params"] if p.grad is not None],
-                             self.process_group)
+        grads = [p.grad for group in self.param_groups for p in group["params"]
+                 if p.grad is not None]
+        all_reduce_gradients(self.store, grads, self.process_group)
+        if self.max_grad_norm is not None:
+            clip_gradients(self.store, grads, self.max_grad_norm)
         group_of = {id(p): group for group in self.param_groups for p in group["params"]}
         for parameter, rows, ranges, grad in self.store.sorted_entries():
             group = group_of.get(id(parameter))
@@ -89,6 +98,23 @@ class SlicedAdagrad(torch.optim.Optimizer):
                     self._update(parameter, self.state[parameter]["sum"], parameter.grad,
                                  group["lr"], group["eps"])
         return loss
+
+
+def clip_gradients(store: SliceGradients, grads: list[torch.Tensor],
+                   max_norm: float) -> torch.Tensor:
+    """Scale the recorded slice gradients and `grads` (in place) by
+    `min(1, max_norm / (total L2 norm + 1e-6))`, as `torch.nn.utils.clip_grad_norm_`;
+    returns the total norm before clipping."""
+    tensors = [grad for _, _, _, grad in store.entries] + grads
+    if not tensors:
+        return torch.zeros(())
+    total = torch.nn.utils.get_total_norm(tensors)
+    scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
+    store.entries = [(parameter, rows, ranges, grad * scale)
+                     for parameter, rows, ranges, grad in store.entries]
+    for grad in grads:
+        grad.mul_(scale)
+    return total
 
 
 def all_reduce_gradients(store: SliceGradients, grads: list[torch.Tensor],

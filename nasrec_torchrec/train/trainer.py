@@ -193,7 +193,8 @@ class Trainer:
             self.dmp, config.learning_rate, config.eps, self.slice_gradients,
             optimizer=config.optimizer, betas=tuple(config.betas),  # type: ignore[arg-type]
             table_learning_rate=config.embedding_learning_rate,
-            table_weight_decay=config.embedding_weight_decay)
+            table_weight_decay=config.embedding_weight_decay,
+            max_grad_norm=config.clip_grad_norm)
         self.schedule = CosineSchedule(
             self.optimizer, self.total_steps, config.lr_warmup_fraction,
             constant=config.lr_schedule == "constant")

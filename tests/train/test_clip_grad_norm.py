@@ -1,0 +1,127 @@
+"""Gradient-norm clipping of the dense optimizer (`--clip-grad-norm`, the official code's 5.0)."""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+
+import pytest
+import torch
+from torchrec.distributed.train_pipeline import TrainPipelineBase
+from toy_training import ToyLoader, toy_dmp, toy_schema, toy_trainer
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
+from nasrec_torchrec.nn.networks import Supernet
+from nasrec_torchrec.space import get_space, sample_any_op_any_conn, sample_single_op_any_conn
+from nasrec_torchrec.train.config import TrainConfig
+from nasrec_torchrec.train.distributed import init_distributed, teardown
+from nasrec_torchrec.train.optimizers import build_optimizer
+from nasrec_torchrec.train.options import add_train_arguments, config_from_args
+from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
+
+
+@pytest.fixture
+def context():
+    context = init_distributed("cpu", num_threads=1)
+    yield context
+    teardown(context)
+
+
+def _supernet_run(max_norm: float, clip: bool) -> tuple[Supernet, Supernet, list[float]]:
+    """12 supernet steps: torch Adagrad on full gradients clipped by `clip_grad_norm_` vs
+    SlicedAdagrad(max_grad_norm); returns both models and the reference's unclipped norms."""
+    torch.manual_seed(0)
+    space = get_space("nasrec-full")
+    reference = Supernet(space, 3, 4, embedding_dim=4)
+    sliced = copy.deepcopy(reference)
+    store = SliceGradients()
+    attach_slice_gradients(sliced, store)
+    adagrad = torch.optim.Adagrad(reference.parameters(), lr=0.05, eps=0.1)
+    sliced_adagrad = SlicedAdagrad(sliced.parameters(), store, lr=0.05, eps=0.1,
+                                   max_grad_norm=max_norm if clip else None)
+    rng = random.Random(0)
+    norms = []
+    for step in range(12):
+        sampler = sample_any_op_any_conn if step % 3 == 0 else sample_single_op_any_conn
+        architecture = sampler(space, rng)
+        dense, sparse = torch.randn(8, 3), torch.randn(8, 4, 4)
+        labels = torch.randint(0, 2, (8,)).float()
+        for model, optimizer in ((reference, adagrad), (sliced, sliced_adagrad)):
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(
+                model(dense, sparse, architecture), labels)
+            loss.backward()
+            if model is reference:
+                norms.append(float(torch.nn.utils.clip_grad_norm_(reference.parameters(),
+                                                                  max_norm)))
+            optimizer.step()
+    return reference, sliced, norms
+
+
+def test_sliced_adagrad_clips_like_clip_grad_norm_on_full_gradients() -> None:
+    reference, sliced, norms = _supernet_run(max_norm=0.05, clip=True)
+    assert sum(norm > 0.05 for norm in norms) >= 6  # the clipping is active on most steps
+    for (name, expected), actual in zip(reference.named_parameters(), sliced.parameters()):
+        torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-5, msg=name)
+    _, unclipped, _ = _supernet_run(max_norm=0.05, clip=False)
+    assert any(not torch.allclose(a, b, atol=1e-4)
+               for a, b in zip(unclipped.parameters(), sliced.parameters()))
+
+
+def _dense_parameters(dmp) -> dict[str, torch.nn.Parameter]:
+    return {name: p for name, p in dmp.named_parameters() if ".embedding_bags." not in name}
+
+
+def test_first_step_uses_the_dense_gradients_scaled_to_the_norm(context) -> None:
+    schema, max_norm, lr, eps = toy_schema(), 0.01, 0.04, 0.5
+    steps = {}
+    for clip in (None, max_norm):
+        dmp = toy_dmp(schema)
+        before = {name: p.detach().clone() for name, p in _dense_parameters(dmp).items()}
+        optimizer = build_optimizer(dmp, learning_rate=lr, eps=eps, max_grad_norm=clip)
+        TrainPipelineBase(dmp, optimizer, torch.device("cpu")).progress(
+            iter(ToyLoader(schema, 64, 32)))
+        # .grad holds what the step applied (the pipeline zeroes it at the next step)
+        steps[clip] = {name: (before[name], p.grad.detach().clone(), p.detach().clone())
+                       for name, p in _dense_parameters(dmp).items()}
+    total = torch.linalg.vector_norm(torch.stack(
+        [torch.linalg.vector_norm(grad) for _, grad, _ in steps[None].values()]))
+    assert total > 10 * max_norm
+    scale = max_norm / (float(total) + 1e-6)
+    for name, (before, grad, after) in steps[max_norm].items():
+        torch.testing.assert_close(grad, steps[None][name][1] * scale, msg=name)
+        # Adagrad's first step from a zero accumulator: -lr * g / (|g| + eps)
+        torch.testing.assert_close(after, before - lr * grad / (grad.abs() + eps), msg=name)
+
+
+@pytest.mark.parametrize("supernet", [False, True])
+def test_trainer_clips_the_dense_gradients_and_records_the_norm(context, tmp_path,
+                                                                supernet) -> None:
+    config = TrainConfig(output=str(tmp_path), batch_size=64, eval_batch_size=50,
+                         embedding_dim=4, embedding_cap=None, max_steps=2, eval_split="",
+                         progress_bar=False, clip_grad_norm=1e-3)
+    trainer = toy_trainer(config, context, supernet=supernet)
+    trainer.fit()
+    grads = [p.grad for name, p in trainer.dmp.named_parameters()
+             if ".embedding_bags." not in name and p.grad is not None]
+    assert grads  # the last step's gradients, as applied
+    norm = torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))
+    assert float(norm) == pytest.approx(1e-3, rel=1e-4)
+    written = json.loads((tmp_path / "config.json").read_text())
+    assert written["config"]["clip_grad_norm"] == 1e-3
+
+
+def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
+    parser = argparse.ArgumentParser()
+    add_train_arguments(parser)
+    args = parser.parse_args(["--output", str(tmp_path), "--clip-grad-norm", "5"])
+    config = config_from_args(args, {})
+    assert config.clip_grad_norm == 5.0
+    assert TrainConfig.from_dict(config.to_dict()).clip_grad_norm == 5.0
+    args = parser.parse_args(["--output", str(tmp_path)])
+    assert config_from_args(args, {}).clip_grad_norm is None
+    with pytest.raises(NASRecError, match="'clip_grad_norm'"):
+        TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
