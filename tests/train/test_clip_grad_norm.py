@@ -10,7 +10,7 @@ import random
 import pytest
 import torch
 from torchrec.distributed.train_pipeline import TrainPipelineBase
-from toy_training import ToyLoader, toy_dmp, toy_schema, toy_trainer
+from toy_training import ToyLoader, read_metrics, run_ranks, toy_dmp, toy_schema, toy_trainer
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
@@ -125,3 +125,35 @@ def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
     assert config_from_args(args, {}).clip_grad_norm is None
     with pytest.raises(NASRecError, match="'clip_grad_norm'"):
         TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
+
+
+def _clipped_config(output: str) -> TrainConfig:
+    return TrainConfig(output=output, batch_size=64, eval_batch_size=50, embedding_dim=4,
+                       embedding_cap=None, max_steps=6, log_every=1, checkpoint_every=0,
+                       eval_split="", progress_bar=False, clip_grad_norm=0.05)
+
+
+def _two_rank_clipped(output: str) -> None:
+    context = init_distributed("cpu", num_threads=1)
+    try:
+        for supernet in (False, True):
+            toy_trainer(_clipped_config(f"{output}/{supernet}"), context,
+                        supernet=supernet).fit()
+    finally:
+        teardown(context)
+
+
+def test_two_rank_clipped_training_equals_one_rank(context, tmp_path) -> None:
+    run_ranks(2, _two_rank_clipped, str(tmp_path / "two"))
+    for supernet in (False, True):
+        one_dir = str(tmp_path / "one" / str(supernet))
+        toy_trainer(_clipped_config(one_dir), context, supernet=supernet).fit()
+        unclipped_dir = str(tmp_path / "unclipped" / str(supernet))
+        config = _clipped_config(unclipped_dir)
+        config.clip_grad_norm = None
+        toy_trainer(config, context, supernet=supernet).fit()
+        one = [m["loss"] for m in read_metrics(one_dir)]
+        two = [m["loss"] for m in read_metrics(str(tmp_path / "two" / str(supernet)))]
+        unclipped = [m["loss"] for m in read_metrics(unclipped_dir)]
+        assert len(two) == 6 and two == pytest.approx(one, rel=1e-5)
+        assert unclipped[-1] != pytest.approx(one[-1], rel=1e-5)  # the clipping acted
