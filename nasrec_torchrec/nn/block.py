@@ -109,7 +109,7 @@ class ChoiceBlock(nn.Module):
             else:
                 raise ValueError(f"unknown sparse operator '{name}'")
         self.project_concat = ProjectConcat(dense_max, pc_rows, embedding_dim) if pc_rows else None
-        self.fm = FM(embedding_dim, dense_max) if fm else None
+        self.fm = FM(embedding_dim, dense_max, layer_norm) if fm else None
 
     @classmethod
     def for_supernet(cls, index: int, dense_ops: tuple[str, ...], sparse_ops: tuple[str, ...],

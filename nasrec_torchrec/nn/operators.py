@@ -237,15 +237,23 @@ class ProjectConcat(nn.Module):
 
 
 class FM(nn.Module):
-    """The official FM term: `W ((Σ rows)² − Σ rows²) + b`, `[B, n, E] -> [B, d]`."""
+    """The official FM term: `LN(W ((Σ rows)² − Σ rows²) + b)`, `[B, n, E] -> [B, d]`.
 
-    def __init__(self, embedding_dim: int, out_max: int) -> None:
+    The second-order term grows with the square of the row count (dozens of rows: hundreds
+    of times the rows' scale), so with LayerNorm on it is normalised like every operator's
+    output; without it, a freshly initialised supernet's logits reach ~100 on some paths.
+    """
+
+    def __init__(self, embedding_dim: int, out_max: int, layer_norm: bool) -> None:
         super().__init__()
         self.linear = ElasticLinear(embedding_dim, out_max)
+        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
 
     def forward(self, rows: torch.Tensor, width: int) -> torch.Tensor:
-        return self.linear(fm_interaction(rows), width, full_range(rows.shape[-1]))
+        y = self.linear(fm_interaction(rows), width, full_range(rows.shape[-1]))
+        return y if self.norm is None else self.norm(y)
 
     def sliced_state(self, width: int) -> State:
-        return _prefixed("linear", self.linear.sliced_state(width,
-                                                             full_range(self.linear.in_max)))
+        return {**_prefixed("linear", self.linear.sliced_state(
+                    width, full_range(self.linear.in_max))),
+                **_norm_state(self.norm, width)}

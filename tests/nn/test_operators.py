@@ -113,8 +113,21 @@ def test_dot_product_operator_projects_then_interacts() -> None:
 def test_project_concat_and_fm_shapes() -> None:
     pc = ProjectConcat(dense_max=8, rows=3, embedding_dim=4)
     assert pc(torch.randn(5, 6)).shape == (5, 3, 4)
-    fm = FM(embedding_dim=4, out_max=8)
+    fm = FM(embedding_dim=4, out_max=8, layer_norm=False)
     assert fm(torch.randn(5, 7, 4), width=6).shape == (5, 6)
+
+
+def test_fm_with_layer_norm_is_normalised_whatever_the_row_count() -> None:
+    torch.manual_seed(0)
+    fm = FM(embedding_dim=16, out_max=32, layer_norm=True)
+    raw = FM(embedding_dim=16, out_max=32, layer_norm=False)
+    raw.load_state_dict({k: v for k, v in fm.state_dict().items() if k.startswith("linear")})
+    rows = torch.randn(64, 40, 16)  # 40 rows: the FM term is ~40x the rows' scale
+    out = fm(rows, width=24)
+    # LN over the 24 used units of the same projection
+    expected = torch.nn.functional.layer_norm(raw(rows, width=24), (24,))
+    torch.testing.assert_close(out, expected, rtol=1e-5, atol=1e-5)
+    assert raw(rows, width=24).abs().mean() > 10 * out.abs().mean()
 
 
 def test_layouts_give_slot_ranges_of_chosen_sources() -> None:
