@@ -1,4 +1,4 @@
-"""Shared data fixtures: small synthetic datasets made once per test session."""
+"""Shared fixtures: small synthetic datasets made once per test session, one torch thread."""
 
 from __future__ import annotations
 
@@ -25,3 +25,14 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip(f"{SHARED_DATA} not present")
     return SHARED_DATA
+
+
+@pytest.fixture
+def one_thread():
+    """Torch on one thread for the test (two threads on a shared 2-core machine can be many
+    times slower than one); a folder's conftest makes it autouse where wanted."""
+    torch = pytest.importorskip("torch")
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

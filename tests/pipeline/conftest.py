@@ -14,13 +14,8 @@ TINY_TRAIN = ["--batch-size", "128", "--eval-batch-size", "512", "--embedding-ca
 
 
 @pytest.fixture(autouse=True)
-def _one_thread():
-    """Two threads on a shared 2-core machine can be many times slower than one."""
-    torch = pytest.importorskip("torch")
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+def _one_thread(one_thread):
+    """Every test of this folder runs torch on one thread (`one_thread` of tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,5 @@
-"""Shared fixtures of the training tests: one 2-rank toy run reused by several tests."""
+"""Shared fixtures of the training tests: a one-rank context, one 2-rank toy run reused by
+several tests."""
 
 from __future__ import annotations
 
@@ -49,6 +50,16 @@ def two_rank_job(out_dir: str) -> None:
                        os.path.join(out_dir, "losses.pt"))
     finally:
         teardown(context)
+
+
+@pytest.fixture
+def context():
+    """A one-rank CPU process group (one thread), torn down after the test."""
+    from nasrec_torchrec.train.distributed import init_distributed, teardown
+
+    context = init_distributed("cpu", num_threads=1)
+    yield context
+    teardown(context)
 
 
 @pytest.fixture(scope="session")

@@ -3,19 +3,17 @@
 from __future__ import annotations
 
 import argparse
-import copy
 import json
-import random
 
 import pytest
 import torch
+from sliced_steps import run_steps, supernet_pair
 from torchrec.distributed.train_pipeline import TrainPipelineBase
 from toy_training import ToyLoader, read_metrics, run_ranks, toy_dmp, toy_schema, toy_trainer
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.networks import Supernet
-from nasrec_torchrec.space import get_space, sample_any_op_any_conn, sample_single_op_any_conn
+from nasrec_torchrec.space import get_space
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import init_distributed, teardown
 from nasrec_torchrec.train.optimizers import build_optimizer
@@ -23,41 +21,22 @@ from nasrec_torchrec.train.options import add_train_arguments, config_from_args
 from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 
-@pytest.fixture
-def context():
-    context = init_distributed("cpu", num_threads=1)
-    yield context
-    teardown(context)
-
-
 def _supernet_run(max_norm: float, clip: bool) -> tuple[Supernet, Supernet, list[float]]:
     """12 supernet steps: torch Adagrad on full gradients clipped by `clip_grad_norm_` vs
     SlicedAdagrad(max_grad_norm); returns both models and the reference's unclipped norms."""
-    torch.manual_seed(0)
     space = get_space("nasrec-full")
-    reference = Supernet(space, 3, 4, embedding_dim=4)
-    sliced = copy.deepcopy(reference)
-    store = SliceGradients()
-    attach_slice_gradients(sliced, store)
+    reference, sliced, store = supernet_pair(space)
     adagrad = torch.optim.Adagrad(reference.parameters(), lr=0.05, eps=0.1)
     sliced_adagrad = SlicedAdagrad(sliced.parameters(), store, lr=0.05, eps=0.1,
                                    max_grad_norm=max_norm if clip else None)
-    rng = random.Random(0)
     norms = []
-    for step in range(12):
-        sampler = sample_any_op_any_conn if step % 3 == 0 else sample_single_op_any_conn
-        architecture = sampler(space, rng)
-        dense, sparse = torch.randn(8, 3), torch.randn(8, 4, 4)
-        labels = torch.randint(0, 2, (8,)).float()
-        for model, optimizer in ((reference, adagrad), (sliced, sliced_adagrad)):
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                model(dense, sparse, architecture), labels)
-            loss.backward()
-            if model is reference:
-                norms.append(float(torch.nn.utils.clip_grad_norm_(reference.parameters(),
-                                                                  max_norm)))
-            optimizer.step()
+
+    def clip_reference(model: Supernet) -> None:
+        if model is reference:
+            norms.append(float(torch.nn.utils.clip_grad_norm_(reference.parameters(),
+                                                              max_norm)))
+
+    run_steps(space, (reference, sliced), (adagrad, sliced_adagrad), on_backward=clip_reference)
     return reference, sliced, norms
 
 

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import copy
+import functools
 import json
 
 import pytest
 import torch
 from torch import nn
-from toy_training import ToyBody, ToyLoader, read_metrics, toy_schema, toy_trainer
+from toy_training import ToyBody, ToyLoader, read_metrics
+from toy_training import small_config as toy_small_config
+from toy_training import toy_schema, toy_trainer
 
 from nasrec_torchrec.embeddings import (
     build_embedding_bag_collection, embedding_table_names, init_embedding_weights, shard_model)
@@ -16,23 +19,11 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import list_checkpoints
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import init_distributed, teardown
 from nasrec_torchrec.train.trainer import _PipelineTrain
 
 
-@pytest.fixture
-def context():
-    context = init_distributed("cpu", num_threads=1)
-    yield context
-    teardown(context)
-
-
-def small_config(output, **overrides) -> TrainConfig:
-    settings = dict(output=str(output), batch_size=64, eval_batch_size=50, embedding_dim=4,
-                    embedding_cap=None, log_every=1, progress_bar=False,
-                    lr_schedule="constant")
-    settings.update(overrides)
-    return TrainConfig(**settings)
+# the recipe tests train at a constant rate unless they say otherwise
+small_config = functools.partial(toy_small_config, lr_schedule="constant")
 
 
 def _local(tensor: torch.Tensor) -> torch.Tensor:

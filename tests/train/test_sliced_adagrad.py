@@ -2,40 +2,28 @@
 
 from __future__ import annotations
 
-import copy
 import random
 
 import torch
+from sliced_steps import run_steps, supernet_pair
 
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.networks import Supernet
-from nasrec_torchrec.space import get_space, sample_any_op_any_conn, sample_single_op_any_conn
+from nasrec_torchrec.space import get_space, sample_single_op_any_conn
 from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 
 def test_sliced_adagrad_equals_adagrad_on_full_gradients() -> None:
-    torch.manual_seed(0)
     space = get_space("nasrec-full")
-    reference = Supernet(space, 3, 4, embedding_dim=4)
-    sliced = copy.deepcopy(reference)
-    store = SliceGradients()
-    attach_slice_gradients(sliced, store)
+    reference, sliced, store = supernet_pair(space)
     adagrad = torch.optim.Adagrad(reference.parameters(), lr=0.05, eps=1e-8)
     sliced_adagrad = SlicedAdagrad(sliced.parameters(), store, lr=0.05, eps=1e-8)
-    rng = random.Random(0)
-    for step in range(12):
-        sampler = sample_any_op_any_conn if step % 3 == 0 else sample_single_op_any_conn
-        architecture = sampler(space, rng)
-        dense, sparse = torch.randn(8, 3), torch.randn(8, 4, 4)
-        labels = torch.randint(0, 2, (8,)).float()
-        for model, optimizer in ((reference, adagrad), (sliced, sliced_adagrad)):
-            optimizer.zero_grad(set_to_none=True)
-            loss = torch.nn.functional.binary_cross_entropy_with_logits(
-                model(dense, sparse, architecture), labels)
-            loss.backward()
-            optimizer.step()
+
+    def nothing_left() -> None:
         assert all(p.grad is None for p in sliced.parameters())
         assert not store.entries
+
+    run_steps(space, (reference, sliced), (adagrad, sliced_adagrad), after_step=nothing_left)
     for (name, expected), actual in zip(reference.named_parameters(), sliced.parameters()):
         torch.testing.assert_close(actual, expected, atol=1e-6, rtol=1e-5, msg=name)
 

@@ -11,7 +11,7 @@ import sys
 import pytest
 import torch
 from toy_trainer_main import resume_config
-from toy_training import read_metrics, run_ranks, toy_trainer
+from toy_training import read_metrics, run_ranks, small_config, toy_trainer
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.checkpoint import list_checkpoints
@@ -19,20 +19,6 @@ from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import init_distributed, teardown
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-@pytest.fixture
-def context():
-    context = init_distributed("cpu", num_threads=1)
-    yield context
-    teardown(context)
-
-
-def small_config(output, **overrides) -> TrainConfig:
-    settings = dict(output=str(output), batch_size=64, eval_batch_size=50, embedding_dim=4,
-                    embedding_cap=None, log_every=1, progress_bar=False)
-    settings.update(overrides)
-    return TrainConfig(**settings)
 
 
 def test_fit_writes_config_metrics_checkpoints_and_results(context, tmp_path):

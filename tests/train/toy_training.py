@@ -18,6 +18,7 @@ from torchrec.datasets.utils import Batch
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 from nasrec_torchrec.data.schema import Schema, SparseFeature, table_row
+from nasrec_torchrec.train.config import TrainConfig
 
 DENSE = 3
 CARDINALITIES = (7, 40, 300, 1000)
@@ -266,6 +267,15 @@ class ToyPathSampler:
     def load_state_dict(self, state: dict) -> None:
         version, internal, gauss = state["rng_state"]
         self._rng.setstate((version, tuple(internal), gauss))
+
+
+def small_config(output, **overrides) -> TrainConfig:
+    """A toy-sized `TrainConfig` writing to `output` (one-step logging, no progress bar);
+    `overrides` set any other field."""
+    settings = dict(output=str(output), batch_size=64, eval_batch_size=50, embedding_dim=4,
+                    embedding_cap=None, log_every=1, progress_bar=False)
+    settings.update(overrides)
+    return TrainConfig(**settings)
 
 
 def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
