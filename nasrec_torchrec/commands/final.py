@@ -24,7 +24,7 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec final`."""
-    from nasrec_torchrec.train.options import add_train_arguments
+    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
 
     parser.add_argument("--arch", required=True, metavar="FILE.json",
                         help="architecture JSON (e.g. retrain's best_architecture.json)")
@@ -38,8 +38,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--lr-plateau-factor", type=float, default=1.0, metavar="FACTOR",
                         help="bars: multiply the rates by FACTOR after an epoch without "
                         "improvement (FuxiCTR: 0.1; default 1.0, never)")
-    parser.add_argument("--no-layer-norm", action="store_true",
-                        help="no LayerNorm in the operators")
+    add_network_arguments(parser)
     add_train_arguments(parser)
 
 
@@ -64,7 +63,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"{config.output}: already finished (results.json); nothing to do")
     else:
         results = run_final(config, architecture, args.protocol, args.patience,
-                            layer_norm=not args.no_layer_norm, monitor=args.monitor,
+                            layer_norm=not args.no_layer_norm, dropout=args.dropout,
+                            monitor=args.monitor,
                             lr_plateau_factor=args.lr_plateau_factor,
                             architecture_source=os.path.abspath(args.arch))
     for split, metrics in results["metrics"].items():

@@ -22,14 +22,13 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec retrain`."""
-    from nasrec_torchrec.train.options import add_train_arguments
+    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
 
     parser.add_argument("--search", required=True, metavar="DIR",
                         help="a `nasrec search` output directory (its candidates.jsonl)")
     parser.add_argument("--top-k", type=int, default=15,
                         help="candidates retrained (default 15)")
-    parser.add_argument("--no-layer-norm", action="store_true",
-                        help="no LayerNorm in the operators")
+    add_network_arguments(parser)
     add_train_arguments(parser)
 
 
@@ -45,7 +44,7 @@ def run(args: argparse.Namespace) -> int:
         raise NASRecError("retrain: --output is required, and --data unless the search "
                           "recorded its dataset")
     summary = retrain_top_k(args.search, config, top_k=args.top_k,
-                            layer_norm=not args.no_layer_norm)
+                            layer_norm=not args.no_layer_norm, dropout=args.dropout)
     metric, split = summary["metric"], summary["eval_split"]
     print(f"{'rank':>4} {'search loss':>12} {split + ' ' + metric:>16} {'AUC':>8} {'MFLOPs':>8}")
     for row in summary["candidates"]:

@@ -21,7 +21,8 @@ from typing import Any
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec train`."""
-    from nasrec_torchrec.train.options import add_early_stopping_arguments, add_train_arguments
+    from nasrec_torchrec.train.options import (add_early_stopping_arguments,
+                                               add_network_arguments, add_train_arguments)
 
     model = parser.add_mutually_exclusive_group()
     model.add_argument("--arch", metavar="FILE.json",
@@ -30,8 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--model-option", action="append", default=[], metavar="KEY=VALUE",
                         help="a baseline option (repeatable), e.g. dropout=0.2 or "
                         "layer_sizes=400-400-400; typed by the model's dataclass of defaults")
-    parser.add_argument("--no-layer-norm", action="store_true",
-                        help="no LayerNorm in the operators")
+    add_network_arguments(parser)
     add_train_arguments(parser)
     add_early_stopping_arguments(parser)
 
@@ -64,7 +64,8 @@ def build_body(args: argparse.Namespace, config: Any, schema: Any) -> Any:
 
         return NASRecNet(load_architecture(args.arch), dense, sparse,
                          embedding_dim=config.embedding_dim,
-                         layer_norm=config.extra["layer_norm"])
+                         layer_norm=config.extra["layer_norm"],
+                         dropout=float(config.extra.get("dropout", 0.0)))
     try:
         from nasrec_torchrec.baselines import get_baseline  # type: ignore[attr-defined]
     except ImportError:
@@ -87,11 +88,14 @@ def run(args: argparse.Namespace) -> int:
 
     if not args.arch and not args.model:
         raise NASRecError("train: give --arch FILE.json or --model NAME")
+    if args.model and args.dropout:
+        raise NASRecError("train: --dropout is for --arch; a baseline takes "
+                          "--model-option dropout=P")
     config = config_from_args(args, {})
     config.extra = {**config.extra, "kind": "architecture" if args.arch else "baseline",
                     "arch": args.arch, "model": args.model,
                     "model_options": list(getattr(args, "model_option", None) or []),
-                    "layer_norm": not args.no_layer_norm}
+                    "layer_norm": not args.no_layer_norm, "dropout": args.dropout}
     if args.arch:
         load_architecture(args.arch)  # fail on a bad file before starting ranks
     if not config.data or not config.output:

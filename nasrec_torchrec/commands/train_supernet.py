@@ -25,15 +25,14 @@ logger = logging.getLogger(__name__)
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec train-supernet`."""
     from nasrec_torchrec.space import STRATEGIES
-    from nasrec_torchrec.train.options import add_train_arguments
+    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
 
     parser.add_argument("--space", help="search space preset (e.g. nasrec-small, nasrec-full)")
     parser.add_argument("--strategy", choices=sorted(STRATEGIES),
                         help="path sampling strategy (default single_op_any_conn)")
     parser.add_argument("--path-warmup", type=float, metavar="FRACTION",
                         help="full-path warm-up over this fraction of the steps (default 0.25)")
-    parser.add_argument("--no-layer-norm", action="store_true",
-                        help="no LayerNorm in the operators")
+    add_network_arguments(parser, dropout=False)
     add_train_arguments(parser)
 
 

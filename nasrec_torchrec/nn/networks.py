@@ -22,12 +22,15 @@ class _BlockStack(nn.Module):
     """
 
     def __init__(self, dense_in_features: int, num_sparse_features: int, embedding_dim: int,
-                 layer_norm: bool) -> None:
+                 layer_norm: bool, dropout: float = 0.0) -> None:
         super().__init__()
+        if not 0.0 <= dropout < 1.0:
+            raise NASRecError(f"dropout must be in [0, 1), got {dropout}")
         self.dense_in_features: int = dense_in_features
         self.num_sparse_features: int = num_sparse_features
         self.embedding_dim: int = embedding_dim
         self.layer_norm: bool = layer_norm
+        self.dropout: float = dropout
         self.blocks = nn.ModuleDict()
 
     def _run(self, dense: torch.Tensor, sparse: torch.Tensor, architecture: Architecture,
@@ -43,6 +46,8 @@ class _BlockStack(nn.Module):
                     architecture.block(index), shapes, flags, dense_outputs, sparse_outputs)
             else:
                 dense_out, sparse_out = None, None
+            if self.dropout and dense_out is not None:
+                dense_out = nn.functional.dropout(dense_out, self.dropout, self.training)
             dense_outputs.append(dense_out)
             sparse_outputs.append(sparse_out)
         dense_last, sparse_last = dense_outputs[-1], sparse_outputs[-1]
@@ -127,6 +132,8 @@ class NASRecNet(_BlockStack):
         architecture: the architecture to build (dead blocks are not built).
         dense_in_features: Dn; num_sparse_features: F; embedding_dim: E.
         layer_norm: LayerNorm in every operator.
+        dropout: dropout on every block's dense output in training mode (0: none; the
+            supernet has none, so a subnet equals its supernet path in eval mode).
 
     Example::
 
@@ -136,8 +143,9 @@ class NASRecNet(_BlockStack):
 
     def __init__(self, architecture: Architecture, dense_in_features: int,
                  num_sparse_features: int, embedding_dim: int = 16,
-                 layer_norm: bool = True) -> None:
-        super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm)
+                 layer_norm: bool = True, dropout: float = 0.0) -> None:
+        super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm,
+                         dropout)
         self.architecture = architecture
         self.live = architecture.liveness()
         shapes = SourceShapes.of(architecture, dense_in_features, num_sparse_features)

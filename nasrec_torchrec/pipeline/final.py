@@ -59,7 +59,7 @@ def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
 
 
 def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
-              patience: int = 2, layer_norm: bool = True,
+              patience: int = 2, layer_norm: bool = True, dropout: float = 0.0,
               architecture_source: Optional[str] = None,
               command: Optional[str] = None, monitor: str = "log_loss",
               lr_plateau_factor: float = 1.0) -> dict[str, Any]:
@@ -72,6 +72,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         protocol: "paper" or "bars" (see the module doc).
         patience: `bars`: epochs without val improvement before stopping.
         layer_norm: LayerNorm in the operators.
+        dropout: dropout on the blocks' dense outputs while training.
         architecture_source: where the architecture came from (recorded).
         command: the command line (recorded in the report).
         monitor: `bars`: the val metric that selects the epoch, "log_loss" or "auc".
@@ -110,7 +111,8 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
             train_data = os.path.join(output, TRAIN_VAL_VIEW)
         run = run_config(config, output, {
             "kind": "architecture", "arch": os.path.abspath(arch_path), "model": None,
-            "model_options": [], "layer_norm": layer_norm, "stage": "final",
+            "model_options": [], "layer_norm": layer_norm, "dropout": dropout,
+            "stage": "final",
             "protocol": protocol, "source_data": os.path.abspath(data),
             "train_splits": train_splits, "architecture_source": architecture_source},
             data=train_data, eval_split="")
@@ -123,7 +125,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
                                      lr_plateau_factor=lr_plateau_factor)
             callbacks = (stopping,)
         trainer = architecture_trainer(run, context, architecture, layer_norm,
-                                       eval_loader=None, callbacks=callbacks)
+                                       eval_loader=None, callbacks=callbacks, dropout=dropout)
         if stopping is not None:
             trainer.config.keep_checkpoints = max(
                 trainer.config.keep_checkpoints,
@@ -179,6 +181,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
             "architecture_file": ARCHITECTURE_FILE, "architecture_source": architecture_source,
             "checkpoint": os.path.relpath(checkpoint, output) if checkpoint else None,
             "step": step, "embedding_cap": run.embedding_cap, "layer_norm": layer_norm,
+            "dropout": dropout,
             "patience": patience if protocol == "bars" else None, "cost": cost,
             "steps": trainer.step, "samples_per_second": train_results.get("samples_per_second"),
             "final_train_loss": train_results.get("final_train_loss", trainer.last_loss),

@@ -61,7 +61,7 @@ def _rank_correlation(search_losses: list[float], retrain_losses: list[float]
 
 
 def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: bool = True,
-                  metric: str = "log_loss") -> dict[str, Any]:
+                  metric: str = "log_loss", dropout: float = 0.0) -> dict[str, Any]:
     """Train the `top_k` best candidates of `search_dir` from scratch; pick the best by val.
 
     Args:
@@ -70,6 +70,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
             `eval_split` is the selection split, "val" by default).
         top_k: candidates retrained.
         layer_norm: LayerNorm in the operators.
+        dropout: dropout on the blocks' dense outputs while training.
         metric: the selection metric of `config.eval_split` (lower is better).
 
     Returns:
@@ -106,11 +107,13 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
                               "params")}
                 run = run_config(config, run_dir, {
                     "kind": "architecture", "arch": os.path.abspath(arch_path), "model": None,
-                    "model_options": [], "layer_norm": layer_norm, "stage": "retrain",
+                    "model_options": [], "layer_norm": layer_norm, "dropout": dropout,
+                    "stage": "retrain",
                     "search_candidate": candidate}, resume=True, overwrite=False)
                 logger.info("candidate %02d of %d: search %s %.5f -> %s", rank, len(chosen),
                             metric, float(record["loss"]), run_dir)
-                trainer = architecture_trainer(run, context, architecture, layer_norm)
+                trainer = architecture_trainer(run, context, architecture, layer_norm,
+                                               dropout=dropout)
                 results = trainer.fit()
                 del trainer
                 gc.collect()
@@ -144,7 +147,8 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         "best_architecture_file": BEST_FILE,
         "search_vs_retrain": _rank_correlation([r["search_loss"] for r in rows],
                                                [key(r) for r in rows]),
-        "candidates": rows, "layer_norm": layer_norm, "config": config.to_dict(),
+        "candidates": rows, "layer_norm": layer_norm, "dropout": dropout,
+        "config": config.to_dict(),
         "seconds_this_run": time.perf_counter() - started,
     }
     if context.is_main:

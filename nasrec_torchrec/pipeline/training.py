@@ -101,7 +101,7 @@ def top_candidates(records: list[dict[str, Any]], k: int, source: str = "candida
 
 def architecture_trainer(config: Any, context: Any, architecture: Architecture,
                          layer_norm: bool, eval_loader: Any = "default",
-                         callbacks: tuple = ()) -> Any:
+                         callbacks: tuple = (), dropout: float = 0.0) -> Any:
     """A `Trainer` of `architecture`'s `NASRecNet` on `config.data` (seeded as `nasrec train`).
 
     `eval_loader="default"` evaluates `config.eval_split` at the end; None evaluates nothing.
@@ -115,7 +115,8 @@ def architecture_trainer(config: Any, context: Any, architecture: Architecture,
     torch.manual_seed(config.seed)
     schema = train_loader.schema
     body = NASRecNet(architecture, len(schema.dense), len(schema.sparse),
-                     embedding_dim=config.embedding_dim, layer_norm=layer_norm)
+                     embedding_dim=config.embedding_dim, layer_norm=layer_norm,
+                     dropout=dropout)
     return Trainer(config, context, body, train_loader,
                    default_eval if eval_loader == "default" else eval_loader,
                    callbacks=callbacks)

@@ -96,6 +96,16 @@ def add_train_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
+def add_network_arguments(parser: argparse.ArgumentParser, dropout: bool = True) -> None:
+    """`--no-layer-norm` (and `--dropout`) of the commands that build NASRec networks."""
+    parser.add_argument("--no-layer-norm", action="store_true",
+                        help="no LayerNorm in the operators")
+    if dropout:
+        parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
+                            help="NASRecNet: dropout on every block's dense output while "
+                            "training (default 0; baselines: --model-option dropout=P)")
+
+
 def add_early_stopping_arguments(parser: argparse.ArgumentParser) -> None:
     """`--patience`, `--monitor`, `--lr-plateau-factor` of the trainer's early stopping
     (`nasrec train`; `nasrec final` has its own `--patience`)."""

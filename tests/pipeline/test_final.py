@@ -36,9 +36,10 @@ def _results(output: str) -> dict:
 def test_final_paper_protocol_reports_test_metrics_and_evaluate_agrees(tiny_criteo, tmp_path):
     output = str(tmp_path / "final")
     assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
-                                 "--max-steps", "3", *FAST]) == 0
+                                 "--max-steps", "3", "--dropout", "0.2", *FAST]) == 0
     results = _results(output)
     assert results["protocol"] == "paper" and results["train_splits"] == ["train", "val"]
+    assert results["dropout"] == 0.2
     assert results["embedding_cap"] is None  # full tables
     test = results["metrics"]["test"]
     assert test["rows"] == 300 and 0 < test["log_loss"] < 5 and 0 <= test["auc"] <= 1

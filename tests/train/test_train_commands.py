@@ -40,12 +40,13 @@ def test_train_command_trains_an_architecture_file(tiny_criteo, tmp_path):
     arch_file.write_text(architecture.to_json(indent=2))
     output = tmp_path / "run"
     assert run(train, ["--data", tiny_criteo, "--arch", str(arch_file), "--output", str(output),
-                       "--max-steps", "6", *COMMON]) == 0
+                       "--max-steps", "6", "--dropout", "0.2", *COMMON]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["steps"] == 6 and results["val"]["rows"] == 300
     assert 0.0 < results["val"]["auc"] < 1.0
     effective = json.loads((output / "config.json").read_text())["config"]
     assert effective["embedding_cap"] == 2000 and effective["extra"]["arch"] == str(arch_file)
+    assert effective["extra"]["dropout"] == 0.2
     assert [m["step"] for m in read_metrics(str(output))] == list(range(1, 7))
 
 
@@ -57,6 +58,9 @@ def test_train_command_trains_a_baseline_with_options(tiny_criteo, tmp_path):
     results = json.loads((output / "results.json").read_text())
     assert results["steps"] == 3 and results["val"]["rows"] == 300
     assert results["config"]["extra"]["model"] == "deepfm"
+    with pytest.raises(NASRecError, match="model-option dropout"):
+        run(train, ["--data", tiny_criteo, "--model", "deepfm", "--dropout", "0.2",
+                    "--output", str(tmp_path / "x"), *COMMON])
     with pytest.raises(NASRecError, match="unknown baseline"):
         run(train, ["--data", tiny_criteo, "--model", "nope", "--output", str(tmp_path / "x"),
                     *COMMON])
