@@ -237,7 +237,8 @@ class ProjectConcat(nn.Module):
 
 
 class FM(nn.Module):
-    """The official FM term: `LN(W ((Σ rows)² − Σ rows²) + b)`, `[B, n, E] -> [B, d]`.
+    """The official FM term `W ((Σ rows)² − Σ rows²) + b`, `[B, n, E] -> [B, d]`, then
+    LayerNorm when `layer_norm` (the official code has none here).
 
     The second-order term grows with the square of the row count (dozens of rows: hundreds
     of times the rows' scale), so with LayerNorm on it is normalised like every operator's

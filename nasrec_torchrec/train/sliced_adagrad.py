@@ -100,21 +100,18 @@ class SlicedAdagrad(torch.optim.Optimizer):
         return loss
 
 
-def clip_gradients(store: SliceGradients, grads: list[torch.Tensor],
-                   max_norm: float) -> torch.Tensor:
+def clip_gradients(store: SliceGradients, grads: list[torch.Tensor], max_norm: float) -> None:
     """Scale the recorded slice gradients and `grads` (in place) by
-    `min(1, max_norm / (total L2 norm + 1e-6))`, as `torch.nn.utils.clip_grad_norm_`;
-    returns the total norm before clipping."""
+    `min(1, max_norm / (total L2 norm + 1e-6))`, as `torch.nn.utils.clip_grad_norm_`."""
     tensors = [grad for _, _, _, grad in store.entries] + grads
     if not tensors:
-        return torch.zeros(())
+        return
     total = torch.nn.utils.get_total_norm(tensors)
     scale = torch.clamp(max_norm / (total + 1e-6), max=1.0)
     store.entries = [(parameter, rows, ranges, grad * scale)
                      for parameter, rows, ranges, grad in store.entries]
     for grad in grads:
         grad.mul_(scale)
-    return total
 
 
 def all_reduce_gradients(store: SliceGradients, grads: list[torch.Tensor],
