@@ -213,7 +213,8 @@ def test_config_round_trips_the_new_fields(tmp_path):
 def test_pipeline_train_without_l2_is_the_plain_loss():
     schema = toy_schema()
     ebc = build_embedding_bag_collection(schema, 4, None).to_empty(device="cpu")
-    nn.init.uniform_(ebc.embedding_bags["t_c0"].weight)
+    for table in ebc.embedding_bags.values():  # to_empty leaves every table uninitialised
+        nn.init.uniform_(table.weight)
     body = ToyBody(len(schema.dense), len(schema.sparse), 4)
     plain = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body))
     ours = _PipelineTrain(copy.deepcopy(plain.model), embedding_l2=0.0)
