@@ -128,11 +128,6 @@ class Architecture:
         """Block `index` (1-based, like source indices)."""
         return self.blocks[index - 1]
 
-    def sparse_output_rows(self, index: int) -> int:
-        """Rows of the sparse output of block `index` (branch rows + Project-Concat rows)."""
-        block = self.block(index)
-        return block.sparse_dim + (self.project_concat_rows if block.project_concat else 0)
-
     def liveness(self) -> Liveness:
         """Which outputs and branches of each block reach the logit (a backward pass over blocks)."""
         n = self.num_blocks

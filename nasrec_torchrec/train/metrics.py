@@ -103,10 +103,6 @@ class MetricAccumulator:
         self._logits.append(logits.detach().float().flatten().cpu())
         self._labels.append(labels.detach().float().flatten().cpu())
 
-    def local_rows(self) -> int:
-        """Rows seen by this rank."""
-        return sum(t.numel() for t in self._labels)
-
     def compute(self, group: Optional[dist.ProcessGroup] = None,
                 device: Optional[torch.device] = None) -> dict[str, float]:
         """Metrics over the union of all ranks' rows (a collective: every rank must call it).
