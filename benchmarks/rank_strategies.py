@@ -77,13 +77,14 @@ def scratch_worker(spec: str, work: Path, data: Path, num_subnets: int, train_st
                    threads: int) -> None:
     """Train worker `W/N`'s share of the reference study's subnets from scratch, with the
     settings `nasrec rank-study` derives from the supernet (batch 256, lr 0.04, cap 0.5M,
-    LayerNorm, seed 0)."""
+    LayerNorm, dense gradients clipped at 5, seed 0)."""
     from nasrec_torchrec.search.rank_study import ScratchTraining, train_subnets_from_scratch
     from nasrec_torchrec.space import get_space
 
     worker, workers = (int(part) for part in spec.split("/"))
     settings = ScratchTraining(steps=train_steps, batch_size=256, learning_rate=0.04,
-                               embedding_cap=500000, layer_norm=True, seed=0, threads=threads)
+                               embedding_cap=500000, layer_norm=True, clip_grad_norm=5.0,
+                               seed=0, threads=threads)
     train_subnets_from_scratch(get_space("official-small"), str(data),
                                str(work / "rank_single_op_any_conn"), num_subnets, seed=0,
                                settings=settings, worker=worker, workers=workers)

@@ -39,6 +39,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="from-scratch batch size (default: the supernet's)")
     parser.add_argument("--train-lr", type=float,
                         help="from-scratch Adagrad rate (default: the supernet's)")
+    parser.add_argument("--train-clip-grad-norm", type=float, metavar="NORM",
+                        help="from-scratch dense gradient clipping (default: the supernet's "
+                        "--clip-grad-norm; 0: none)")
     parser.add_argument("--scratch-from", metavar="DIR",
                         help="reuse the from-scratch results of this earlier rank-study "
                         "output (same space and --seed) instead of training the subnets")
@@ -64,6 +67,8 @@ def run(args: argparse.Namespace) -> int:
         batch_size=args.train_batch_size or int(supernet_config.get("batch_size", 256)),
         learning_rate=args.train_lr or float(supernet_config.get("learning_rate", 0.04)),
         embedding_cap=loaded.embedding_cap, layer_norm=loaded.supernet.layer_norm,
+        clip_grad_norm=_scratch_clip(args.train_clip_grad_norm,
+                                     supernet_config.get("clip_grad_norm")),
         seed=args.seed, eval_batch_size=args.eval_batch_size, threads=args.threads)
     progress = None
     if not args.no_progress:
@@ -118,3 +123,14 @@ def _scratch_settings(study: str) -> object:
         return None
     with open(path) as handle:
         return json.load(handle).get("scratch_training")
+
+
+def _scratch_clip(flag: float | None, supernet_clip: float | None) -> float | None:
+    """The from-scratch clipping norm: the flag (0: none), else the supernet's."""
+    if flag is None:
+        return supernet_clip
+    if flag < 0:
+        from nasrec_torchrec.errors import NASRecError
+
+        raise NASRecError(f"rank-study: --train-clip-grad-norm must be >= 0, got {flag}")
+    return flag or None

@@ -85,6 +85,8 @@ class ScratchTraining:
         learning_rate: dense and embedding Adagrad rate (cosine schedule).
         embedding_cap: table cap (use the supernet's).
         layer_norm: LayerNorm in the operators (use the supernet's).
+        clip_grad_norm: clip the dense gradients' global L2 norm to this (use the
+            supernet's; None: no clipping).
         seed: seeds init and data order (the same for every subnet).
         eval_batch_size: rows per evaluation batch.
         threads: intra-op threads.
@@ -95,6 +97,7 @@ class ScratchTraining:
     learning_rate: float = 0.04
     embedding_cap: Optional[int] = None
     layer_norm: bool = True
+    clip_grad_norm: Optional[float] = None
     seed: int = 0
     eval_batch_size: int = 4096
     threads: Optional[int] = None
@@ -125,7 +128,8 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
         data=data, output=output, batch_size=settings.batch_size,
         eval_batch_size=settings.eval_batch_size, max_steps=settings.steps,
         learning_rate=settings.learning_rate, embedding_learning_rate=settings.learning_rate,
-        embedding_cap=settings.embedding_cap, seed=settings.seed, device="cpu",
+        embedding_cap=settings.embedding_cap, clip_grad_norm=settings.clip_grad_norm,
+        seed=settings.seed, device="cpu",
         threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
         log_every=max(1, min(50, settings.steps)),
         extra={"kind": "architecture", "rank_study": True, "layer_norm": settings.layer_norm,
@@ -141,7 +145,7 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
 # TrainConfig fields a finished from-scratch run must share with `ScratchTraining` to be reused
 _REUSED_CONFIG = {"max_steps": "steps", "batch_size": "batch_size",
                   "learning_rate": "learning_rate", "embedding_cap": "embedding_cap",
-                  "seed": "seed"}
+                  "clip_grad_norm": "clip_grad_norm", "seed": "seed"}
 
 
 def finished_scratch_run(architecture: Architecture, data: str, output: str,

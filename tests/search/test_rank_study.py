@@ -70,3 +70,26 @@ def test_rank_study_command_end_to_end_and_continues(supernet_run, tmp_path):
     # a rerun finds every subnet done and trains nothing again
     assert rank_study.run(parser.parse_args(argv)) == 0
     assert (output / "rank_study_subnets.jsonl").read_text().count("\n") == 3
+
+
+def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
+    pytest.importorskip("torch")
+    from nasrec_torchrec.commands import rank_study
+    from nasrec_torchrec.commands.rank_study import _scratch_clip
+    from nasrec_torchrec.errors import NASRecError
+
+    assert _scratch_clip(None, 5.0) == 5.0  # the supernet's
+    assert _scratch_clip(0.0, 5.0) is None and _scratch_clip(2.5, None) == 2.5
+    with pytest.raises(NASRecError, match="train-clip-grad-norm"):
+        _scratch_clip(-1.0, None)
+    parser = argparse.ArgumentParser()
+    rank_study.add_arguments(parser)
+    output = tmp_path / "rank"
+    assert rank_study.run(parser.parse_args([
+        "--supernet", supernet_run, "--output", str(output), "--num-subnets", "3",
+        "--train-steps", "1", "--finetune-steps", "1", "--finetune-batch-size", "64",
+        "--threads", "1", "--no-progress", "--train-clip-grad-norm", "2.5"])) == 0
+    summary = json.loads((output / "rank_study.json").read_text())
+    assert summary["scratch_training"]["clip_grad_norm"] == 2.5
+    run_config = json.loads((output / "subnets" / "0000" / "config.json").read_text())
+    assert run_config["config"]["clip_grad_norm"] == 2.5

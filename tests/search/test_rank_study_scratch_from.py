@@ -92,6 +92,7 @@ def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(t
     assert finished_scratch_run(first, str(data), str(run), settings) == results
     assert finished_scratch_run(second, str(data), str(run), settings) is None
     assert finished_scratch_run(first, str(tmp_path), str(run), settings) is None
-    for change in ({"steps": 200}, {"seed": 1}, {"layer_norm": False}, {"embedding_cap": None}):
+    for change in ({"steps": 200}, {"seed": 1}, {"layer_norm": False}, {"embedding_cap": None},
+                   {"clip_grad_norm": 5.0}):
         other = ScratchTraining(**{**settings.to_dict(), **change})
         assert finished_scratch_run(first, str(data), str(run), other) is None
