@@ -58,6 +58,9 @@ def run(args: argparse.Namespace) -> int:
         raise NASRecError("rank-study: --num-subnets must be at least 3 for a correlation")
     if args.train_steps < 1:
         raise NASRecError("rank-study: --train-steps must be at least 1")
+    if args.train_clip_grad_norm is not None and args.train_clip_grad_norm < 0:
+        raise NASRecError("rank-study: --train-clip-grad-norm must be >= 0, got "
+                          f"{args.train_clip_grad_norm}")
     set_threads(args.threads)
     started = time.perf_counter()
     loaded, scorer = make_scorer(args, "head")
@@ -127,10 +130,4 @@ def _scratch_settings(study: str) -> object:
 
 def _scratch_clip(flag: float | None, supernet_clip: float | None) -> float | None:
     """The from-scratch clipping norm: the flag (0: none), else the supernet's."""
-    if flag is None:
-        return supernet_clip
-    if flag < 0:
-        from nasrec_torchrec.errors import NASRecError
-
-        raise NASRecError(f"rank-study: --train-clip-grad-norm must be >= 0, got {flag}")
-    return flag or None
+    return supernet_clip if flag is None else flag or None

@@ -80,11 +80,13 @@ def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
 
     assert _scratch_clip(None, 5.0) == 5.0  # the supernet's
     assert _scratch_clip(0.0, 5.0) is None and _scratch_clip(2.5, None) == 2.5
-    with pytest.raises(NASRecError, match="train-clip-grad-norm"):
-        _scratch_clip(-1.0, None)
     parser = argparse.ArgumentParser()
     rank_study.add_arguments(parser)
     output = tmp_path / "rank"
+    with pytest.raises(NASRecError, match="train-clip-grad-norm"):
+        rank_study.run(parser.parse_args(["--supernet", supernet_run, "--output", str(output),
+                                          "--train-clip-grad-norm", "-1"]))
+    assert not output.exists()  # refused before anything is loaded or written
     assert rank_study.run(parser.parse_args([
         "--supernet", supernet_run, "--output", str(output), "--num-subnets", "3",
         "--train-steps", "1", "--finetune-steps", "1", "--finetune-batch-size", "64",
