@@ -17,7 +17,6 @@ import torch
 import torch.nn.functional as F
 
 from nasrec_torchrec.nn.elastic import ElasticLinear, Ranges
-from nasrec_torchrec.train.optimizers import cosine_factor
 
 
 @contextmanager
@@ -32,13 +31,6 @@ def single_thread() -> Iterator[None]:
         torch.set_num_threads(threads)
 
 
-def step_learning_rates(learning_rate: float, steps: int, constant: bool) -> list[float]:
-    """The rate of each step under `CosineSchedule` (no warm-up, to 0) or a constant rate."""
-    if constant:
-        return [learning_rate] * steps
-    return [learning_rate * cosine_factor(step, steps) for step in range(steps)]
-
-
 class HeadFinetune:
     """Adagrad steps on the columns `ranges` of a one-output `ElasticLinear` head.
 
@@ -49,12 +41,12 @@ class HeadFinetune:
     Args:
         head: the subnet's final FC (`out` = 1); changed only by `finish()`.
         ranges: its input column ranges (as the body passes them).
-        learning_rates: the rate of each step (`step_learning_rates`).
+        learning_rates: the rate of each step (`train.schedules.step_rates`).
         eps: Adagrad epsilon.
 
     Example::
 
-        trainer = HeadFinetune(net.head, ranges, step_learning_rates(0.04, 500, False), 1e-8)
+        trainer = HeadFinetune(net.head, ranges, step_rates("cosine", 0.04, 500), 1e-8)
         for features, labels in batches:
             trainer.step(features, labels)
         losses = trainer.finish()

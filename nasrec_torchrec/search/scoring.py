@@ -34,10 +34,10 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.search.cost import subnet_cost
-from nasrec_torchrec.search.head_finetune import (HeadFinetune, single_thread,
-                                                  step_learning_rates)
+from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.train.schedules import step_rates
 
 logger = logging.getLogger(__name__)
 
@@ -356,7 +356,7 @@ class SubnetScorer:
 
     def finetune(self, net: NASRecNet, mode: Optional[str] = None) -> list[float]:
         """Fine-tune `net` in place (`mode` "head", "full" or "none"); the per-step losses."""
-        from nasrec_torchrec.train.optimizers import CosineSchedule
+        from nasrec_torchrec.train.schedules import LRSchedule
 
         config = self.config
         mode = mode or config.finetune
@@ -370,8 +370,7 @@ class SubnetScorer:
         for parameter in trainable:
             parameter.requires_grad_(True)
         optimizer = torch.optim.Adagrad(trainable, lr=config.learning_rate, eps=config.eps)
-        schedule = CosineSchedule(optimizer, config.finetune_steps,
-                                  constant=config.lr_schedule == "constant")
+        schedule = LRSchedule(optimizer, config.finetune_steps, schedule=config.lr_schedule)
         losses = []
         try:
             for dense, sparse, labels in self.train_chunks(config.batch_size):
@@ -390,8 +389,7 @@ class SubnetScorer:
         """The head fine-tune: the frozen body on chunks of whole batches, then the head's
         Adagrad steps batch by batch on the body's outputs (`HeadFinetune`)."""
         config = self.config
-        rates = step_learning_rates(config.learning_rate, config.finetune_steps,
-                                    constant=config.lr_schedule == "constant")
+        rates = step_rates(config.lr_schedule, config.learning_rate, config.finetune_steps)
         trainer: Optional[HeadFinetune] = None
         batch = config.batch_size
         self.body_seconds = 0.0

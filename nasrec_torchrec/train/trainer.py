@@ -60,7 +60,8 @@ from nasrec_torchrec.train.distributed import DistributedContext, barrier
 from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
-    CosineSchedule, attach_fused_adam, build_optimizer)
+    attach_fused_adam, build_optimizer)
+from nasrec_torchrec.train.schedules import LRSchedule
 
 logger = logging.getLogger(__name__)
 
@@ -195,9 +196,8 @@ class Trainer:
             table_learning_rate=config.embedding_learning_rate,
             table_weight_decay=config.embedding_weight_decay,
             max_grad_norm=config.clip_grad_norm)
-        self.schedule = CosineSchedule(
-            self.optimizer, self.total_steps, config.lr_warmup_fraction,
-            constant=config.lr_schedule == "constant")
+        self.schedule = LRSchedule(self.optimizer, self.total_steps, config.lr_warmup_fraction,
+                                   schedule=config.lr_schedule)
         self.checkpoint_dir = os.path.join(config.output, CHECKPOINT_DIR)
 
     # --- setup ---------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from nasrec_torchrec.search.scoring import (  # noqa: E402
     ScoringConfig, SubnetScorer, load_supernet)
 from nasrec_torchrec.space import SearchSpace, sample_architecture, sample_full  # noqa: E402
 from nasrec_torchrec.train.metrics import binary_metrics  # noqa: E402
-from nasrec_torchrec.train.optimizers import CosineSchedule  # noqa: E402
+from nasrec_torchrec.train.schedules import LRSchedule  # noqa: E402
 
 from search_helpers import TINY_SPACE  # noqa: E402
 
@@ -56,7 +56,7 @@ def _manual_head_finetune(model, data, architecture):
     for parameter in head:
         parameter.requires_grad_(True)
     optimizer = torch.optim.Adagrad(head, lr=0.04, eps=1e-8)
-    schedule = CosineSchedule(optimizer, STEPS)
+    schedule = LRSchedule(optimizer, STEPS)
     loader = ParquetBatchLoader(data, "train", BATCH, embedding_cap=CAP, shuffle=True, seed=3,
                                 drop_last=True)
     for step, batch in zip(range(STEPS), loader):

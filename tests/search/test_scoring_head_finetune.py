@@ -1,4 +1,4 @@
-"""The closed-form head fine-tune equals autograd + torch.optim.Adagrad + CosineSchedule."""
+"""The closed-form head fine-tune equals autograd + torch.optim.Adagrad + LRSchedule."""
 
 from __future__ import annotations
 
@@ -7,9 +7,8 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from nasrec_torchrec.nn.elastic import ElasticLinear  # noqa: E402
-from nasrec_torchrec.search.head_finetune import (  # noqa: E402
-    HeadFinetune, single_thread, step_learning_rates)
-from nasrec_torchrec.train.optimizers import CosineSchedule  # noqa: E402
+from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread  # noqa: E402
+from nasrec_torchrec.train.schedules import LRSchedule, step_rates  # noqa: E402
 
 STEPS = 40
 BATCH = 32
@@ -24,7 +23,7 @@ def _data(width: int) -> tuple[torch.Tensor, torch.Tensor]:
 
 def _autograd_reference(head: ElasticLinear, ranges, features, labels, constant: bool):
     optimizer = torch.optim.Adagrad(head.parameters(), lr=0.04, eps=1e-8)
-    schedule = CosineSchedule(optimizer, STEPS, constant=constant)
+    schedule = LRSchedule(optimizer, STEPS, schedule="constant" if constant else "cosine")
     losses = []
     for start in range(0, STEPS * BATCH, BATCH):
         optimizer.zero_grad()
@@ -48,7 +47,7 @@ def test_head_finetune_equals_autograd_adagrad_on_the_used_columns(constant):
     ranges = ((0, 3), (5, 4))  # columns 3, 4 and 9.. are not read
     features, labels = _data(7)
     expected = _autograd_reference(reference, ranges, features, labels, constant)
-    trainer = HeadFinetune(trained, ranges, step_learning_rates(0.04, STEPS, constant), 1e-8)
+    trainer = HeadFinetune(trained, ranges, step_rates("constant" if constant else "cosine", 0.04, STEPS), 1e-8)
     for start in range(0, STEPS * BATCH, BATCH):
         trainer.step(features[start:start + BATCH], labels[start:start + BATCH])
     losses = trainer.finish()
@@ -60,22 +59,3 @@ def test_head_finetune_equals_autograd_adagrad_on_the_used_columns(constant):
     read = torch.tensor([0, 1, 2, 5, 6, 7, 8])
     assert torch.equal(trained.weight[0, unread], initial[0, unread])
     assert bool((trained.weight[0, read] != initial[0, read]).all())
-
-
-def test_cosine_rates_follow_the_schedule():
-    rates = step_learning_rates(0.04, 4, constant=False)
-    assert rates == pytest.approx([0.04, 0.04 * (1 + 2 ** -0.5) / 2, 0.02,
-                                   0.04 * (1 - 2 ** -0.5) / 2])
-    assert step_learning_rates(0.04, 3, constant=True) == [0.04] * 3
-
-
-def test_single_thread_restores_the_thread_count_even_on_error():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(2)
-    try:
-        with pytest.raises(RuntimeError), single_thread():
-            assert torch.get_num_threads() == 1
-            raise RuntimeError("boom")
-        assert torch.get_num_threads() == 2
-    finally:
-        torch.set_num_threads(threads)

@@ -25,7 +25,8 @@ def two_rank_job(out_dir: str) -> None:
     (and dump the gathered state there), record the global losses."""
     from nasrec_torchrec.train.checkpoint import save_checkpoint
     from nasrec_torchrec.train.distributed import init_distributed, teardown
-    from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
+    from nasrec_torchrec.train.optimizers import build_optimizer
+    from nasrec_torchrec.train.schedules import LRSchedule
 
     context = init_distributed("cpu", num_threads=1)
     try:
@@ -33,7 +34,7 @@ def two_rank_job(out_dir: str) -> None:
         dmp = toy_dmp(schema, sharding_types=["table_wise"])
         loader = ToyLoader(schema, ROWS, GLOBAL_BATCH // 2, rank=context.rank, world_size=2)
         optimizer = build_optimizer(dmp)
-        schedule = CosineSchedule(optimizer, TWO_RANK_STEPS)
+        schedule = LRSchedule(optimizer, TWO_RANK_STEPS)
 
         def on_step(step, optimizer, schedule):
             if step == TWO_RANK_CHECKPOINT_STEP:

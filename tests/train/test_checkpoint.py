@@ -14,7 +14,8 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, list_checkpoints, load_checkpoint, read_run_state, save_checkpoint)
 from nasrec_torchrec.train.distributed import init_distributed, teardown
-from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
+from nasrec_torchrec.train.optimizers import build_optimizer
+from nasrec_torchrec.train.schedules import LRSchedule
 
 
 @pytest.fixture(scope="module")
@@ -77,7 +78,7 @@ def test_two_rank_checkpoint_reloads_exactly_into_one_rank(context, two_rank_run
         torch.testing.assert_close(got[key], expected[key], rtol=0, atol=0, msg=key)
 
     # and training goes on as the 2-rank run did
-    schedule = CosineSchedule(optimizer, TWO_RANK_STEPS)
+    schedule = LRSchedule(optimizer, TWO_RANK_STEPS)
     schedule.load_state_dict(run_state["schedule"])
     losses = train_toy(dmp, ToyLoader(schema, ROWS, GLOBAL_BATCH), TWO_RANK_STEPS,
                        start_step=TWO_RANK_CHECKPOINT_STEP, optimizer=optimizer,

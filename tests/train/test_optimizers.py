@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 import torch
 from torchrec.distributed.train_pipeline import TrainPipelineBase
@@ -14,33 +12,8 @@ from nasrec_torchrec.embeddings import build_embedding_bag_collection, shard_mod
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.distributed import init_distributed, teardown
-from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer, cosine_factor
-
-
-def test_cosine_factor_without_warmup_runs_from_one_towards_final():
-    assert cosine_factor(0, 10) == 1.0
-    assert cosine_factor(9, 10) == pytest.approx(0.5 * (1 + math.cos(math.pi * 0.9)))
-    assert 0.0 < cosine_factor(9, 10) < 0.03  # the last step still learns
-    assert cosine_factor(10, 10) == 0.0 and cosine_factor(100, 10) == 0.0  # after the run
-    assert cosine_factor(10, 10, final_factor=0.1) == pytest.approx(0.1)
-    assert cosine_factor(9, 10, final_factor=0.1) > 0.1
-    values = [cosine_factor(step, 10) for step in range(10)]
-    assert values == sorted(values, reverse=True)
-
-
-def test_cosine_factor_with_linear_warmup():
-    values = [cosine_factor(step, 20, warmup_fraction=0.2) for step in range(20)]
-    assert values[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
-    assert values[4] == 1.0 and values[5] < 1.0
-    assert values[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 15 / 16)))
-    assert cosine_factor(6, 12, 0.0) == pytest.approx(0.5)
-
-
-def test_cosine_factor_rejects_bad_arguments():
-    with pytest.raises(NASRecError):
-        cosine_factor(0, 0)
-    with pytest.raises(NASRecError):
-        cosine_factor(0, 10, warmup_fraction=1.0)
+from nasrec_torchrec.train.optimizers import build_optimizer
+from nasrec_torchrec.train.schedules import LRSchedule, cosine_factor
 
 
 @pytest.fixture(scope="module")
@@ -83,7 +56,7 @@ def test_schedule_sets_the_rate_of_the_fused_embedding_update(context, zero_lr):
     dmp = _toy_dmp(schema)
     optimizer = build_optimizer(dmp, learning_rate=0.04)
     # a 1-step cosine is at 0 once its step is done
-    schedule = CosineSchedule(optimizer, total_steps=1)
+    schedule = LRSchedule(optimizer, total_steps=1)
     if zero_lr:
         schedule.step()
     assert all(lr == (0.0 if zero_lr else lr) for lr in schedule.get_last_lr())
@@ -102,10 +75,10 @@ def test_schedule_sets_the_rate_of_the_fused_embedding_update(context, zero_lr):
 def test_schedule_state_round_trips(context):
     dmp = _toy_dmp(toy_schema())
     optimizer = build_optimizer(dmp)
-    schedule = CosineSchedule(optimizer, total_steps=10, warmup_fraction=0.2)
+    schedule = LRSchedule(optimizer, total_steps=10, warmup_fraction=0.2)
     for _ in range(4):
         schedule.step()
-    other = CosineSchedule(build_optimizer(_toy_dmp(toy_schema())), total_steps=10,
+    other = LRSchedule(build_optimizer(_toy_dmp(toy_schema())), total_steps=10,
                            warmup_fraction=0.2)
     other.load_state_dict(schedule.state_dict())
     assert other.get_last_lr() == pytest.approx(schedule.get_last_lr())

@@ -210,10 +210,11 @@ def train_toy(dmp, loader: "ToyLoader", steps: int, *, start_step: int = 0,
     import torch.distributed as dist
     from torchrec.distributed.train_pipeline import TrainPipelineBase
 
-    from nasrec_torchrec.train.optimizers import CosineSchedule, build_optimizer
+    from nasrec_torchrec.train.optimizers import build_optimizer
+    from nasrec_torchrec.train.schedules import LRSchedule
 
     optimizer = optimizer if optimizer is not None else build_optimizer(dmp)
-    schedule = schedule if schedule is not None else CosineSchedule(optimizer, steps)
+    schedule = schedule if schedule is not None else LRSchedule(optimizer, steps)
     pipeline = TrainPipelineBase(dmp, optimizer, torch.device("cpu"))
     loader.start_at(start_step)
     iterator = iter(loader)

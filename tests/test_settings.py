@@ -1,0 +1,101 @@
+"""Typed settings: flags, help, mappings and checks derived from one dataclass (pure Python)."""
+
+import argparse
+from dataclasses import dataclass, field
+from typing import Optional
+
+import pytest
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import add_options, check, flag_of, from_args, from_mapping, option
+
+SCHEDULES = {"cosine": None, "constant": None}
+
+
+@dataclass
+class Inner:
+    lr: float = option(0.04, "learning rate", flag="--lr", above=0.0)
+    betas: tuple[float, float] = option((0.9, 0.999), "Adam betas", minimum=0.0, cli=False)
+
+
+@dataclass
+class Run:
+    steps: Optional[int] = option(None, "stop after N steps", minimum=1)
+    schedule: str = option("cosine", "LR schedule", choices=lambda: sorted(SCHEDULES))
+    shuffle: bool = option(True, "shuffle the rows")
+    resume: bool = option(False, "continue")
+    inputs: list[str] = option(default_factory=list, help="input files")
+    train: Inner = field(default_factory=Inner)
+    notes: str = ""
+
+
+def parse(argv):
+    parser = argparse.ArgumentParser()
+    add_options(parser, Run)
+    return parser, from_args(Run, parser.parse_args(argv))
+
+
+def test_flags_come_from_the_fields():
+    parser, run = parse(["--steps", "5", "--schedule", "constant", "--no-shuffle", "--resume",
+                         "--inputs", "a", "b", "--lr", "0.1"])
+    assert run == Run(steps=5, schedule="constant", shuffle=False, resume=True,
+                      inputs=["a", "b"], train=Inner(lr=0.1))
+    text = parser.format_help()
+    assert "--no-shuffle" in text and "(default 0.04)" in text
+    assert "--betas" not in text and "--notes" not in text
+
+
+def test_flags_not_given_keep_the_base():
+    _, run = parse([])
+    assert run == Run()
+    base = Run(steps=7, train=Inner(lr=0.5))
+    parser = argparse.ArgumentParser()
+    add_options(parser, Run)
+    assert from_args(Run, parser.parse_args(["--resume"]), base) == Run(
+        steps=7, resume=True, train=Inner(lr=0.5))
+
+
+def test_choices_follow_the_registry():
+    SCHEDULES["step"] = None
+    try:
+        _, run = parse(["--schedule", "step"])
+        assert run.schedule == "step"
+    finally:
+        del SCHEDULES["step"]
+    with pytest.raises(SystemExit):
+        parse(["--schedule", "step"])
+
+
+def test_check_names_source_field_and_flag():
+    with pytest.raises(NASRecError, match=r"run.yaml: field 'steps' \(--steps\): 0 must be at "
+                                          r"least 1"):
+        check(Run(steps=0), "run.yaml")
+    with pytest.raises(NASRecError, match=r"field 'train.lr' \(--lr\): -1.0 must be greater "
+                                          r"than 0.0"):
+        check(Run(train=Inner(lr=-1.0)), "nasrec train")
+    with pytest.raises(NASRecError, match=r"field 'schedule' \(--schedule\): 'linear' is not "
+                                          r"one of constant, cosine"):
+        check(Run(schedule="linear"), "x")
+    with pytest.raises(NASRecError, match=r"'train.lr' \(--lr\): nan is not a number"):
+        check(Run(train=Inner(lr=float("nan"))), "x")
+    check(Run(), "x")
+
+
+def test_from_mapping_types_and_unknown_fields():
+    run = from_mapping(Run, {"steps": 3, "train": {"lr": 1, "betas": [0.5, 0.6]}}, "f.yaml")
+    assert run.train == Inner(lr=1.0, betas=(0.5, 0.6)) and isinstance(run.train.lr, float)
+    assert from_mapping(Run, {"train": None}, "f.yaml").train == Inner()
+    with pytest.raises(NASRecError, match=r"f.yaml: unknown field 'train.rate'"):
+        from_mapping(Run, {"train": {"rate": 1}}, "f.yaml")
+    with pytest.raises(NASRecError, match=r"f.yaml: field 'steps': expected int, got 'x'"):
+        from_mapping(Run, {"steps": "x"}, "f.yaml")
+    with pytest.raises(NASRecError, match=r"field 'train.betas': expected 2 values, got 1"):
+        from_mapping(Run, {"train": {"betas": [0.5]}}, "f.yaml")
+    with pytest.raises(NASRecError, match=r"field 'shuffle': expected bool, got null"):
+        from_mapping(Run, {"shuffle": None}, "f.yaml")
+
+
+def test_flag_names():
+    fields_by_name = {f.name: f for f in Run.__dataclass_fields__.values()}
+    assert flag_of(fields_by_name["shuffle"]) == "--no-shuffle"
+    assert flag_of(fields_by_name["resume"]) == "--resume"
