@@ -130,8 +130,8 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] 
     """Add one flag per field of `cls` with an `Option` (nested dataclasses flattened)."""
     hints, skipped = _hints(cls), set(skip)
     for item in fields(cls):
-        hint, _ = _plain_type(hints[item.name])
-        if is_dataclass(hint):
+        hint, optional = _plain_type(hints[item.name])
+        if is_dataclass(hint) and not optional:
             add_options(parser, hint, skipped)
             continue
         spec = option_of(item)
@@ -143,7 +143,7 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] 
             parser.add_argument(flag_of(item), dest=item.name, action="store_const",
                                 const=not default, default=None, help=text)
             continue
-        if default is not None and default is not MISSING and default != () and default != []:
+        if default not in (None, MISSING, "") and default != () and default != []:
             text = f"{text} (default {default})" if text else f"default {default}"
         kwargs: dict[str, Any] = {"dest": item.name, "default": None, "help": text,
                                   "metavar": spec.metavar}
@@ -153,24 +153,30 @@ def add_options(parser: argparse.ArgumentParser, cls: type, skip: Iterable[str] 
         if origin in (list, tuple):
             args = typing.get_args(hint)
             kwargs["type"] = args[0]
-            kwargs["nargs"] = len(args) if origin is tuple and Ellipsis not in args else "+"
+            if origin is tuple and Ellipsis not in args:
+                kwargs["nargs"] = len(args)
+            else:  # repeatable: --flag a b --flag c -> [a, b, c]
+                kwargs.update(nargs="+", action="extend")
         else:
             kwargs["type"] = hint
         parser.add_argument(flag_of(item), **kwargs)
 
 
-def from_args(cls: type, args: argparse.Namespace, base: Any = None) -> Any:
-    """A `cls` from parsed flags: the flags given override `base` (default: `cls()`)."""
-    hints = _hints(cls)
+def from_args(cls: type, args: argparse.Namespace, base: Any = None,
+              skip: Iterable[str] = ()) -> Any:
+    """A `cls` from parsed flags: the flags given override `base` (default: `cls()`); the
+    fields in `skip` (not added as flags by `add_options`) keep the base's values."""
+    hints, skipped = _hints(cls), set(skip)
     values: dict[str, Any] = {}
     for item in fields(cls):
-        hint, _ = _plain_type(hints[item.name])
+        hint, optional = _plain_type(hints[item.name])
         inner = getattr(base, item.name) if base is not None else None
-        if is_dataclass(hint):
-            values[item.name] = from_args(hint, args, inner)
+        if is_dataclass(hint) and not optional:  # a section: its flags are flattened
+            values[item.name] = from_args(hint, args, inner, skipped)
             continue
         given = getattr(args, item.name, None)
-        if given is not None and option_of(item).cli and "option" in item.metadata:
+        if given is not None and option_of(item).cli and "option" in item.metadata \
+                and item.name not in skipped:
             origin = typing.get_origin(hint)
             values[item.name] = tuple(given) if origin is tuple else given
         elif base is not None:
@@ -188,6 +194,10 @@ def _check_value(item: Field, value: Any, source: str, prefix: str) -> None:
     names = spec.choice_names()
     if names is not None and value not in names:
         raise _fault(source, item, prefix, value, f"is not one of {', '.join(names)}")
+    if isinstance(value, (list, tuple)):
+        for element in value:
+            _check_value(item, element, source, prefix)
+        return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if value != value:
@@ -257,8 +267,9 @@ def from_mapping(cls: type, data: Mapping[str, Any], source: str, prefix: str = 
                           f"{', '.join(sorted(known))})")
     values = {}
     for name, value in data.items():
-        hint, _ = _plain_type(hints[name])
-        if is_dataclass(hint):  # an empty section keeps the defaults
+        hint, optional = _plain_type(hints[name])
+        if is_dataclass(hint) and not (optional and value is None):
+            # an empty section keeps its defaults
             values[name] = from_mapping(hint, value or {}, source, f"{prefix}{name}.")
         else:
             values[name] = _typed(value, hints[name], f"{prefix}{name}", source)

@@ -99,3 +99,18 @@ def test_flag_names():
     fields_by_name = {f.name: f for f in Run.__dataclass_fields__.values()}
     assert flag_of(fields_by_name["shuffle"]) == "--no-shuffle"
     assert flag_of(fields_by_name["resume"]) == "--resume"
+
+
+@dataclass
+class WithOptional:
+    inner: Optional[Inner] = None
+    steps: int = option(1, "steps")
+
+
+def test_an_optional_dataclass_is_a_value_not_a_section():
+    parser = argparse.ArgumentParser()
+    add_options(parser, WithOptional)
+    assert "--lr" not in parser.format_help()
+    assert from_args(WithOptional, parser.parse_args(["--steps", "2"])) == WithOptional(steps=2)
+    assert from_mapping(WithOptional, {"inner": None}, "f").inner is None
+    assert from_mapping(WithOptional, {"inner": {"lr": 2}}, "f").inner == Inner(lr=2.0)

@@ -46,13 +46,13 @@ def run(args: argparse.Namespace) -> int:
     """Train, score, report; print the metrics and where the report is."""
     import os
 
-    from nasrec_torchrec.commands.train import load_architecture
+    from nasrec_torchrec.space import load_architecture
     from nasrec_torchrec.errors import NASRecError
     from nasrec_torchrec.pipeline.final import existing_results, run_final
     from nasrec_torchrec.pipeline.report import REPORT_FILE
     from nasrec_torchrec.train.options import config_from_args
 
-    config = config_from_args(args, {})
+    config = config_from_args(args)
     if args.embedding_cap is None:
         config.embedding_cap = None  # full tables unless a cap is asked for
     if not config.data or not config.output:

@@ -105,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
         "scratch_from": os.path.abspath(args.scratch_from) if args.scratch_from else None,
         "supernet": {"run_dir": loaded.run_dir, "checkpoint": loaded.checkpoint,
                      "step": loaded.step, "space": loaded.supernet.space.name,
-                     "strategy": supernet_config.get("extra", {}).get("strategy")},
+                     "strategy": (supernet_config.get("model") or {}).get("strategy")},
         "finetuned": study["finetuned"], "inherited": study["inherited"],
         "num_subnets": len(records), "seconds_this_run": seconds,
         "subnets_file": "rank_study_subnets.jsonl",

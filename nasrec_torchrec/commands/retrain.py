@@ -38,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     from nasrec_torchrec.pipeline.retrain import BEST_FILE, retrain_top_k, search_data
     from nasrec_torchrec.train.options import config_from_args
 
-    config = config_from_args(args, {})
+    config = config_from_args(args)
     config.data = config.data or search_data(args.search) or ""
     if not config.data or not config.output:
         raise NASRecError("retrain: --output is required, and --data unless the search "

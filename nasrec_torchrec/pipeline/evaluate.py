@@ -11,14 +11,14 @@ test set prepared later with `nasrec prepare --schema-from`).
 
 from __future__ import annotations
 
-import argparse
 import logging
 import os
 import time
 from typing import Any, Optional
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.pipeline.training import ARCHITECTURE_FILE, read_json, write_json
+from nasrec_torchrec.artifacts import (CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, read_json,
+                                       write_json)
 
 logger = logging.getLogger(__name__)
 
@@ -31,7 +31,6 @@ def evaluation_file(split: str) -> str:
 def model_checkpoint(model_dir: str) -> str:
     """The checkpoint a model directory's results name, else its latest one."""
     from nasrec_torchrec.train.checkpoint import latest_checkpoint
-    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, RESULTS_FILE
 
     results_path = os.path.join(model_dir, RESULTS_FILE)
     if os.path.exists(results_path):
@@ -49,7 +48,6 @@ def model_checkpoint(model_dir: str) -> str:
 def model_config(model_dir: str) -> Any:
     """The `TrainConfig` a model directory was trained with (its `config.json`)."""
     from nasrec_torchrec.train.config import TrainConfig
-    from nasrec_torchrec.train.trainer import CONFIG_FILE
 
     path = os.path.join(model_dir, CONFIG_FILE)
     data = read_json(path)
@@ -60,27 +58,18 @@ def model_config(model_dir: str) -> Any:
 
 def build_model_body(model_dir: str, config: Any, schema: Any) -> Any:
     """The body (NASRecNet or baseline) of a trained model directory."""
-    from nasrec_torchrec.commands.train import build_body
+    from nasrec_torchrec.model_spec import build_body, run_model_spec
 
-    extra = config.extra
-    kind = extra.get("kind")
-    if kind == "supernet":
+    spec = run_model_spec(config, os.path.join(model_dir, CONFIG_FILE))
+    if spec.kind == "supernet":
         raise NASRecError(f"{model_dir}: a supernet run; score its subnets with `nasrec search`")
-    arch = None
-    if kind == "architecture":
-        arch = os.path.join(model_dir, ARCHITECTURE_FILE)
-        if not os.path.exists(arch):
-            arch = extra.get("arch")
-        if not arch or not os.path.exists(arch):
-            raise NASRecError(f"{model_dir}: the architecture file is missing "
-                              f"({ARCHITECTURE_FILE}, or {extra.get('arch')!r} of config.json)")
-    elif kind != "baseline":
-        raise NASRecError(f"{model_dir}/config.json: field 'extra.kind': {kind!r} is not "
-                          "'architecture' or 'baseline'")
-    args = argparse.Namespace(arch=arch, model=extra.get("model"),
-                              model_option=list(extra.get("model_options") or []))
-    config.extra = {**extra, "layer_norm": bool(extra.get("layer_norm", True))}
-    return build_body(args, config, schema)
+    return build_body(spec, len(schema.dense), len(schema.sparse), config.embedding_dim,
+                      source=os.path.join(model_dir, CONFIG_FILE))
+
+
+def training_data(config: Any) -> str:
+    """The prepared dataset a run trained on (not the train+val view of a final run)."""
+    return config.source_data or config.extra.get("source_data") or config.data
 
 
 def check_compatible(data: str, trained_on: Optional[str], embedding_cap: Optional[int]) -> None:
@@ -113,7 +102,7 @@ def load_trained_model(model_dir: str, data: Optional[str] = None,
     from nasrec_torchrec.train.checkpoint import load_checkpoint
 
     config = model_config(model_dir)
-    trained_on = config.extra.get("source_data") or config.data
+    trained_on = training_data(config)
     data = data or trained_on
     check_compatible(data, trained_on, config.embedding_cap)
     schema = Schema.load(data)
@@ -159,7 +148,7 @@ def evaluate_model(model_dir: str, data: Optional[str] = None, split: Optional[s
 
     started = time.perf_counter()
     wrapper, config, checkpoint, step = load_trained_model(model_dir, data, checkpoint)
-    data = data or config.extra.get("source_data") or config.data
+    data = data or training_data(config)
     split = split or default_split(data)
     loader = ParquetBatchLoader(data, split, batch_size or config.eval_batch_size,
                                 embedding_cap=config.embedding_cap, shuffle=False,

@@ -257,7 +257,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
     record["finished"] = _now()
     final_dir = stages[-1].output
     if is_main and final_done(final_dir):
-        from nasrec_torchrec.commands.train import load_architecture
+        from nasrec_torchrec.space import load_architecture
 
         results = read_json(os.path.join(final_dir, "results.json"))
         results["name"] = config.name

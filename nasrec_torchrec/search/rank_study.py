@@ -22,10 +22,13 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence
 
+from nasrec_torchrec.artifacts import read_json
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.model_spec import ModelSpec, run_model_spec
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
+from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
@@ -121,7 +124,6 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
     import torch
 
     from nasrec_torchrec.nn.networks import NASRecNet
-    from nasrec_torchrec.train.config import TrainConfig
     from nasrec_torchrec.train.trainer import Trainer, make_loaders
 
     config = TrainConfig(
@@ -132,8 +134,8 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
         seed=settings.seed, device="cpu",
         threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
         log_every=max(1, min(50, settings.steps)),
-        extra={"kind": "architecture", "rank_study": True, "layer_norm": settings.layer_norm,
-               "architecture": architecture.to_dict()})
+        model=ModelSpec.for_architecture(architecture, settings.layer_norm),
+        notes={"stage": "rank_study"})
     train_loader, eval_loader = make_loaders(config, context)
     schema = train_loader.schema
     torch.manual_seed(config.seed)
@@ -155,14 +157,15 @@ def finished_scratch_run(architecture: Architecture, data: str, output: str,
     path = os.path.join(output, "results.json")
     if not os.path.exists(path):
         return None
-    with open(path) as handle:
-        results = json.load(handle)
-    config = results.get("config", {})
-    if any(config.get(key) != getattr(settings, name) for key, name in _REUSED_CONFIG.items()) \
-            or os.path.realpath(str(config.get("data"))) != os.path.realpath(data) \
-            or config.get("extra", {}).get("layer_norm") != settings.layer_norm \
-            or config.get("extra", {}).get("architecture") is None \
-            or Architecture.from_dict(config["extra"]["architecture"]) != architecture:
+    results = read_json(path)
+    config = TrainConfig.from_dict(results.get("config", {}), source=path)
+    if any(getattr(config, key) != getattr(settings, name)
+           for key, name in _REUSED_CONFIG.items()) \
+            or os.path.realpath(config.data) != os.path.realpath(data):
+        return None
+    spec = run_model_spec(config, path)
+    if spec.kind != "architecture" or spec.layer_norm != settings.layer_norm \
+            or spec.found_architecture(path) != architecture:
         return None
     return results
 

@@ -30,6 +30,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasrec_torchrec.analysis.flops import ModelCost
+from nasrec_torchrec.artifacts import CHECKPOINT_DIR, CONFIG_FILE, read_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
@@ -166,22 +167,21 @@ def load_supernet(run_dir: str, data: Optional[str] = None,
     from nasrec_torchrec.data.schema import Schema
     from nasrec_torchrec.embeddings import build_embedding_bag_collection
     from nasrec_torchrec.nn.model import NASRecModelTrain
-    from nasrec_torchrec.space import get_space
+    from nasrec_torchrec.model_spec import build_body, run_model_spec
     from nasrec_torchrec.train.checkpoint import latest_checkpoint, load_checkpoint
-    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, CONFIG_FILE
+    from nasrec_torchrec.train.config import TrainConfig
 
     config_path = os.path.join(run_dir, CONFIG_FILE)
-    try:
-        with open(config_path) as handle:
-            config = json.load(handle)["config"]
-    except FileNotFoundError:
+    if not os.path.exists(config_path):
         raise NASRecError(f"{config_path}: not found: is '{run_dir}' a train-supernet run "
-                          "directory?") from None
-    except (json.JSONDecodeError, KeyError) as error:
-        raise NASRecError(f"{config_path}: not a train-supernet config: {error}") from None
-    extra = config.get("extra", {})
-    if extra.get("kind") != "supernet" or "space" not in extra:
-        raise NASRecError(f"{config_path}: field 'extra.kind': not a supernet run")
+                          "directory?")
+    stored = read_json(config_path)
+    if "config" not in stored:
+        raise NASRecError(f"{config_path}: field 'config': missing: not a train-supernet run")
+    run_config = TrainConfig.from_dict(stored["config"], source=config_path)
+    spec = run_model_spec(run_config, config_path)
+    space = spec.search_space(config_path)
+    config = stored["config"]
     checkpoint = checkpoint or latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
     if checkpoint is None:
         raise NASRecError(f"{run_dir}: no checkpoint under {CHECKPOINT_DIR}/ (is training "
@@ -191,15 +191,14 @@ def load_supernet(run_dir: str, data: Optional[str] = None,
     embedding_dim = int(config.get("embedding_dim", 16))
     cap = config.get("embedding_cap")
     ebc = build_embedding_bag_collection(schema, embedding_dim, cap, device="cpu")
-    supernet = Supernet(get_space(extra["space"]), len(schema.dense), len(schema.sparse),
-                        embedding_dim=embedding_dim, layer_norm=bool(extra.get("layer_norm", True)))
+    supernet = build_body(spec, len(schema.dense), len(schema.sparse), embedding_dim)
     wrapper = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), supernet))
     state = load_checkpoint(checkpoint, wrapper)
     model = wrapper.model
     model.eval()
     for parameter in model.parameters():
         parameter.requires_grad_(False)
-    logger.info("loaded supernet %s (step %d, space %s)", checkpoint, state["step"], extra["space"])
+    logger.info("loaded supernet %s (step %d, space %s)", checkpoint, state["step"], space.name)
     return LoadedSupernet(model=model, data=data, embedding_cap=cap, run_dir=run_dir,
                           checkpoint=checkpoint, step=int(state["step"]), config=config)
 

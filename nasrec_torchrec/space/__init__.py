@@ -24,6 +24,7 @@ from nasrec_torchrec.space.official import (
     OFFICIAL_NODES,
     OFFICIAL_SPACES,
     from_official,
+    load_architecture,
     load_official,
     to_official,
 )
@@ -39,7 +40,7 @@ from nasrec_torchrec.space.sampling import (
     sample_single_op_single_conn,
     sample_sources,
 )
-from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space
+from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space, load_space
 from nasrec_torchrec.space.validation import validate_architecture
 
 __all__ = [
@@ -63,6 +64,8 @@ __all__ = [
     "available_kinds",
     "from_official",
     "get_space",
+    "load_space",
+    "load_architecture",
     "load_official",
     "mutate",
     "mutation_kinds",

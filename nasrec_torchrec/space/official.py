@@ -163,3 +163,19 @@ def _block_from_official(number: int, wiring: Any, choices: Any, nodes: tuple[st
 
 def _is_int(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_architecture(path: str | Path) -> Architecture:
+    """An architecture JSON file in this project's format or the official one."""
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text())
+    except OSError as error:
+        raise NASRecError(f"{path}: cannot read: {error.strerror}") from None
+    except UnicodeDecodeError:
+        raise NASRecError(f"{path}: not a text file") from None
+    except json.JSONDecodeError as error:
+        raise NASRecError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+    if isinstance(data, dict) and "blocks" in data:
+        return Architecture.from_dict(data, source=str(path))
+    return from_official(data, source=str(path))[0]

@@ -215,3 +215,13 @@ def get_space(name: str) -> SearchSpace:
         return SPACES[name]
     except KeyError:
         raise NASRecError(f"unknown search space {name!r}; presets: {sorted(SPACES)}") from None
+
+
+def load_space(name_or_file: str) -> SearchSpace:
+    """A preset by name, or a space file (`.yaml`, `.yml`, `.json`, e.g. `specs/spaces/`)."""
+    if name_or_file in SPACES:
+        return SPACES[name_or_file]
+    if Path(name_or_file).suffix in (".yaml", ".yml", ".json"):
+        return SearchSpace.from_file(name_or_file)
+    raise NASRecError(f"unknown search space {name_or_file!r}: neither a preset "
+                      f"({', '.join(sorted(SPACES))}) nor a .yaml/.json space file")

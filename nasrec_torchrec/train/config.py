@@ -7,20 +7,28 @@ The same config gives the same run on any number of ranks: `batch_size` is the g
 
 from __future__ import annotations
 
-import json
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.data.schema import DEFAULT_EMBEDDING_CAP
+from nasrec_torchrec.artifacts import read_json
 from nasrec_torchrec.errors import NASRecError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
+from nasrec_torchrec.model_spec import ModelSpec
+from nasrec_torchrec.settings import check, from_mapping, option
 
 PIPELINES = ("auto", "base", "sparse_dist")
 
-OPTIMIZERS = ("adagrad", "adam")
-
 MONITORS = ("auc", "log_loss")
+
+SHARDING_TYPES = ("table_wise", "column_wise", "table_column_wise", "row_wise")
+
+
+def _registry(module: str, name: str) -> list[str]:
+    """The names of a registry in `nasrec_torchrec.train.<module>` (imported when needed:
+    some import torch)."""
+    import importlib
+
+    return list(getattr(importlib.import_module(f"nasrec_torchrec.train.{module}"), name))
 
 
 @dataclass
@@ -76,95 +84,101 @@ class TrainConfig:
         memory_budget_bytes: per-rank memory for the planner.
         sharding_type: force one sharding type for every table (e.g. "table_wise").
         progress_bar: show tqdm on rank 0.
-        extra: free-form settings of the caller (space, strategy, architecture file...).
+        model: what the run trains (written to config.json; `nasrec evaluate` and the search
+            rebuild the body from it).
+        source_data: the dataset `data` is a view of (the final model's train+val view).
+        notes: provenance (stage, search candidate...), written and never read back.
+        extra: what runs written before `model` recorded instead (read by
+            `model_spec.run_model_spec` only).
     """
 
-    data: str = ""
-    output: str = ""
-    batch_size: int = 512
-    eval_batch_size: int = 4096
-    epochs: int = 1
-    max_steps: Optional[int] = None
-    learning_rate: float = 0.04
-    embedding_learning_rate: float = 0.04
-    eps: float = 1e-8
-    optimizer: str = "adagrad"
-    betas: tuple[float, float] = (0.9, 0.999)
-    embedding_l2: float = 0.0
-    embedding_weight_decay: float = 0.0
-    clip_grad_norm: Optional[float] = None
-    lr_schedule: str = "cosine"
-    lr_warmup_fraction: float = 0.0
-    embedding_dim: int = 16
-    embedding_cap: Optional[int] = DEFAULT_EMBEDDING_CAP
-    embedding_init_std: Optional[float] = None
-    seed: int = 0
-    shuffle: bool = True
-    device: str = "auto"
-    threads: Optional[int] = None
-    pipeline: str = "auto"
-    checkpoint_every: Optional[int] = None
-    keep_checkpoints: int = 3
-    resume: bool = False
-    overwrite: bool = False
-    log_every: int = 50
-    eval_split: str = "val"
-    patience: Optional[int] = None
-    monitor: str = "auc"
-    lr_plateau_factor: float = 1.0
-    memory_budget_bytes: Optional[int] = None
-    sharding_type: Optional[str] = None
-    progress_bar: bool = True
+    data: str = option("", "prepared dataset (nasrec prepare/synth)", metavar="DIR")
+    output: str = option("", "run directory (metrics, checkpoints, results)", metavar="DIR")
+    batch_size: int = option(512, "global rows per step, divided over the ranks", minimum=1)
+    eval_batch_size: int = option(4096, "global rows per evaluation batch", minimum=1)
+    epochs: int = option(1, "passes over the training split", minimum=1)
+    max_steps: Optional[int] = option(None, "stop after N steps", minimum=1, metavar="N")
+    learning_rate: float = option(0.04, "dense learning rate", flag="--lr", above=0.0)
+    embedding_learning_rate: float = option(0.04, "learning rate of the tables",
+                                            flag="--embedding-lr", above=0.0)
+    eps: float = option(1e-8, "optimizer epsilon", above=0.0)
+    optimizer: str = option("adagrad", "adagrad (the paper's: fused exact Adagrad for the "
+                            "tables) or adam (torch Adam; tables data-parallel on CPU, where "
+                            "FBGEMM has no Adam; fused ADAM on CUDA)",
+                            choices=lambda: _registry("optimizers", "OPTIMIZER_CHOICES"))
+    betas: tuple[float, float] = option((0.9, 0.999), "Adam's (beta1, beta2)", cli=False,
+                                        minimum=0.0, below=1.0)
+    embedding_l2: float = option(0.0, "add LAMBDA * (batch mean of the sum of squared pooled "
+                                 "embeddings) to the training loss", minimum=0.0,
+                                 metavar="LAMBDA")
+    embedding_weight_decay: float = option(0.0, "adam only: L2 weight decay of the table rows "
+                                           "in the optimizer (FuxiCTR's "
+                                           "embedding_regularizer)", minimum=0.0,
+                                           metavar="LAMBDA")
+    clip_grad_norm: Optional[float] = option(
+        None, "clip the global L2 norm of the dense gradients (after the cross-rank "
+        "reduction) to NORM before the dense optimizer step (the official NASRec code: 5.0); "
+        "the fused tables are not included (default: off)", above=0.0, metavar="NORM")
+    lr_schedule: str = option("cosine", "learning-rate schedule over the run",
+                              choices=lambda: _registry("schedules", "LR_SCHEDULES"))
+    lr_warmup_fraction: float = option(0.0, "linear learning-rate warm-up over this fraction "
+                                       "of the steps", flag="--lr-warmup", minimum=0.0,
+                                       below=1.0, metavar="FRACTION")
+    embedding_dim: int = option(16, "embedding width", minimum=1)
+    embedding_cap: Optional[int] = option(DEFAULT_EMBEDDING_CAP, "at most N rows per table",
+                                          minimum=2, metavar="N")
+    embedding_init_std: Optional[float] = option(
+        None, "initialise the tables from N(0, STD^2) (FuxiCTR: 1e-4; default: uniform in "
+        "+-1/sqrt(rows))", above=0.0, metavar="STD")
+    seed: int = option(0, "seed of init, data order and paths")
+    shuffle: bool = option(True, "train in file order")
+    device: str = option("auto", "compute device", choices=lambda: _registry(
+        "distributed", "DEVICE_CHOICES"))
+    threads: Optional[int] = option(None, "intra-op threads per rank", minimum=1)
+    pipeline: str = option("auto", "TorchRec train pipeline (auto: sparse_dist on CUDA, base "
+                           "on CPU)", choices=PIPELINES)
+    checkpoint_every: Optional[int] = option(None, "checkpoint every N steps (default: only "
+                                             "at the end; 0: never)", minimum=0,
+                                             metavar="STEPS")
+    keep_checkpoints: int = option(3, "checkpoints kept", minimum=1)
+    resume: bool = option(False, "continue from the output's latest checkpoint")
+    overwrite: bool = option(False, "replace an earlier run's checkpoints and metrics in "
+                             "--output")
+    log_every: int = option(50, "steps per metrics.jsonl line", minimum=1)
+    eval_split: str = option("val", "split evaluated at the end ('' skips)")
+    patience: Optional[int] = option(None, "evaluate the eval split after every epoch; stop "
+                                     "after EPOCHS epochs without improvement; results and "
+                                     "checkpoint: the best epoch", minimum=1,
+                                     metavar="EPOCHS")
+    monitor: str = option("auc", "early-stopping metric", choices=MONITORS)
+    lr_plateau_factor: float = option(1.0, "with --patience: multiply the rates by FACTOR "
+                                      "after an epoch without improvement (1: never)",
+                                      above=0.0, maximum=1.0, metavar="FACTOR")
+    memory_budget_bytes: Optional[int] = option(None, "per-rank memory for the planner",
+                                                cli=False, minimum=1)
+    sharding_type: Optional[str] = option(None, "force one sharding type for every table",
+                                          choices=SHARDING_TYPES)
+    progress_bar: bool = option(True, "no progress bar", flag="--no-progress")
+    model: Optional[ModelSpec] = None
+    source_data: Optional[str] = None
+    notes: dict[str, Any] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
-    def validate(self, world_size: int = 1) -> None:
-        """Raise `NASRecError` naming the field at fault."""
-        def bad(name: str, why: str) -> NASRecError:
-            return NASRecError(f"train config: field '{name}': {getattr(self, name)!r} {why}")
+    def validate(self, world_size: int = 1, source: str = "train config") -> None:
+        """Raise `NASRecError` naming `source` and the field at fault."""
+        check(self, source)
 
-        for name in ("batch_size", "eval_batch_size", "epochs", "embedding_dim", "log_every",
-                     "keep_checkpoints"):
-            if getattr(self, name) < 1:
-                raise bad(name, "must be at least 1")
+        def bad(name: str, why: str) -> NASRecError:
+            return NASRecError(f"{source}: field '{name}': {getattr(self, name)!r} {why}")
+
         if self.batch_size % world_size or self.eval_batch_size % world_size:
             name = "batch_size" if self.batch_size % world_size else "eval_batch_size"
             raise bad(name, f"is not divisible by the {world_size} ranks")
-        if self.max_steps is not None and self.max_steps < 1:
-            raise bad("max_steps", "must be at least 1")
-        if self.embedding_cap is not None and self.embedding_cap < 2:
-            raise bad("embedding_cap", "must be at least 2 (or None for full tables)")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise bad("lr_schedule", "is not 'cosine' or 'constant'")
-        if not 0.0 <= self.lr_warmup_fraction < 1.0:
-            raise bad("lr_warmup_fraction", "is not in [0, 1)")
-        if self.pipeline not in PIPELINES:
-            raise bad("pipeline", f"is not one of {PIPELINES}")
-        if self.checkpoint_every is not None and self.checkpoint_every < 0:
-            raise bad("checkpoint_every", "must be >= 0")
-        if self.optimizer not in OPTIMIZERS:
-            raise bad("optimizer", f"is not one of {OPTIMIZERS}")
-        if len(self.betas) != 2 or not all(0.0 <= beta < 1.0 for beta in self.betas):
-            raise bad("betas", "must be two numbers in [0, 1)")
-        if self.embedding_init_std is not None and self.embedding_init_std <= 0:
-            raise bad("embedding_init_std", "must be > 0 (or None)")
-        if self.embedding_l2 < 0:
-            raise bad("embedding_l2", "must be >= 0")
-        if self.embedding_weight_decay < 0:
-            raise bad("embedding_weight_decay", "must be >= 0")
-        if self.clip_grad_norm is not None and self.clip_grad_norm <= 0:
-            raise bad("clip_grad_norm", "must be > 0 (or None)")
         if self.embedding_weight_decay and self.optimizer != "adam":
             raise bad("embedding_weight_decay", "needs optimizer 'adam' (FBGEMM's exact "
                       "Adagrad has no weight decay); use embedding_l2")
-        if self.patience is not None:
-            if self.patience < 1:
-                raise bad("patience", "must be at least 1")
-            if not self.eval_split:
-                raise bad("patience", "needs an eval_split to monitor")
-        if self.monitor not in MONITORS:
-            raise bad("monitor", f"is not one of {MONITORS}")
-        if not 0.0 < self.lr_plateau_factor <= 1.0:
-            raise bad("lr_plateau_factor", "is not in (0, 1]")
+        if self.patience is not None and not self.eval_split:
+            raise bad("patience", "needs an eval_split to monitor")
         if not self.output:
             raise bad("output", "is empty")
 
@@ -174,24 +188,11 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "config") -> "TrainConfig":
-        """From a dict (e.g. a JSON file); unknown fields are an error naming `source`."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise NASRecError(f"{source}: unknown field(s) {unknown}; known: {sorted(known)}")
-        values = dict(data)
-        if "betas" in values:
-            values["betas"] = tuple(values["betas"])
-        return cls(**values)
+        """From a dict (e.g. a JSON file); unknown fields and values of the wrong type are
+        errors naming `source` and the field."""
+        return from_mapping(cls, data, source)
 
     @classmethod
     def load(cls, path: str) -> "TrainConfig":
         """From a JSON file."""
-        try:
-            with open(path) as handle:
-                data = json.load(handle)
-        except FileNotFoundError:
-            raise NASRecError(f"{path}: not found") from None
-        except json.JSONDecodeError as error:
-            raise NASRecError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-        return cls.from_dict(data, source=path)
+        return cls.from_dict(read_json(path), source=path)

@@ -17,7 +17,9 @@ import torch
 import torch.distributed as dist
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.train.config import DEVICE_CHOICES
+
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+"""auto: CUDA when available, else CPU."""
 
 logger = logging.getLogger(__name__)
 

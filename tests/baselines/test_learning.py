@@ -51,7 +51,7 @@ def _validation_log_loss(data: str, model: str, options: list[str], output: str)
     with open(f"{output}/results.json") as handle:
         results = json.load(handle)
     with open(f"{output}/config.json") as handle:
-        assert json.load(handle)["config"]["extra"]["model_options"] == options
+        assert json.load(handle)["config"]["model"]["baseline_options"] == options
     return results["val"]["log_loss"]
 
 

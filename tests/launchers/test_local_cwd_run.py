@@ -43,7 +43,7 @@ def test_local_cwd_train_supernet_on_two_ranks_writes_checkpoints_metrics_and_re
     assert math.isfinite(results["val"]["log_loss"]) and 0.0 <= results["val"]["auc"] <= 1.0
     assert results["config"]["output"] == str(output)  # the hostile name arrived intact
     assert results["config"]["resume"] is True  # the component asks for --resume
-    assert results["config"]["extra"]["space"] == "nasrec-small"  # passed-through args
+    assert results["config"]["model"]["space"]["name"] == "nasrec-small"  # passed-through args
     config = json.loads((output / "config.json").read_text())
     assert config["world_size"] == 2 and config["backend"] == "gloo"
 

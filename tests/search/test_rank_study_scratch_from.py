@@ -73,6 +73,7 @@ def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_pa
 
 
 def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(tmp_path):
+    from nasrec_torchrec.model_spec import ModelSpec
     from nasrec_torchrec.search.rank_study import ScratchTraining, finished_scratch_run
 
     first, second = sample_subnets(get_space("nasrec-small"), 2, seed=3)
@@ -82,7 +83,7 @@ def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(t
     data.mkdir()
     config = {"max_steps": 300, "batch_size": 256, "learning_rate": 0.04,
               "embedding_cap": 500000, "seed": 0, "data": str(data / "." / ""),
-              "extra": {"layer_norm": True, "architecture": first.to_dict()}}
+              "model": ModelSpec.for_architecture(first, layer_norm=True).to_dict()}
     run = tmp_path / "run"
     assert finished_scratch_run(first, str(data), str(run), settings) is None  # nothing yet
     run.mkdir()

@@ -10,7 +10,7 @@ import pytest
 pytest.importorskip("torch")
 
 from nasrec_torchrec.commands import search  # noqa: E402
-from nasrec_torchrec.commands.train import load_architecture  # noqa: E402
+from nasrec_torchrec.space import load_architecture  # noqa: E402
 from nasrec_torchrec.errors import NASRecError  # noqa: E402
 from nasrec_torchrec.space import Architecture, get_space  # noqa: E402
 

@@ -97,11 +97,11 @@ def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
     parser = argparse.ArgumentParser()
     add_train_arguments(parser)
     args = parser.parse_args(["--output", str(tmp_path), "--clip-grad-norm", "5"])
-    config = config_from_args(args, {})
+    config = config_from_args(args)
     assert config.clip_grad_norm == 5.0
     assert TrainConfig.from_dict(config.to_dict()).clip_grad_norm == 5.0
     args = parser.parse_args(["--output", str(tmp_path)])
-    assert config_from_args(args, {}).clip_grad_norm is None
+    assert config_from_args(args).clip_grad_norm is None
     with pytest.raises(NASRecError, match="'clip_grad_norm'"):
         TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
 

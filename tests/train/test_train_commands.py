@@ -45,8 +45,10 @@ def test_train_command_trains_an_architecture_file(tiny_criteo, tmp_path):
     assert results["steps"] == 6 and results["val"]["rows"] == 300
     assert 0.0 < results["val"]["auc"] < 1.0
     effective = json.loads((output / "config.json").read_text())["config"]
-    assert effective["embedding_cap"] == 2000 and effective["extra"]["arch"] == str(arch_file)
-    assert effective["extra"]["dropout"] == 0.2
+    assert effective["embedding_cap"] == 2000
+    assert effective["model"]["architecture_file"] == str(arch_file)
+    assert effective["model"]["architecture"] == architecture.to_dict()
+    assert effective["model"]["kind"] == "architecture" and effective["model"]["dropout"] == 0.2
     assert [m["step"] for m in read_metrics(str(output))] == list(range(1, 7))
 
 
@@ -57,7 +59,8 @@ def test_train_command_trains_a_baseline_with_options(tiny_criteo, tmp_path):
                        *COMMON]) == 0
     results = json.loads((output / "results.json").read_text())
     assert results["steps"] == 3 and results["val"]["rows"] == 300
-    assert results["config"]["extra"]["model"] == "deepfm"
+    assert results["config"]["model"]["baseline"] == "deepfm"
+    assert results["config"]["model"]["baseline_options"] == ["layer_sizes=32-16"]
     with pytest.raises(NASRecError, match="model-option dropout"):
         run(train, ["--data", tiny_criteo, "--model", "deepfm", "--dropout", "0.2",
                     "--output", str(tmp_path / "x"), *COMMON])
@@ -82,8 +85,9 @@ def test_train_supernet_command_trains_and_resumes(tiny_criteo, tmp_path):
     assert run(train_supernet, argv) == 0
     first = json.loads((output / "results.json").read_text())
     assert first["steps"] == 4 and first["val"]["rows"] == 300
-    effective = json.loads((output / "config.json").read_text())["config"]["extra"]
-    assert effective["space"] == "nasrec-small"
+    effective = json.loads((output / "config.json").read_text())["config"]["model"]
+    assert effective["kind"] == "supernet" and effective["space"] == get_space(
+        "nasrec-small").to_dict()
     assert effective["strategy"] == "single_op_any_conn"
     # resuming a finished run trains nothing more and evaluates the same model
     assert run(train_supernet, [*argv, "--resume"]) == 0

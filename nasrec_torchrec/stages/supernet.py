@@ -1,0 +1,93 @@
+"""Stage `train_supernet`: a weight-sharing supernet over a search space, a new path a step.
+
+Every rank draws the same path (a generator seeded by the run's seed); during the first
+`path_warmup` fraction of the steps the full path is trained with a probability decaying
+linearly from 1 to 0 (the paper's warm-up). The run's `config.json` records the whole search
+space, so a space file need not exist when the supernet is searched later.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.train.config import TrainConfig
+
+logger = logging.getLogger(__name__)
+
+
+def _strategies() -> list[str]:
+    from nasrec_torchrec.space import STRATEGIES
+
+    return sorted(STRATEGIES)
+
+
+@dataclass
+class SupernetRun:
+    """A supernet training run.
+
+    Args:
+        space: a preset's name or a search-space file (`specs/spaces/*.yaml`).
+        strategy: the path sampling strategy.
+        path_warmup: full-path warm-up over this fraction of the steps.
+        layer_norm: LayerNorm in every operator.
+        train: the training settings (data, output, optimizer, steps...).
+    """
+
+    space: str = option("", "search space: a preset name (nasrec-small, nasrec-full, "
+                        "official-small, official-full) or a space file (.yaml/.json)",
+                        metavar="NAME|FILE")
+    strategy: str = option("single_op_any_conn", "path sampling strategy",
+                           choices=_strategies)
+    path_warmup: float = option(0.25, "full-path warm-up over this fraction of the steps",
+                                minimum=0.0, below=1.0, metavar="FRACTION")
+    layer_norm: bool = option(True, "no LayerNorm in the operators")
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str, Any]:
+    """Train the supernet of `run`; the content of its `results.json` (validation metrics of
+    the full path under `run.train.eval_split`)."""
+    import torch
+
+    from nasrec_torchrec.model_spec import ModelSpec, build_body
+    from nasrec_torchrec.space import PathSampler, WarmupSchedule, load_space, sample_full
+    from nasrec_torchrec.train.distributed import init_distributed, teardown
+    from nasrec_torchrec.train.trainer import Trainer, make_loaders, planned_steps
+
+    check(run, source)
+    if not run.space:
+        raise NASRecError(f"{source}: field 'space' (--space): is required (e.g. nasrec-small)")
+    config = run.train
+    if not config.data or not config.output:
+        raise NASRecError(f"{source}: --data and --output are required")
+    space = load_space(run.space)
+    config.model = ModelSpec.for_supernet(space, run.strategy, run.path_warmup, run.layer_norm)
+    context = init_distributed(config.device, config.threads)
+    try:
+        train_loader, eval_loader = make_loaders(config, context)
+        schema = train_loader.schema
+        torch.manual_seed(config.seed)
+        supernet = build_body(config.model, len(schema.dense), len(schema.sparse),
+                              config.embedding_dim)
+        total_steps = planned_steps(config, len(train_loader))
+        sampler = PathSampler(
+            space, run.strategy, seed=config.seed,
+            warmup=WarmupSchedule(total_steps, run.path_warmup) if run.path_warmup else None)
+        trainer = Trainer(config, context, supernet, train_loader, eval_loader,
+                          path_sampler=sampler,
+                          eval_architecture=sample_full(space, random.Random(config.seed)))
+        results = trainer.fit()
+    finally:
+        teardown(context)
+    if context.is_main and config.eval_split in results:
+        metrics = results[config.eval_split]
+        logger.info("%s: supernet (%s, %s) %d steps, %s log loss %.5f, AUC %.5f (full path), "
+                    "%s samples/s", config.output, space.name, run.strategy, results["steps"],
+                    config.eval_split, metrics["log_loss"], metrics["auc"],
+                    f"{results['samples_per_second'] or 0:,.0f}")
+    return results
