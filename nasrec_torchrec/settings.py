@@ -24,7 +24,8 @@ from __future__ import annotations
 import argparse
 import typing
 from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
-from typing import Any, Callable, Iterable, Iterator, Mapping, Optional, Sequence, Union
+from typing import (Any, Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Sequence,
+                    Union)
 
 from nasrec_torchrec.errors import NASRecError
 
@@ -274,3 +275,33 @@ def from_mapping(cls: type, data: Mapping[str, Any], source: str, prefix: str = 
         else:
             values[name] = _typed(value, hints[name], f"{prefix}{name}", source)
     return cls(**values)
+
+
+class StrictParser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose faults are `NASRecError`s instead of an exit (for flags
+    that come from a file, e.g. an experiment config's `args`)."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        raise NASRecError(f"{self.prog}: {message}")
+
+
+def to_argv(config: Any) -> list[str]:
+    """The flags that rebuild `config` from its class's defaults with `from_args` (the
+    command line a user can rerun); nested sections are flattened."""
+    argv: list[str] = []
+    for item in fields(config):
+        value = getattr(config, item.name)
+        if is_dataclass(value) and "option" not in item.metadata:
+            argv += to_argv(value)
+            continue
+        spec = option_of(item)
+        if "option" not in item.metadata or not spec.cli or value == _default(item):
+            continue
+        flag = flag_of(item)
+        if isinstance(value, bool):
+            argv.append(flag)
+        elif isinstance(value, (list, tuple)):
+            argv += [flag, *map(str, value)]
+        elif value is not None:
+            argv += [flag, str(value)]
+    return argv

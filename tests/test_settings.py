@@ -7,7 +7,8 @@ from typing import Optional
 import pytest
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.settings import add_options, check, flag_of, from_args, from_mapping, option
+from nasrec_torchrec.settings import (StrictParser, add_options, check, flag_of, from_args,
+                                      from_mapping, option, to_argv)
 
 SCHEDULES = {"cosine": None, "constant": None}
 
@@ -114,3 +115,20 @@ def test_an_optional_dataclass_is_a_value_not_a_section():
     assert from_args(WithOptional, parser.parse_args(["--steps", "2"])) == WithOptional(steps=2)
     assert from_mapping(WithOptional, {"inner": None}, "f").inner is None
     assert from_mapping(WithOptional, {"inner": {"lr": 2}}, "f").inner == Inner(lr=2.0)
+
+
+def test_to_argv_rebuilds_the_config():
+    run = Run(steps=3, shuffle=False, inputs=["a", "b"], train=Inner(lr=0.5))
+    argv = to_argv(run)
+    assert argv == ["--steps", "3", "--no-shuffle", "--inputs", "a", "b", "--lr", "0.5"]
+    _, again = parse(argv)
+    assert again == run
+
+
+def test_strict_parser_raises_instead_of_exiting():
+    parser = StrictParser(prog="config.yaml: field 'supernet.args'")
+    add_options(parser, Run)
+    with pytest.raises(NASRecError, match=r"field 'supernet.args'.*unrecognized arguments: --x"):
+        parser.parse_args(["--x"])
+    with pytest.raises(NASRecError, match="invalid int value"):
+        parser.parse_args(["--steps", "many"])

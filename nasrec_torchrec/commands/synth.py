@@ -17,34 +17,25 @@ from __future__ import annotations
 import argparse
 import json
 
-SHAPE_NAMES = ("criteo", "avazu", "kdd")
+from nasrec_torchrec.settings import add_options, from_args
+from nasrec_torchrec.stages.data import SynthRun, synth
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `nasrec synth`."""
-    parser.add_argument("--like", required=True, choices=SHAPE_NAMES, help="dataset shape")
-    parser.add_argument("--rows", required=True, type=int, help="number of rows")
-    parser.add_argument("--output", required=True, metavar="DIR", help="directory to create")
-    parser.add_argument("--seed", type=int, default=0, help="generator and split seed (default 0)")
-    parser.add_argument("--max-cardinality", type=int, default=2_000_000,
-                        help="cap on each feature's distinct ids (default 2000000)")
-    parser.add_argument("--raw", action="store_true",
-                        help="write the raw text format instead of a prepared dataset")
-    parser.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    """The flags of `nasrec synth`: one per field of `SynthRun`."""
+    add_options(parser, SynthRun)
 
 
 def run(args: argparse.Namespace) -> int:
     """Generate the dataset and print a summary."""
-    from nasrec_torchrec.data.synth import write_synthetic
-
-    stats = write_synthetic(args.like, args.rows, args.output, seed=args.seed,
-                            max_cardinality=args.max_cardinality, raw=args.raw,
-                            overwrite=args.overwrite)
-    if args.raw:
-        print(f"{args.output}: {args.rows} raw {args.like} rows in {', '.join(stats['files'])}")
+    synth_run = from_args(SynthRun, args)
+    stats = synth(synth_run, "nasrec synth")
+    if synth_run.raw:
+        print(f"{synth_run.output}: {synth_run.rows} raw {synth_run.like} rows in "
+              f"{', '.join(stats['files'])}")
     else:
         summary = {name: {"rows": split["rows"], "positive_rate": round(split["positive_rate"], 4),
                           "oracle_log_loss": round(split["oracle_log_loss"], 4)}
                    for name, split in stats["splits"].items()}
-        print(f"{args.output}: synthetic {args.like}; {json.dumps(summary)}")
+        print(f"{synth_run.output}: synthetic {synth_run.like}; {json.dumps(summary)}")
     return 0

@@ -14,13 +14,20 @@ Example::
 
 from __future__ import annotations
 
-import typing
-from dataclasses import asdict, dataclass, field, fields, is_dataclass
-from typing import Any, Mapping, Optional, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Mapping, Optional, Sequence
 
+from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import check, from_mapping, option
 
-SYNTH_SHAPES = ("criteo", "avazu", "kdd")
+def _registry(module: str, name: str) -> Callable[[], list[str]]:
+    """Choices read from a registry when a value is checked (its module may import torch)."""
+    def names() -> list[str]:
+        import importlib
+
+        return sorted(getattr(importlib.import_module(f"nasrec_torchrec.{module}"), name))
+    return names
 
 
 @dataclass
@@ -37,9 +44,9 @@ class PrepareConfig:
         args: further `nasrec prepare` flags, e.g. ["--label-column", "label"].
     """
 
-    synth: Optional[str] = None
-    rows: int = 100_000
-    format: Optional[str] = None
+    synth: Optional[str] = option(None, choices=_registry("data.synthetic", "SHAPES"))
+    rows: int = option(100_000, minimum=1)
+    format: Optional[str] = option(None, choices=FORMATS)
     inputs: list[str] = field(default_factory=list)
     split: str = "80,10,10"
     args: list[str] = field(default_factory=list)
@@ -51,22 +58,22 @@ class SupernetConfig:
     single-op any-connection paths, full-path warm-up over the first 1/4).
 
     Args:
-        space: search space preset. strategy: path sampling. path_warmup: warm-up fraction.
-        epochs, max_steps, batch_size, lr, embedding_cap: training settings.
-        checkpoint_every: steps between checkpoints (what an interrupted run resumes from).
-        layer_norm: LayerNorm in the operators.
+        space: search space preset or space file. strategy: path sampling. path_warmup:
+        warm-up fraction. epochs, max_steps, batch_size, lr (dense and tables),
+        embedding_cap: training settings. checkpoint_every: steps between checkpoints (what
+        an interrupted run resumes from). layer_norm: LayerNorm in the operators.
         args: further `nasrec train-supernet` flags.
     """
 
     space: str = "nasrec-small"
-    strategy: str = "single_op_any_conn"
-    path_warmup: float = 0.25
-    epochs: int = 1
-    max_steps: Optional[int] = None
-    batch_size: int = 256
-    lr: float = 0.04
-    embedding_cap: int = 500_000
-    checkpoint_every: Optional[int] = 2000
+    strategy: str = option("single_op_any_conn", choices=_registry("space", "STRATEGIES"))
+    path_warmup: float = option(0.25, minimum=0.0, below=1.0)
+    epochs: int = option(1, minimum=1)
+    max_steps: Optional[int] = option(None, minimum=1)
+    batch_size: int = option(256, minimum=1)
+    lr: float = option(0.04, above=0.0)
+    embedding_cap: int = option(500_000, minimum=2)
+    checkpoint_every: Optional[int] = option(2000, minimum=0)
     layer_norm: bool = True
     args: list[str] = field(default_factory=list)
 
@@ -86,19 +93,19 @@ class SearchStageConfig:
         args: further `nasrec search` flags.
     """
 
-    method: str = "evolution"
-    preset: str = "paper"
-    budget: Optional[int] = None
-    generations: Optional[int] = None
-    population: Optional[int] = None
-    sample_size: Optional[int] = None
-    children: Optional[int] = None
-    finetune: str = "head"
-    finetune_steps: int = 500
-    finetune_batch_size: int = 256
-    finetune_lr: float = 0.04
-    eval_rows: Optional[int] = None
-    max_mflops: Optional[float] = None
+    method: str = option("evolution", choices=("evolution", "random"))
+    preset: str = option("paper", choices=("paper", "official"))
+    budget: Optional[int] = option(None, minimum=1)
+    generations: Optional[int] = option(None, minimum=1)
+    population: Optional[int] = option(None, minimum=1)
+    sample_size: Optional[int] = option(None, minimum=1)
+    children: Optional[int] = option(None, minimum=1)
+    finetune: str = option("head", choices=("head", "none", "full"))
+    finetune_steps: int = option(500, minimum=0)
+    finetune_batch_size: int = option(256, minimum=1)
+    finetune_lr: float = option(0.04, above=0.0)
+    eval_rows: Optional[int] = option(None, minimum=1)
+    max_mflops: Optional[float] = option(None, above=0.0)
     args: list[str] = field(default_factory=list)
 
 
@@ -111,13 +118,13 @@ class RetrainConfig:
         training. checkpoint_every: steps between checkpoints. args: further flags.
     """
 
-    top_k: int = 15
-    epochs: int = 1
-    max_steps: Optional[int] = None
-    batch_size: int = 256
-    lr: float = 0.04
-    embedding_cap: int = 500_000
-    checkpoint_every: Optional[int] = 2000
+    top_k: int = option(15, minimum=1)
+    epochs: int = option(1, minimum=1)
+    max_steps: Optional[int] = option(None, minimum=1)
+    batch_size: int = option(256, minimum=1)
+    lr: float = option(0.04, above=0.0)
+    embedding_cap: int = option(500_000, minimum=2)
+    checkpoint_every: Optional[int] = option(2000, minimum=0)
     args: list[str] = field(default_factory=list)
 
 
@@ -132,15 +139,15 @@ class FinalConfig:
         args: further `nasrec final` flags.
     """
 
-    protocol: str = "paper"
-    patience: int = 2
-    epochs: int = 1
-    max_steps: Optional[int] = None
-    batch_size: int = 256
-    lr: float = 0.04
-    lr_schedule: str = "cosine"
-    embedding_cap: Optional[int] = None
-    checkpoint_every: Optional[int] = 2000
+    protocol: str = option("paper", choices=("paper", "bars"))
+    patience: int = option(2, minimum=1)
+    epochs: int = option(1, minimum=1)
+    max_steps: Optional[int] = option(None, minimum=1)
+    batch_size: int = option(256, minimum=1)
+    lr: float = option(0.04, above=0.0)
+    lr_schedule: str = option("cosine", choices=_registry("train.schedules", "LR_SCHEDULES"))
+    embedding_cap: Optional[int] = option(None, minimum=2)
+    checkpoint_every: Optional[int] = option(2000, minimum=0)
     args: list[str] = field(default_factory=list)
 
 
@@ -161,8 +168,8 @@ class ExperimentConfig:
     name: str = "experiment"
     description: str = ""
     seed: int = 0
-    threads: Optional[int] = None
-    device: str = "auto"
+    threads: Optional[int] = option(None, minimum=1)
+    device: str = option("auto", choices=_registry("train.distributed", "DEVICE_CHOICES"))
     layer_norm: bool = True
     progress: bool = True
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -177,99 +184,22 @@ class ExperimentConfig:
 
     def validate(self, source: str = "config") -> None:
         """Raise `NASRecError` naming the field whose value no stage accepts."""
-        def bad(name: str, value: Any, why: str) -> NASRecError:
-            return NASRecError(f"{source}: field '{name}': {value!r} {why}")
+        from nasrec_torchrec.space import load_space
 
-        from nasrec_torchrec.space import STRATEGIES, SPACES
-
-        if self.prepare.synth is not None and self.prepare.synth not in SYNTH_SHAPES:
-            raise bad("prepare.synth", self.prepare.synth, f"is not one of {list(SYNTH_SHAPES)}")
+        check(self, source)
         if self.prepare.synth and self.prepare.format:
-            raise bad("prepare.format", self.prepare.format, "conflicts with prepare.synth")
+            raise NASRecError(f"{source}: field 'prepare.format': {self.prepare.format!r} "
+                              "conflicts with prepare.synth")
         if self.prepare.format and not self.prepare.inputs:
-            raise bad("prepare.inputs", self.prepare.inputs, "is empty (prepare.format is set)")
-        if self.supernet.space not in SPACES:
-            raise bad("supernet.space", self.supernet.space, f"is not one of {sorted(SPACES)}")
-        if self.supernet.strategy not in STRATEGIES:
-            raise bad("supernet.strategy", self.supernet.strategy,
-                      f"is not one of {sorted(STRATEGIES)}")
-        if not 0.0 <= self.supernet.path_warmup < 1.0:
-            raise bad("supernet.path_warmup", self.supernet.path_warmup, "is not in [0, 1)")
-        if self.search.method not in ("evolution", "random"):
-            raise bad("search.method", self.search.method, "is not evolution or random")
+            raise NASRecError(f"{source}: field 'prepare.inputs': [] is empty (prepare.format "
+                              "is set)")
         if self.search.method == "random" and not self.search.budget:
-            raise bad("search.budget", self.search.budget, "is required by random search")
-        if self.search.preset not in ("paper", "official"):
-            raise bad("search.preset", self.search.preset, "is not paper or official")
-        if self.search.finetune not in ("head", "none", "full"):
-            raise bad("search.finetune", self.search.finetune, "is not head, none or full")
-        if self.final.protocol not in ("paper", "bars"):
-            raise bad("final.protocol", self.final.protocol, "is not paper or bars")
-        if self.final.lr_schedule not in ("cosine", "constant"):
-            raise bad("final.lr_schedule", self.final.lr_schedule, "is not cosine or constant")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise bad("device", self.device, "is not auto, cpu or cuda")
-        for section, name in (("supernet", "epochs"), ("supernet", "batch_size"),
-                              ("retrain", "top_k"), ("retrain", "epochs"),
-                              ("retrain", "batch_size"), ("final", "epochs"),
-                              ("final", "batch_size"), ("final", "patience"),
-                              ("search", "finetune_batch_size"), ("prepare", "rows")):
-            value = getattr(getattr(self, section), name)
-            if value < 1:
-                raise bad(f"{section}.{name}", value, "must be at least 1")
-        for section, name in (("supernet", "max_steps"), ("retrain", "max_steps"),
-                              ("final", "max_steps"), ("search", "budget")):
-            value = getattr(getattr(self, section), name)
-            if value is not None and value < 1:
-                raise bad(f"{section}.{name}", value, "must be at least 1 (or null)")
-
-
-def _check_type(value: Any, hint: Any, name: str, source: str) -> Any:
-    origin = typing.get_origin(hint)
-    args = typing.get_args(hint)
-    if origin is typing.Union:
-        if value is None and type(None) in args:
-            return None
-        hint = next(arg for arg in args if arg is not type(None))
-        origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is list:
-        if not isinstance(value, list):
-            raise NASRecError(f"{source}: field '{name}': expected a list, got {value!r}")
-        return [_check_type(item, args[0], f"{name}[{i}]", source) for i, item in enumerate(value)]
-    if hint is float and isinstance(value, int) and not isinstance(value, bool):
-        return float(value)
-    if hint is str and isinstance(value, (int, float)) and not isinstance(value, bool):
-        return str(value)  # e.g. a numeric name
-    if not isinstance(value, hint) or (hint is int and isinstance(value, bool)):
-        raise NASRecError(f"{source}: field '{name}': expected {hint.__name__}, got {value!r}")
-    return value
-
-
-def _from_mapping(cls: type, data: Mapping[str, Any], source: str, prefix: str = "") -> Any:
-    if not isinstance(data, Mapping):
-        raise NASRecError(f"{source}: {'section ' + repr(prefix.rstrip('.')) if prefix else 'top level'}"
-                          f": expected a mapping, got {data!r}")
-    hints = typing.get_type_hints(cls)
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise NASRecError(f"{source}: unknown field '{prefix}{unknown[0]}' (known: "
-                          f"{', '.join(sorted(known))})")
-    values = {}
-    for name, value in data.items():
-        hint = hints[name]
-        if is_dataclass(hint):
-            values[name] = _from_mapping(hint, value or {}, source, f"{prefix}{name}.")
-        else:
-            values[name] = _check_type(value, hint, f"{prefix}{name}", source)
-    return cls(**values)
-
-
-def experiment_from_dict(data: Mapping[str, Any], source: str = "config") -> ExperimentConfig:
-    """An `ExperimentConfig` from a dict (e.g. parsed YAML), validated."""
-    config = _from_mapping(ExperimentConfig, data or {}, source)
-    config.validate(source)
-    return config
+            raise NASRecError(f"{source}: field 'search.budget': {self.search.budget!r} is "
+                              "required by random search")
+        try:
+            load_space(self.supernet.space)
+        except NASRecError as error:
+            raise NASRecError(f"{source}: field 'supernet.space': {error}") from None
 
 
 def _set(data: dict[str, Any], key: str, value: Any, source: str) -> None:
@@ -318,27 +248,36 @@ def read_yaml(path: str) -> dict[str, Any]:
     return data
 
 
+def _beside(base: str, file: str) -> str:
+    """`file`, or the same relative path under `base` when only that one exists."""
+    import os
+
+    candidate = os.path.normpath(os.path.join(base, file))
+    if not os.path.isabs(file) and not os.path.exists(file) and os.path.exists(candidate):
+        return candidate
+    return file
+
+
 def load_experiment(path: Optional[str] = None, overrides: Sequence[str] = ()
                     ) -> ExperimentConfig:
     """The experiment in `path` (YAML; None for the defaults) with `overrides` applied.
 
-    Relative `prepare.inputs` paths are made relative to the config file's directory when
-    they exist there.
+    Relative `prepare.inputs` and `supernet.space` file paths are made relative to the config
+    file's directory when they exist there.
     """
     import os
 
     data = read_yaml(path) if path else {}
     data = apply_overrides(data, overrides)
     source = path or "config"
-    config = experiment_from_dict(data, source)
+    config = from_mapping(ExperimentConfig, data or {}, source)
     if path:
         base = os.path.dirname(os.path.abspath(path))
         resolved = []
         for item in config.prepare.inputs:
             split, sep, file = item.rpartition("=") if "=" in item else ("", "", item)
-            candidate = os.path.normpath(os.path.join(base, file))
-            if not os.path.isabs(file) and not os.path.exists(file) and os.path.exists(candidate):
-                file = candidate
-            resolved.append(f"{split}{sep}{file}")
+            resolved.append(f"{split}{sep}{_beside(base, file)}")
         config.prepare.inputs = resolved
+        config.supernet.space = _beside(base, config.supernet.space)
+    config.validate(source)
     return config
