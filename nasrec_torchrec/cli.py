@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import sys
 from typing import Sequence
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.logs import setup_logging, verbose_from_environment
 
 # Subcommand name -> module in nasrec_torchrec.commands defining `add_arguments(parser)`,
 # `run(args) -> int` and a module docstring whose first line is the one-line help.
@@ -33,7 +33,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Weight-sharing neural architecture search for CTR models on TorchRec. "
         "Run 'nasrec <stage> --help' for the options of a stage.",
     )
-    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    parser.add_argument("-v", "--verbose", action="store_true",
+                        help="debug logging with timestamps, including TorchRec's, FBGEMM's "
+                        "and torch's own lines and warnings (or NASREC_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
     for name, module_name in COMMANDS.items():
         module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
@@ -50,10 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nasrec` console script."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(
-        level=logging.DEBUG if args.verbose else logging.INFO,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-    )
+    setup_logging(args.verbose or verbose_from_environment())
     try:
         return int(args._module.run(args) or 0)
     except NASRecError as error:

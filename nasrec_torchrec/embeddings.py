@@ -183,6 +183,21 @@ def table_bytes(model: nn.Module) -> int:
                for config in collection.embedding_bag_configs())
 
 
+def plan_summary(plan: ShardingPlan) -> str:
+    """One line: the tables of each sharding type and the ranks they are on, e.g.
+    "26 tables (26 table_wise) on 2 ranks"."""
+    kinds: dict[str, int] = {}
+    ranks: set[int] = set()
+    for module_plan in plan.plan.values():
+        for sharding in module_plan.values():  # an EmbeddingModuleShardingPlan is a dict
+            kinds[sharding.sharding_type] = kinds.get(sharding.sharding_type, 0) + 1
+            ranks.update(sharding.ranks or ())
+    counts = ", ".join(f"{count} {kind}" for kind, count in sorted(kinds.items()))
+    tables = sum(kinds.values())
+    return (f"{tables} table{'' if tables == 1 else 's'} ({counts}) on {len(ranks)} "
+            f"rank{'' if len(ranks) == 1 else 's'}")
+
+
 def _planner_error(model: nn.Module, world_size: int, budget: Optional[int],
                    error: Exception) -> NASRecError:
     need = table_bytes(model) / world_size / 2**30
@@ -254,7 +269,8 @@ def shard_model(model: nn.Module, device: torch.device, *,
         except PlannerError as error:
             raise _planner_error(model, dist.get_world_size(group), memory_budget_bytes,
                                  error) from None
-    logger.info("sharding plan:\n%s", plan)
+    logger.info("sharding plan: %s", plan_summary(plan))
+    logger.debug("sharding plan:\n%s", plan)
     wrapper = DefaultDataParallelWrapper(
         static_graph=not find_unused_parameters,
         find_unused_parameters=find_unused_parameters,

@@ -10,6 +10,7 @@ import pytest
 import torch
 import torch.distributed as dist
 from torchrec.distributed.planner.types import ParameterConstraints
+from torchrec.distributed.types import ShardingPlan
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "train"))
@@ -22,6 +23,7 @@ from nasrec_torchrec.embeddings import (  # noqa: E402
     init_embedding_weights,
     load_embedding_tables,
     manual_plan,
+    plan_summary,
     shard_model,
 )
 from nasrec_torchrec.errors import NASRecError  # noqa: E402
@@ -226,6 +228,21 @@ def test_manual_plan_puts_every_table_under_one_sharding_type(context, sharding_
     for plan in dmp.plan.plan.values():
         assert {p.sharding_type for p in plan.values()} == {sharding_type}
         assert {p.compute_kernel for p in plan.values()} == {"fused"}
+
+
+def test_plan_summary_counts_tables_per_sharding_type_and_ranks():
+    from torchrec.distributed.types import EmbeddingModuleShardingPlan, ParameterSharding
+
+    tables = EmbeddingModuleShardingPlan({
+        "t_a": ParameterSharding("table_wise", "fused", ranks=[0]),
+        "t_b": ParameterSharding("table_wise", "fused", ranks=[1]),
+        "t_c": ParameterSharding("column_wise", "fused", ranks=[0, 1]),
+    })
+    one_table = EmbeddingModuleShardingPlan({"t_d": ParameterSharding("table_wise", "fused",
+                                                                       ranks=[2])})
+    assert plan_summary(ShardingPlan({"a": tables, "b": one_table})) \
+        == "4 tables (1 column_wise, 3 table_wise) on 3 ranks"
+    assert plan_summary(ShardingPlan({"b": one_table})) == "1 table (1 table_wise) on 1 rank"
 
 
 def test_manual_plan_rejects_unknown_sharding_type(context):

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import subprocess
 import sys
@@ -41,14 +40,14 @@ def run_in_fresh_process(module_name: str, argv: Sequence[str]) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point: `MODULE [ARGS...]`."""
     from nasrec_torchrec.errors import NASRecError
+    from nasrec_torchrec.logs import setup_logging, verbose_from_environment
 
     args = list(sys.argv[1:] if argv is None else argv)
     if not args:
         print("usage: python -m nasrec_torchrec.pipeline.run_stage MODULE [ARGS...]",
               file=sys.stderr)
         return 2
-    logging.basicConfig(level=logging.INFO,
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    setup_logging(verbose_from_environment())
     try:
         return run_module(args[0], args[1:])
     except NASRecError as error:
