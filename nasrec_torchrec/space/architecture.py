@@ -12,8 +12,8 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.space.operators import (DENSE_CONCAT, DENSE_OPS, DENSE_PAIR, SPARSE_CONCAT,
-                                             SPARSE_OPS, inputs_read)
+from nasrec_torchrec.space.operators import (DENSE, DENSE_CONCAT, DENSE_PAIR, SPARSE,
+                                             SPARSE_CONCAT, branch_operators, inputs_read)
 
 if TYPE_CHECKING:
     from nasrec_torchrec.space.search_space import SearchSpace
@@ -55,8 +55,8 @@ class Block:
         # Canonical order makes equal choices compare and hash equal.
         object.__setattr__(self, "dense_sources", tuple(sorted(set(self.dense_sources))))
         object.__setattr__(self, "sparse_sources", tuple(sorted(set(self.sparse_sources))))
-        object.__setattr__(self, "dense_ops", _ordered(self.dense_ops, DENSE_OPS))
-        object.__setattr__(self, "sparse_ops", _ordered(self.sparse_ops, SPARSE_OPS))
+        object.__setattr__(self, "dense_ops", _ordered(self.dense_ops, branch_operators(DENSE)))
+        object.__setattr__(self, "sparse_ops", _ordered(self.sparse_ops, branch_operators(SPARSE)))
 
     def inputs_read(self, dense: bool = True, sparse: bool = True) -> frozenset[str]:
         """The block inputs (`space.operators.INPUTS`) its operators read: those of the dense

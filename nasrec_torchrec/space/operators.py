@@ -33,6 +33,9 @@ class OperatorSpec:
         branch: `"dense"` (output `[B, dense_dim]`, summed into the dense output) or
             `"sparse"` (output `[B, sparse_dim, E]`, summed into the sparse branch).
         inputs: the block inputs it reads (a subset of `INPUTS`).
+
+    A dense operator's output width is the block's `dense_dim`, a sparse operator's rows its
+    `sparse_dim`: the sizes searched over the space's `dense_dims` / `sparse_dims`.
     """
 
     name: str
@@ -45,11 +48,6 @@ class OperatorSpec:
         if not self.inputs or not self.inputs <= set(INPUTS):
             raise ValueError(f"operator {self.name!r}: inputs {sorted(self.inputs)}")
 
-    @property
-    def size_field(self) -> str:
-        """The `Block` gene that sizes its output (searched over the space's `<field>s`)."""
-        return f"{self.branch}_dim"
-
 
 # The table. Order matters: it is the canonical order of a block's operators.
 OPERATORS: dict[str, OperatorSpec] = {spec.name: spec for spec in (
@@ -61,9 +59,15 @@ OPERATORS: dict[str, OperatorSpec] = {spec.name: spec for spec in (
     OperatorSpec("attention", SPARSE, frozenset({SPARSE_CONCAT})),
 )}
 
-DENSE_OPS: tuple[str, ...] = tuple(name for name, spec in OPERATORS.items() if spec.branch == DENSE)
-SPARSE_OPS: tuple[str, ...] = tuple(name for name, spec in OPERATORS.items()
-                                    if spec.branch == SPARSE)
+
+
+def branch_operators(branch: str) -> tuple[str, ...]:
+    """The names of the operators of `branch` ("dense" or "sparse"), in table order."""
+    return tuple(name for name, spec in OPERATORS.items() if spec.branch == branch)
+
+
+DENSE_OPS: tuple[str, ...] = branch_operators(DENSE)
+SPARSE_OPS: tuple[str, ...] = branch_operators(SPARSE)
 
 
 def operator_spec(name: str) -> OperatorSpec:

@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.space.operators import DENSE_OPS, SPARSE_OPS
+from nasrec_torchrec.space.operators import DENSE, SPARSE, branch_operators
 
 # The operators of the paper's and the official release's spaces (spelled out: an operator
 # added to the table later joins no preset, so the presets' results never change).
@@ -62,8 +62,10 @@ class SearchSpace:
         if not isinstance(self.name, str) or not self.name:
             raise NASRecError(f"field 'name': {self.name!r} is not a non-empty string")
         _check_int(self.num_blocks, "num_blocks", minimum=1)
-        object.__setattr__(self, "dense_ops", _check_ops(self.dense_ops, DENSE_OPS, "dense_ops"))
-        object.__setattr__(self, "sparse_ops", _check_ops(self.sparse_ops, SPARSE_OPS, "sparse_ops"))
+        object.__setattr__(self, "dense_ops",
+                           _check_ops(self.dense_ops, branch_operators(DENSE), "dense_ops"))
+        object.__setattr__(self, "sparse_ops",
+                           _check_ops(self.sparse_ops, branch_operators(SPARSE), "sparse_ops"))
         object.__setattr__(self, "dense_dims", _check_dims(self.dense_dims, "dense_dims"))
         object.__setattr__(self, "sparse_dims", _check_dims(self.sparse_dims, "sparse_dims"))
         _check_bool(self.project_concat_searchable, "project_concat_searchable")
