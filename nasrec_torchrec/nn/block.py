@@ -13,10 +13,11 @@ from typing import Optional
 import torch
 from torch import nn
 
-from nasrec_torchrec.nn.elastic import DenseLayout, Ranges, SparseLayout
-from nasrec_torchrec.nn.operators import (FC, FM, DotProduct, EmbedFC, Gating, ProjectConcat,
-                                          SelfAttention, State, Sum)
+from nasrec_torchrec.nn.elastic import DenseLayout, SparseLayout
+from nasrec_torchrec.nn.operators import (FM, OperatorInputs, OperatorPlan, OperatorShape,
+                                          ProjectConcat, State, build_operator)
 from nasrec_torchrec.space.architecture import Architecture, Block
+from nasrec_torchrec.space.operators import DENSE, DENSE_CONCAT, DENSE_PAIR, SPARSE, SPARSE_CONCAT
 
 Tensors = list[Optional[torch.Tensor]]
 LiveFlags = tuple[bool, bool, bool]  # dense output, sparse branch, sparse output
@@ -43,8 +44,8 @@ class SourceShapes:
 
 @dataclass(frozen=True)
 class BlockLayouts:
-    """Input layouts of a block's weights: the dense concat (FC, Dot-Product), the left and
-    right inputs of Gating / Sum, and the sparse concat."""
+    """Input layouts of a block's weights: the dense concat, X1 and X2 (`dense_left`,
+    `dense_right`), and the sparse concat."""
 
     concat: DenseLayout
     left: DenseLayout
@@ -52,62 +53,36 @@ class BlockLayouts:
     sparse: SparseLayout
 
 
-@dataclass(frozen=True)
-class _Plan:
-    """The ranges every weight of a block uses for one choice."""
-
-    concat: Ranges = ()
-    left: Ranges = ()
-    right: Ranges = ()
-    sparse: Ranges = ()
-
-
 class ChoiceBlock(nn.Module):
     """One choice block: `(dense inputs, sparse inputs) -> (dense [B, d], sparse [B, R, E])`.
 
     Args:
-        dense_ops, sparse_ops: the operators built (by name, see `space.architecture`).
+        dense_ops, sparse_ops: the operators built (names of `space.operators.OPERATORS`).
         layouts: the input layouts of the weights.
         dense_max: largest dense width d; rows_max: largest sparse branch rows n.
         embedding_dim: E; pc_rows: Project-Concat rows (0: no Project-Concat built).
         fm: build the FM operator; layer_norm: LayerNorm in every operator.
-        projections: which Gating / Sum projections to build (a subnet omits identities).
+        project_left, project_right: build the projections of X1 / X2 to width d (a subnet
+            omits identities).
     """
 
     def __init__(self, dense_ops: tuple[str, ...], sparse_ops: tuple[str, ...],
                  layouts: BlockLayouts, dense_max: int, rows_max: int, embedding_dim: int,
-                 pc_rows: int, fm: bool, layer_norm: bool,
-                 projections: Optional[dict[str, bool]] = None) -> None:
+                 pc_rows: int, fm: bool, layer_norm: bool, project_left: bool = True,
+                 project_right: bool = True) -> None:
         super().__init__()
-        project = projections or {}
         self.layouts = layouts
+        shape = OperatorShape(
+            concat_width=layouts.concat.width, left_width=layouts.left.width,
+            right_width=layouts.right.width, sparse_rows=layouts.sparse.rows,
+            dense_max=dense_max, rows_max=rows_max, embedding_dim=embedding_dim,
+            layer_norm=layer_norm, project_left=project_left, project_right=project_right)
         self.dense_ops = nn.ModuleDict()
         for name in dense_ops:
-            if name == "fc":
-                op: nn.Module = FC(layouts.concat.width, dense_max, layer_norm)
-            elif name == "gating":
-                op = Gating(layouts.left.width, layouts.right.width, dense_max, layer_norm,
-                            project_right=project.get("gating_right", True))
-            elif name == "sum":
-                op = Sum(layouts.left.width, layouts.right.width, dense_max, layer_norm,
-                         project_left=project.get("sum_left", True),
-                         project_right=project.get("sum_right", True))
-            elif name == "dot_product":
-                op = DotProduct(layouts.concat.width, layouts.sparse.rows, dense_max,
-                                embedding_dim, layer_norm)
-            else:
-                raise ValueError(f"unknown dense operator '{name}'")
-            self.dense_ops[name] = op
+            self.dense_ops[name] = build_operator(name, DENSE, shape)
         self.sparse_ops = nn.ModuleDict()
         for name in sparse_ops:
-            if name == "embed_fc":
-                self.sparse_ops[name] = EmbedFC(layouts.sparse.rows, rows_max, embedding_dim,
-                                                layer_norm)
-            elif name == "attention":
-                self.sparse_ops[name] = SelfAttention(layouts.sparse.rows, rows_max,
-                                                      embedding_dim, layer_norm)
-            else:
-                raise ValueError(f"unknown sparse operator '{name}'")
+            self.sparse_ops[name] = build_operator(name, SPARSE, shape)
         self.project_concat = ProjectConcat(dense_max, pc_rows, embedding_dim) if pc_rows else None
         self.fm = FM(embedding_dim, dense_max, layer_norm) if fm else None
 
@@ -130,43 +105,43 @@ class ChoiceBlock(nn.Module):
         dense_live, branch_live, output_live = live
         widths = shapes.dense_widths
         width = choice.dense_dim
-        dense_ops = choice.dense_ops if dense_live else ()
-        reads_concat = any(op in ("fc", "dot_product") for op in dense_ops)
-        reads_binary = any(op in ("gating", "sum") for op in dense_ops)
-        reads_sparse = branch_live or "dot_product" in dense_ops
+        reads = choice.inputs_read(dense_live, branch_live)
+        pair = DENSE_PAIR in reads
         layouts = BlockLayouts(
-            concat=DenseLayout.of({s: widths[s] for s in choice.dense_sources} if reads_concat
-                                  else {}),
-            left=DenseLayout.of({choice.dense_left: widths[choice.dense_left]} if reads_binary
-                                else {}),
-            right=DenseLayout.of({choice.dense_right: widths[choice.dense_right]}
-                                 if reads_binary else {}),
+            concat=DenseLayout.of({s: widths[s] for s in choice.dense_sources}
+                                  if DENSE_CONCAT in reads else {}),
+            left=DenseLayout.of({choice.dense_left: widths[choice.dense_left]} if pair else {}),
+            right=DenseLayout.of({choice.dense_right: widths[choice.dense_right]} if pair
+                                 else {}),
             sparse=SparseLayout.of({s: shapes.sparse_rows[s] for s in choice.sparse_sources}
-                                   if reads_sparse else {}),
+                                   if SPARSE_CONCAT in reads else {}),
         )
-        projections = {"gating_right": widths[choice.dense_right] != width,
-                       "sum_left": widths[choice.dense_left] != width,
-                       "sum_right": widths[choice.dense_right] != width}
-        return cls(dense_ops, choice.sparse_ops if branch_live else (), layouts, width,
+        return cls(choice.dense_ops if dense_live else (),
+                   choice.sparse_ops if branch_live else (), layouts, width,
                    choice.sparse_dim, embedding_dim,
                    pc_rows if output_live and choice.project_concat else 0,
-                   dense_live and choice.fm, layer_norm, projections)
+                   dense_live and choice.fm, layer_norm,
+                   project_left=widths[choice.dense_left] != width,
+                   project_right=widths[choice.dense_right] != width)
 
-    def _plan(self, choice: Block, shapes: SourceShapes, live: LiveFlags) -> _Plan:
-        dense_live, branch_live, _ = live
-        ops = choice.dense_ops if dense_live else ()
+    def _plan(self, choice: Block, shapes: SourceShapes, reads: frozenset[str]) -> OperatorPlan:
+        """The ranges and sizes the operators use for `choice` (reading the inputs `reads`)."""
         widths = shapes.dense_widths
-        binary = any(op in ("gating", "sum") for op in ops)
-        return _Plan(
+        pair = DENSE_PAIR in reads
+        return OperatorPlan(
+            width=choice.dense_dim,
+            rows=choice.sparse_dim,
             concat=(self.layouts.concat.ranges({s: widths[s] for s in choice.dense_sources})
-                    if any(op in ("fc", "dot_product") for op in ops) else ()),
+                    if DENSE_CONCAT in reads else ()),
             left=(self.layouts.left.ranges({choice.dense_left: widths[choice.dense_left]})
-                  if binary else ()),
+                  if pair else ()),
             right=(self.layouts.right.ranges({choice.dense_right: widths[choice.dense_right]})
-                   if binary else ()),
+                   if pair else ()),
             sparse=(self.layouts.sparse.ranges({s: shapes.sparse_rows[s]
                                                 for s in choice.sparse_sources})
-                    if branch_live or "dot_product" in ops else ()),
+                    if SPARSE_CONCAT in reads else ()),
+            left_width=widths[choice.dense_left],
+            right_width=widths[choice.dense_right],
         )
 
     def forward(self, choice: Block, shapes: SourceShapes, live: LiveFlags,
@@ -174,34 +149,31 @@ class ChoiceBlock(nn.Module):
                 ) -> tuple[Optional[torch.Tensor], Optional[torch.Tensor]]:
         """Outputs of this block under `choice`; parts that are not `live` are None."""
         dense_live, branch_live, output_live = live
-        plan = self._plan(choice, shapes, live)
-        width, rows = choice.dense_dim, choice.sparse_dim
-        x_concat = x_sparse = None
-        if dense_live and choice.reads_concat_dense():
+        reads = choice.inputs_read(dense_live, branch_live)
+        plan = self._plan(choice, shapes, reads)
+        x_concat = x_sparse = x_left = x_right = None
+        if DENSE_CONCAT in reads:
             x_concat = torch.cat([dense_inputs[s] for s in choice.dense_sources], dim=1)
-        if branch_live or (dense_live and "dot_product" in choice.dense_ops):
+        if SPARSE_CONCAT in reads:
             x_sparse = torch.cat([sparse_inputs[s] for s in choice.sparse_sources], dim=1)
+        if DENSE_PAIR in reads:
+            x_left, x_right = dense_inputs[choice.dense_left], dense_inputs[choice.dense_right]
+        inputs = OperatorInputs(plan, concat=x_concat, left=x_left, right=x_right,
+                                sparse=x_sparse)
 
         dense_out: Optional[torch.Tensor] = None
         if dense_live:
             for name in choice.dense_ops:
-                op = self.dense_ops[name]
-                if name == "fc":
-                    term = op(x_concat, width, plan.concat)
-                elif name == "dot_product":
-                    term = op(x_concat, plan.concat, x_sparse, plan.sparse, width)
-                else:
-                    term = op(dense_inputs[choice.dense_left], plan.left,
-                              dense_inputs[choice.dense_right], plan.right, width)
+                term = self.dense_ops[name](inputs)
                 dense_out = term if dense_out is None else dense_out + term
 
         branch: Optional[torch.Tensor] = None
         if branch_live:
             for name in choice.sparse_ops:
-                term = self.sparse_ops[name](x_sparse, plan.sparse, rows)
+                term = self.sparse_ops[name](inputs)
                 branch = term if branch is None else branch + term
             if dense_live and choice.fm:
-                dense_out = dense_out + self.fm(branch, width)
+                dense_out = dense_out + self.fm(branch, plan.width)
 
         sparse_out = None
         if output_live:
@@ -213,31 +185,18 @@ class ChoiceBlock(nn.Module):
     def sliced_state(self, choice: Block, shapes: SourceShapes, live: LiveFlags) -> State:
         """The state dict of `for_subnet(choice, ...)` holding this block's weights on the slice."""
         dense_live, branch_live, output_live = live
-        plan = self._plan(choice, shapes, live)
-        widths = shapes.dense_widths
-        width, rows = choice.dense_dim, choice.sparse_dim
+        plan = self._plan(choice, shapes, choice.inputs_read(dense_live, branch_live))
         state: State = {}
 
         def add(prefix: str, part: State) -> None:
             state.update({f"{prefix}.{name}": value for name, value in part.items()})
 
         for name in choice.dense_ops if dense_live else ():
-            op = self.dense_ops[name]
-            if name == "fc":
-                add(f"dense_ops.{name}", op.sliced_state(width, plan.concat))
-            elif name == "dot_product":
-                add(f"dense_ops.{name}", op.sliced_state(plan.concat, plan.sparse, width))
-            elif name == "gating":
-                add(f"dense_ops.{name}", op.sliced_state(plan.left, widths[choice.dense_right],
-                                                         plan.right, width))
-            else:
-                add(f"dense_ops.{name}", op.sliced_state(widths[choice.dense_left], plan.left,
-                                                         widths[choice.dense_right], plan.right,
-                                                         width))
+            add(f"dense_ops.{name}", self.dense_ops[name].sliced_state(plan))
         for name in choice.sparse_ops if branch_live else ():
-            add(f"sparse_ops.{name}", self.sparse_ops[name].sliced_state(plan.sparse, rows))
+            add(f"sparse_ops.{name}", self.sparse_ops[name].sliced_state(plan))
         if output_live and choice.project_concat:
-            add("project_concat", self.project_concat.sliced_state(width))
+            add("project_concat", self.project_concat.sliced_state(plan.width))
         if dense_live and choice.fm:
-            add("fm", self.fm.sliced_state(width))
+            add("fm", self.fm.sliced_state(plan.width))
         return state

@@ -6,6 +6,7 @@ import os
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.space.operators import DENSE_CONCAT, DENSE_PAIR
 
 REPORT_FILE = "report.md"
 
@@ -21,8 +22,9 @@ def architecture_table(architecture: Architecture) -> list[str]:
              "sparse inputs | project-concat | FM | live |",
              "|---|---|---|---|---|---|---|---|---|---|"]
     for number, block in enumerate(architecture.blocks, start=1):
-        dense_inputs = _sources(block.dense_sources) if block.reads_concat_dense() else ""
-        if block.reads_binary_dense():
+        reads = block.inputs_read()
+        dense_inputs = _sources(block.dense_sources) if DENSE_CONCAT in reads else ""
+        if DENSE_PAIR in reads:
             pair = f"X1={_sources((block.dense_left,))}, X2={_sources((block.dense_right,))}"
             dense_inputs = f"{dense_inputs}; {pair}" if dense_inputs else pair
         lines.append(

@@ -3,16 +3,7 @@
 Pure Python: nothing here imports torch, so evolution and tooling run without it.
 """
 
-from nasrec_torchrec.space.architecture import (
-    BINARY_DENSE_OPS,
-    CONCAT_DENSE_OPS,
-    DEAD_BLOCK,
-    DENSE_OPS,
-    SPARSE_OPS,
-    Architecture,
-    Block,
-    Liveness,
-)
+from nasrec_torchrec.space.architecture import DEAD_BLOCK, Architecture, Block, Liveness
 from nasrec_torchrec.space.mutation import (
     MUTATION_KINDS,
     apply_mutation,
@@ -27,6 +18,13 @@ from nasrec_torchrec.space.official import (
     load_architecture,
     load_official,
     to_official,
+)
+from nasrec_torchrec.space.operators import (
+    DENSE_OPS,
+    OPERATORS,
+    SPARSE_OPS,
+    OperatorSpec,
+    operator_spec,
 )
 from nasrec_torchrec.space.sampling import (
     STRATEGIES,
@@ -44,19 +42,19 @@ from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space, l
 from nasrec_torchrec.space.validation import validate_architecture
 
 __all__ = [
-    "BINARY_DENSE_OPS",
-    "CONCAT_DENSE_OPS",
     "DEAD_BLOCK",
     "DENSE_OPS",
     "MUTATION_KINDS",
     "OFFICIAL_NODES",
     "OFFICIAL_SPACES",
+    "OPERATORS",
     "SPACES",
     "SPARSE_OPS",
     "STRATEGIES",
     "Architecture",
     "Block",
     "Liveness",
+    "OperatorSpec",
     "PathSampler",
     "SearchSpace",
     "WarmupSchedule",
@@ -69,6 +67,7 @@ __all__ = [
     "load_official",
     "mutate",
     "mutation_kinds",
+    "operator_spec",
     "sample_any_op_any_conn",
     "sample_architecture",
     "sample_full",

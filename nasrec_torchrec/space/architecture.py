@@ -12,14 +12,11 @@ from dataclasses import MISSING, dataclass, field, fields, replace
 from typing import TYPE_CHECKING, Any, Iterable
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.space.operators import (DENSE, DENSE_CONCAT, DENSE_PAIR, SPARSE,
+                                             SPARSE_CONCAT, branch_operators, inputs_read)
 
 if TYPE_CHECKING:
     from nasrec_torchrec.space.search_space import SearchSpace
-
-DENSE_OPS: tuple[str, ...] = ("fc", "gating", "sum", "dot_product")
-SPARSE_OPS: tuple[str, ...] = ("embed_fc", "attention")
-BINARY_DENSE_OPS: frozenset[str] = frozenset({"gating", "sum"})
-CONCAT_DENSE_OPS: frozenset[str] = frozenset({"fc", "dot_product"})
 
 
 @dataclass(frozen=True)
@@ -27,13 +24,15 @@ class Block:
     """The choices of one choice block.
 
     Args:
-        dense_sources: sources whose dense outputs are concatenated as the input of FC and
-            Dot-Product (sorted, no duplicates).
-        sparse_sources: sources whose sparse outputs are concatenated (along rows) as the input
-            of EmbedFC, Self-Attention and the sparse side of Dot-Product.
-        dense_left: the source of X1 of Gating `sigmoid(FC(X1)) * X2` and Sum `X1 + X2`.
-        dense_right: the source of X2 of Gating and Sum.
-        dense_ops: the active dense operators (their outputs are added).
+        dense_sources: sources whose dense outputs are concatenated (sorted, no duplicates):
+            the dense concat that operators reading `DENSE_CONCAT` take (FC, Dot-Product).
+        sparse_sources: sources whose sparse outputs are concatenated along rows: the input
+            of operators reading `SPARSE_CONCAT` (EmbedFC, Self-Attention, Dot-Product).
+        dense_left: the source of X1 of operators reading `DENSE_PAIR` (Gating
+            `sigmoid(FC(X1)) * X2`, Sum `X1 + X2`).
+        dense_right: the source of X2 of operators reading `DENSE_PAIR`.
+        dense_ops: the active dense operators (their outputs are added; names of
+            `space.operators.OPERATORS`).
         sparse_ops: the active sparse operators (their outputs are added).
         dense_dim: width of the dense output.
         sparse_dim: rows of the sparse branch output.
@@ -56,16 +55,16 @@ class Block:
         # Canonical order makes equal choices compare and hash equal.
         object.__setattr__(self, "dense_sources", tuple(sorted(set(self.dense_sources))))
         object.__setattr__(self, "sparse_sources", tuple(sorted(set(self.sparse_sources))))
-        object.__setattr__(self, "dense_ops", _ordered(self.dense_ops, DENSE_OPS))
-        object.__setattr__(self, "sparse_ops", _ordered(self.sparse_ops, SPARSE_OPS))
+        object.__setattr__(self, "dense_ops", _ordered(self.dense_ops, branch_operators(DENSE)))
+        object.__setattr__(self, "sparse_ops", _ordered(self.sparse_ops, branch_operators(SPARSE)))
 
-    def reads_concat_dense(self) -> bool:
-        """True when FC or Dot-Product reads `dense_sources`."""
-        return any(op in CONCAT_DENSE_OPS for op in self.dense_ops)
+    def inputs_read(self, dense: bool = True, sparse: bool = True) -> frozenset[str]:
+        """The block inputs (`space.operators.INPUTS`) its operators read: those of the dense
+        branch when `dense`, of the sparse branch when `sparse`.
 
-    def reads_binary_dense(self) -> bool:
-        """True when Gating or Sum reads `dense_left` / `dense_right`."""
-        return any(op in BINARY_DENSE_OPS for op in self.dense_ops)
+        An operator name missing from the table raises `NASRecError` naming it.
+        """
+        return inputs_read((self.dense_ops if dense else ()) + (self.sparse_ops if sparse else ()))
 
 
 def _ordered(ops: Iterable[str], order: tuple[str, ...]) -> tuple[str, ...]:
@@ -145,16 +144,14 @@ class Architecture:
                     dense[i] = True
             if dense[i] and block.fm:
                 sparse_branch[i] = True
+            reads = block.inputs_read(dense[i], sparse_branch[i])
             reads_dense: set[int] = set()
             reads_sparse: set[int] = set()
-            if dense[i]:
-                if block.reads_concat_dense():
-                    reads_dense.update(block.dense_sources)
-                if block.reads_binary_dense():
-                    reads_dense.update((block.dense_left, block.dense_right))
-                if "dot_product" in block.dense_ops:
-                    reads_sparse.update(block.sparse_sources)
-            if sparse_branch[i]:
+            if DENSE_CONCAT in reads:
+                reads_dense.update(block.dense_sources)
+            if DENSE_PAIR in reads:
+                reads_dense.update((block.dense_left, block.dense_right))
+            if SPARSE_CONCAT in reads:
                 reads_sparse.update(block.sparse_sources)
             for source in reads_dense:
                 if source > 0:
@@ -182,13 +179,13 @@ class Architecture:
                 continue
             changes: dict[str, Any] = {}
             dense_live = live.dense[i]
-            if not (dense_live and block.reads_concat_dense()):
+            reads = block.inputs_read(dense_live, live.sparse_branch[i])
+            if DENSE_CONCAT not in reads:
                 changes["dense_sources"] = ()
-            if not (dense_live and block.reads_binary_dense()):
+            if DENSE_PAIR not in reads:
                 changes["dense_left"] = 0
                 changes["dense_right"] = 0
-            reads_sparse = live.sparse_branch[i] or (dense_live and "dot_product" in block.dense_ops)
-            if not reads_sparse:
+            if SPARSE_CONCAT not in reads:
                 changes["sparse_sources"] = ()
             if not live.sparse_branch[i]:
                 changes["sparse_ops"] = ()

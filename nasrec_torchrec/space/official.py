@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.space.architecture import DENSE_OPS, Architecture, Block
+from nasrec_torchrec.space.architecture import Architecture, Block
+from nasrec_torchrec.space.operators import DENSE, operator_spec
 
 # The node table of each official config, and the preset space it corresponds to.
 OFFICIAL_NODES: dict[str, tuple[str, ...]] = {
@@ -152,8 +153,8 @@ def _block_from_official(number: int, wiring: Any, choices: Any, nodes: tuple[st
         sparse_sources=index_list("sparse_idx"),
         dense_left=single_index("dense_left_idx"),
         dense_right=single_index("dense_right_idx"),
-        dense_ops=tuple(op for op in ops if op in DENSE_OPS),
-        sparse_ops=tuple(op for op in ops if op not in DENSE_OPS),
+        dense_ops=tuple(op for op in ops if operator_spec(op).branch == DENSE),
+        sparse_ops=tuple(op for op in ops if operator_spec(op).branch != DENSE),
         dense_dim=choices["dense_in_dims"],
         sparse_dim=choices["sparse_in_dims"],
         project_concat=flag("dense_sparse_interact"),

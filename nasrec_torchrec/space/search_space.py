@@ -9,8 +9,14 @@ from pathlib import Path
 from typing import Any
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.space.architecture import DENSE_OPS, SPARSE_OPS
+from nasrec_torchrec.space.operators import DENSE, SPARSE, branch_operators
 
+# The operators of the paper's and the official release's spaces (spelled out: an operator
+# added to the table later joins no preset, so the presets' results never change).
+FULL_DENSE_OPS: tuple[str, ...] = ("fc", "gating", "sum", "dot_product")
+FULL_SPARSE_OPS: tuple[str, ...] = ("embed_fc", "attention")
+SMALL_DENSE_OPS: tuple[str, ...] = ("fc", "dot_product")
+SMALL_SPARSE_OPS: tuple[str, ...] = ("embed_fc",)
 PAPER_DENSE_DIMS: tuple[int, ...] = (32, 64, 128, 256, 512)
 PAPER_SPARSE_DIMS: tuple[int, ...] = (16, 32, 64)
 OFFICIAL_DENSE_DIMS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 768, 1024)
@@ -24,8 +30,9 @@ class SearchSpace:
     Args:
         name: the space's name (presets: see `SPACES`).
         num_blocks: number of choice blocks N.
-        dense_ops: the dense operators a block may use (a subset of `DENSE_OPS`).
-        sparse_ops: the sparse operators a block may use (a subset of `SPARSE_OPS`).
+        dense_ops: the dense operators a block may use (dense names of the operator table
+            `space.operators.OPERATORS`).
+        sparse_ops: the sparse operators a block may use (its sparse names).
         dense_dims: the dense output widths (stored ascending).
         sparse_dims: the sparse branch output rows (stored ascending).
         project_concat_searchable: whether a block may turn Project-Concat on.
@@ -55,8 +62,10 @@ class SearchSpace:
         if not isinstance(self.name, str) or not self.name:
             raise NASRecError(f"field 'name': {self.name!r} is not a non-empty string")
         _check_int(self.num_blocks, "num_blocks", minimum=1)
-        object.__setattr__(self, "dense_ops", _check_ops(self.dense_ops, DENSE_OPS, "dense_ops"))
-        object.__setattr__(self, "sparse_ops", _check_ops(self.sparse_ops, SPARSE_OPS, "sparse_ops"))
+        object.__setattr__(self, "dense_ops",
+                           _check_ops(self.dense_ops, branch_operators(DENSE), "dense_ops"))
+        object.__setattr__(self, "sparse_ops",
+                           _check_ops(self.sparse_ops, branch_operators(SPARSE), "sparse_ops"))
         object.__setattr__(self, "dense_dims", _check_dims(self.dense_dims, "dense_dims"))
         object.__setattr__(self, "sparse_dims", _check_dims(self.sparse_dims, "sparse_dims"))
         _check_bool(self.project_concat_searchable, "project_concat_searchable")
@@ -179,28 +188,28 @@ SPACES: dict[str, SearchSpace] = {
     for space in (
         SearchSpace(
             name="nasrec-small", num_blocks=7,
-            dense_ops=("fc", "dot_product"), sparse_ops=("embed_fc",),
+            dense_ops=SMALL_DENSE_OPS, sparse_ops=SMALL_SPARSE_OPS,
             dense_dims=PAPER_DENSE_DIMS, sparse_dims=PAPER_SPARSE_DIMS,
             project_concat_searchable=True, project_concat_rows=1,
             fm_searchable=False, max_connections=None,
         ),
         SearchSpace(
             name="nasrec-full", num_blocks=7,
-            dense_ops=DENSE_OPS, sparse_ops=SPARSE_OPS,
+            dense_ops=FULL_DENSE_OPS, sparse_ops=FULL_SPARSE_OPS,
             dense_dims=PAPER_DENSE_DIMS, sparse_dims=PAPER_SPARSE_DIMS,
             project_concat_searchable=True, project_concat_rows=1,
             fm_searchable=False, max_connections=None,
         ),
         SearchSpace(
             name="official-small", num_blocks=7,
-            dense_ops=("fc", "dot_product"), sparse_ops=("embed_fc",),
+            dense_ops=SMALL_DENSE_OPS, sparse_ops=SMALL_SPARSE_OPS,
             dense_dims=OFFICIAL_DENSE_DIMS, sparse_dims=OFFICIAL_SPARSE_DIMS,
             project_concat_searchable=True, project_concat_rows=8,
             fm_searchable=True, max_connections=4,
         ),
         SearchSpace(
             name="official-full", num_blocks=7,
-            dense_ops=DENSE_OPS, sparse_ops=SPARSE_OPS,
+            dense_ops=FULL_DENSE_OPS, sparse_ops=FULL_SPARSE_OPS,
             dense_dims=OFFICIAL_DENSE_DIMS, sparse_dims=OFFICIAL_SPARSE_DIMS,
             project_concat_searchable=True, project_concat_rows=8,
             fm_searchable=True, max_connections=4,

@@ -6,6 +6,7 @@ from typing import Any
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.space.architecture import Architecture, Block
+from nasrec_torchrec.space.operators import OPERATORS
 from nasrec_torchrec.space.search_space import SearchSpace
 
 
@@ -47,7 +48,8 @@ def _validate_block(number: int, block: Block, space: SearchSpace) -> None:
             raise fail(field, "no operator; a branch needs at least one")
         for op in ops:
             if op not in allowed:
-                raise fail(field, f"{op!r} is not one of {list(allowed)}")
+                unknown = "" if op in OPERATORS else " (no such operator)"
+                raise fail(field, f"{op!r} is not one of {list(allowed)}{unknown}")
     for field, allowed in (("dense_dim", space.dense_dims), ("sparse_dim", space.sparse_dims)):
         dim = getattr(block, field)
         if not _is_int(dim) or dim not in allowed:

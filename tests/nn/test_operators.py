@@ -7,15 +7,28 @@ import math
 import torch
 
 from nasrec_torchrec.nn.elastic import DenseLayout, ElasticLinear, SparseLayout
-from nasrec_torchrec.nn.operators import (FC, FM, DotProduct, EmbedFC, Gating, ProjectConcat,
-                                          SelfAttention, Sum, dot_product_rows, fm_interaction,
-                                          pairwise_products, self_attention)
+from nasrec_torchrec.nn.operators import (FC, FM, DotProduct, EmbedFC, Gating, OperatorInputs,
+                                          OperatorPlan, ProjectConcat, SelfAttention, Sum,
+                                          dot_product_rows, fm_interaction, pairwise_products,
+                                          self_attention)
 
 
 def _set(layer: ElasticLinear, weight: list[list[float]], bias: list[float]) -> None:
     with torch.no_grad():
         layer.weight.copy_(torch.tensor(weight))
         layer.bias.copy_(torch.tensor(bias))
+
+
+def _pair(left: torch.Tensor, right: torch.Tensor, width: int) -> OperatorInputs:
+    """X1, X2 read whole, at output width `width`."""
+    plan = OperatorPlan(width=width, left=((0, left.shape[1]),), right=((0, right.shape[1]),),
+                        left_width=left.shape[1], right_width=right.shape[1])
+    return OperatorInputs(plan, left=left, right=right)
+
+
+def _rows(sparse: torch.Tensor, rows: int) -> OperatorInputs:
+    """The sparse concat read whole, at `rows` output rows."""
+    return OperatorInputs(OperatorPlan(rows=rows, sparse=((0, sparse.shape[1]),)), sparse=sparse)
 
 
 def test_dot_product_rows_balance_the_operator() -> None:
@@ -56,7 +69,9 @@ def test_elastic_linear_uses_first_rows_and_chosen_column_ranges() -> None:
 def test_fc_is_relu_of_linear() -> None:
     op = FC(in_max=2, out_max=2, layer_norm=False)
     _set(op.linear, [[1, -1], [-2, 1]], [0, 0])
-    assert op(torch.tensor([[3.0, 1.0]]), 2, ((0, 2),)).tolist() == [[2.0, 0.0]]
+    inputs = OperatorInputs(OperatorPlan(width=2, concat=((0, 2),)),
+                            concat=torch.tensor([[3.0, 1.0]]))
+    assert op(inputs).tolist() == [[2.0, 0.0]]
 
 
 def test_gating_is_sigmoid_gate_times_projected_right_input() -> None:
@@ -64,18 +79,18 @@ def test_gating_is_sigmoid_gate_times_projected_right_input() -> None:
     _set(op.gate, [[1.0], [0.0]], [0.0, 0.0])
     _set(op.project_right, [[1, 0, 0], [0, 1, 1]], [0.0, 0.0])
     left, right = torch.tensor([[2.0]]), torch.tensor([[1.0, 2.0, 3.0]])
-    y = op(left, ((0, 1),), right, ((0, 3),), width=2)
+    y = op(_pair(left, right, width=2))
     sig = 1 / (1 + math.exp(-2.0))
     torch.testing.assert_close(y, torch.tensor([[sig * 1.0, 0.5 * 5.0]]))
     # Same width: the right input is used as it is (no projection).
-    same = op(left, ((0, 1),), torch.tensor([[4.0, 6.0]]), ((0, 2),), width=2)
+    same = op(_pair(left, torch.tensor([[4.0, 6.0]]), width=2))
     torch.testing.assert_close(same, torch.tensor([[sig * 4.0, 0.5 * 6.0]]))
 
 
 def test_sum_adds_inputs_projecting_only_mismatched_widths() -> None:
     op = Sum(left_in_max=2, right_in_max=1, out_max=2, layer_norm=False)
     _set(op.project_right, [[2.0], [3.0]], [1.0, 1.0])
-    y = op(torch.tensor([[1.0, 2.0]]), ((0, 2),), torch.tensor([[10.0]]), ((0, 1),), width=2)
+    y = op(_pair(torch.tensor([[1.0, 2.0]]), torch.tensor([[10.0]]), width=2))
     assert y.tolist() == [[1 + 21.0, 2 + 31.0]]
 
 
@@ -83,14 +98,14 @@ def test_embed_fc_is_an_fc_along_rows() -> None:
     op = EmbedFC(sparse_in_max=2, rows_max=1, embedding_dim=2, layer_norm=False)
     _set(op.linear, [[2.0, -1.0]], [0.5])
     x = torch.tensor([[[1.0, 2.0], [3.0, 5.0]]])  # [B=1, 2 rows, E=2]
-    assert op(x, ((0, 2),), rows=1).tolist() == [[[2 - 3 + 0.5, 4 - 5 + 0.5]]]
+    assert op(_rows(x, rows=1)).tolist() == [[[2 - 3 + 0.5, 4 - 5 + 0.5]]]
 
 
 def test_self_attention_operator_projects_rows_first() -> None:
     op = SelfAttention(sparse_in_max=3, rows_max=2, embedding_dim=2, layer_norm=False)
     _set(op.linear, [[1, 0, 0], [0, 0, 1]], [0.0, 0.0])
     x = torch.tensor([[[1.0, 0.0], [7.0, 7.0], [0.0, 2.0]]])
-    torch.testing.assert_close(op(x, ((0, 3),), rows=2), self_attention(x[:, [0, 2]]))
+    torch.testing.assert_close(op(_rows(x, rows=2)), self_attention(x[:, [0, 2]]))
 
 
 def test_dot_product_operator_projects_then_interacts() -> None:
@@ -106,7 +121,8 @@ def test_dot_product_operator_projects_then_interacts() -> None:
     dense = torch.tensor([[2.0]])
     sparse = torch.tensor([[[1.0, 1.0], [0.0, 3.0]]])
     # rows: z0 = (2, 0), z1 = (1, 1), z2 = (0, 3); products (0,1)=2, (0,2)=0, (1,2)=3
-    y = op(dense, ((0, 1),), sparse, ((0, 2),), width=2)
+    plan = OperatorPlan(width=2, concat=((0, 1),), sparse=((0, 2),))
+    y = op(OperatorInputs(plan, concat=dense, sparse=sparse))
     assert y.tolist() == [[2 + 0 + 300.0, 0.0]]
 
 
