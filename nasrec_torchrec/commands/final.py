@@ -24,22 +24,17 @@ import argparse
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec final`."""
-    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
+    from nasrec_torchrec.train.options import (add_early_stopping_arguments,
+                                               add_network_arguments, add_train_arguments)
 
     parser.add_argument("--arch", required=True, metavar="FILE.json",
                         help="architecture JSON (e.g. retrain's best_architecture.json)")
     parser.add_argument("--protocol", choices=("paper", "bars"), default="paper",
                         help="paper: train+val for the configured epochs, report test; bars: "
                         "train with val early stopping (default paper)")
-    parser.add_argument("--patience", type=int, default=2,
-                        help="bars: epochs without val improvement before stopping (default 2)")
-    parser.add_argument("--monitor", choices=("log_loss", "auc"), default="log_loss",
-                        help="bars: the val metric that selects the epoch (default log_loss)")
-    parser.add_argument("--lr-plateau-factor", type=float, default=1.0, metavar="FACTOR",
-                        help="bars: multiply the rates by FACTOR after an epoch without "
-                        "improvement (FuxiCTR: 0.1; default 1.0, never)")
     add_network_arguments(parser)
     add_train_arguments(parser)
+    add_early_stopping_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -62,10 +57,8 @@ def run(args: argparse.Namespace) -> int:
     if results is not None:
         print(f"{config.output}: already finished (results.json); nothing to do")
     else:
-        results = run_final(config, architecture, args.protocol, args.patience,
+        results = run_final(config, architecture, args.protocol,
                             layer_norm=not args.no_layer_norm, dropout=args.dropout,
-                            monitor=args.monitor,
-                            lr_plateau_factor=args.lr_plateau_factor,
                             architecture_source=os.path.abspath(args.arch))
     for split, metrics in results["metrics"].items():
         print(f"{config.output}: {split} log loss {metrics['log_loss']:.5f}, AUC "

@@ -31,7 +31,7 @@ def evaluation_file(split: str) -> str:
 def model_checkpoint(model_dir: str) -> str:
     """The checkpoint a model directory's results name, else its latest one."""
     from nasrec_torchrec.train.checkpoint import latest_checkpoint
-    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, RESULTS_FILE
+    from nasrec_torchrec.artifacts import CHECKPOINT_DIR, RESULTS_FILE
 
     results_path = os.path.join(model_dir, RESULTS_FILE)
     if os.path.exists(results_path):
@@ -49,7 +49,7 @@ def model_checkpoint(model_dir: str) -> str:
 def model_config(model_dir: str) -> Any:
     """The `TrainConfig` a model directory was trained with (its `config.json`)."""
     from nasrec_torchrec.train.config import TrainConfig
-    from nasrec_torchrec.train.trainer import CONFIG_FILE
+    from nasrec_torchrec.artifacts import CONFIG_FILE
 
     path = os.path.join(model_dir, CONFIG_FILE)
     data = read_json(path)

@@ -77,7 +77,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         The content of `retrain.json`.
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
-    from nasrec_torchrec.train.trainer import RESULTS_FILE
+    from nasrec_torchrec.artifacts import RESULTS_FILE
 
     if not config.eval_split:
         raise NASRecError("retrain: the selection needs an evaluation split (--eval-split)")

@@ -168,7 +168,7 @@ def load_supernet(run_dir: str, data: Optional[str] = None,
     from nasrec_torchrec.nn.model import NASRecModelTrain
     from nasrec_torchrec.space import get_space
     from nasrec_torchrec.train.checkpoint import latest_checkpoint, load_checkpoint
-    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, CONFIG_FILE
+    from nasrec_torchrec.artifacts import CHECKPOINT_DIR, CONFIG_FILE
 
     config_path = os.path.join(run_dir, CONFIG_FILE)
     try:

@@ -108,10 +108,11 @@ def add_network_arguments(parser: argparse.ArgumentParser, dropout: bool = True)
 
 def add_early_stopping_arguments(parser: argparse.ArgumentParser) -> None:
     """`--patience`, `--monitor`, `--lr-plateau-factor` of the trainer's early stopping
-    (`nasrec train`; `nasrec final` has its own `--patience`)."""
+    (`nasrec train`, and `nasrec final --protocol bars`, whose patience defaults to 2)."""
     parser.add_argument("--patience", dest="stop_patience", type=int, metavar="EPOCHS",
                         help="evaluate the eval split after every epoch; stop after EPOCHS "
-                        "epochs without improvement; results and checkpoint: the best epoch")
+                        "epochs without improvement; results and checkpoint: the best epoch "
+                        "(final: bars only, default 2)")
     parser.add_argument("--monitor", dest="stop_monitor", choices=MONITORS,
                         help="early-stopping metric (default auc)")
     parser.add_argument("--lr-plateau-factor", type=float, metavar="FACTOR",
