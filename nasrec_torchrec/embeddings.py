@@ -392,15 +392,35 @@ def _block_seed(seed: int, table: str, block: int) -> int:
     return int.from_bytes(digest, "little") & ((1 << 63) - 1)
 
 
-@torch.no_grad()
-def init_embedding_weights(dmp: nn.Module, seed: int) -> None:
-    """Initialise every table uniformly in ±1/sqrt(rows), the same values for any sharding.
+def _table_seed(seed: int, table: str) -> int:
+    digest = hashlib.blake2b(f"{seed}:{table}".encode(), digest_size=7).digest()
+    return int.from_bytes(digest, "little")
 
-    A table is drawn in blocks of 65536 rows, each from a generator seeded by (seed, table,
-    block); a shard draws only the blocks it overlaps. So 1 rank and N ranks, table-wise,
-    column-wise or row-wise, start from the same weights, and a run is reproducible from its
-    seed (DMP's own initialisation depends on the plan). Each block is written in place into
-    the local shard: beyond the tables, memory grows by one block (a few MB), not by a table.
+
+def _normal_blocks(num_rows: int, dim: int) -> list[tuple[int, int]]:
+    """Row ranges of the normal draw: 65536 rows each, a last one under 16 values merged into
+    the one before (CPU `normal_` fills 16 values at a time and redraws a ragged end's last 16,
+    so blocks of whole 16s and a last one of at least 16 equal one whole-table draw)."""
+    starts = list(range(0, num_rows, _INIT_BLOCK_ROWS)) or [0]
+    if len(starts) > 1 and (num_rows - starts[-1]) * dim < 16:
+        starts.pop()
+    return list(zip(starts, starts[1:] + [num_rows]))
+
+
+@torch.no_grad()
+def init_embedding_weights(dmp: nn.Module, seed: int, std: Optional[float] = None) -> None:
+    """Initialise every table, the same values for any sharding, block by block.
+
+    Default (`std` None): uniform in ±1/sqrt(rows). A table is drawn in blocks of 65536 rows,
+    each from a generator seeded by (seed, table, block); a shard draws only the blocks it
+    overlaps. With `std`: N(0, std^2) (FuxiCTR's initialiser), the table's values in row order
+    from one generator seeded by (seed, table), drawn in blocks of 65536 rows (the same values
+    as one draw of the whole table); a shard draws up to its last row and keeps its part.
+
+    So 1 rank and N ranks, table-wise, column-wise or row-wise, start from the same weights,
+    and a run is reproducible from its seed (DMP's own initialisation depends on the plan).
+    Each block is written in place into the local shard: beyond the tables, memory grows by
+    one block (a few MB), not by a table.
     """
     state = dmp.state_dict()
     for key, name in embedding_table_names(dmp).items():
@@ -409,12 +429,23 @@ def init_embedding_weights(dmp: nn.Module, seed: int) -> None:
         for local, rows, cols in _local_pieces(state[key]):
             if not local.numel():
                 continue
-            for block in range(rows[0] // _INIT_BLOCK_ROWS,
-                               (rows[1] - 1) // _INIT_BLOCK_ROWS + 1):
-                start = block * _INIT_BLOCK_ROWS
-                stop = min(start + _INIT_BLOCK_ROWS, num_rows)
-                generator = torch.Generator().manual_seed(_block_seed(seed, name, block))
-                values = torch.rand(stop - start, dim, generator=generator)
+            if std is None:
+                blocks = [(block * _INIT_BLOCK_ROWS, min((block + 1) * _INIT_BLOCK_ROWS, num_rows))
+                          for block in range(rows[0] // _INIT_BLOCK_ROWS,
+                                             (rows[1] - 1) // _INIT_BLOCK_ROWS + 1)]
+            else:  # the blocks before the shard too: they advance the table's generator
+                generator = torch.Generator().manual_seed(_table_seed(seed, name))
+                blocks = [block for block in _normal_blocks(num_rows, dim) if block[0] < rows[1]]
+            for start, stop in blocks:
+                if std is None:
+                    generator = torch.Generator().manual_seed(
+                        _block_seed(seed, name, start // _INIT_BLOCK_ROWS))
+                    values = torch.rand(stop - start, dim, generator=generator)
+                else:
+                    values = torch.randn(stop - start, dim, generator=generator)
                 lo, hi = max(rows[0], start), min(rows[1], stop)
+                if lo >= hi:  # a block before the shard, drawn to advance the generator
+                    continue
                 part = values[lo - start:hi - start, cols[0]:cols[1]]
-                local[lo - rows[0]:hi - rows[0]].copy_(part.mul_(2).sub_(1).mul_(bound))
+                part = part.mul_(2).sub_(1).mul_(bound) if std is None else part * std
+                local[lo - rows[0]:hi - rows[0]].copy_(part)

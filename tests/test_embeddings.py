@@ -165,6 +165,26 @@ def test_init_values_follow_the_seeded_block_rule(context):
         assert torch.equal(state[key].local_shards()[0].tensor, expected)
 
 
+def test_normal_init_equals_one_draw_of_the_whole_table(context):
+    """With `std`, a table is drawn block by block from one generator seeded by (seed, table)
+    and holds the values of one `torch.randn` of the whole table times std (the earlier
+    formula): 150k rows end on a partial block, 131073 rows on a block of 8 values (fewer than
+    the 16 CPU `normal_` fills at a time, merged into the block before)."""
+    import hashlib
+
+    schema = toy_schema((150_000, 131_073, 7))
+    dmp = _sharded(schema, None)
+    init_embedding_weights(dmp, seed=11, std=0.01)
+    state = dmp.state_dict()
+    for feature in schema.sparse:
+        name = f"t_{feature.name}"
+        digest = hashlib.blake2b(f"11:{name}".encode(), digest_size=7).digest()
+        generator = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
+        expected = torch.randn(feature.num_rows, DIM, generator=generator) * 0.01
+        key = next(k for k in state if k.endswith(f".{name}.weight"))
+        assert torch.equal(state[key].local_shards()[0].tensor, expected), name
+
+
 def _peak_rss_kb() -> int:
     with open("/proc/self/status") as handle:
         return next(int(line.split()[1]) for line in handle if line.startswith("VmHWM"))
@@ -193,33 +213,36 @@ def _gather_initialised_tables(out_path):
             else:
                 dmp = _sharded(toy_schema(), None, sharding_types=[sharding_type])
             assert sharding_type in str(dmp.plan)
-            init_embedding_weights(dmp, seed=5)
-            gathered = {}
-            for key, value in dmp.state_dict().items():
-                if ".embedding_bags." in key:
-                    full = torch.zeros(tuple(value.size()))
-                    value.gather(dst=0, out=full if context.rank == 0 else None)
-                    gathered[key] = full
-            if context.rank == 0:
-                torch.save(gathered, f"{out_path}.{sharding_type}")
+            for std in INIT_STDS:
+                init_embedding_weights(dmp, seed=5, std=std)
+                gathered = {}
+                for key, value in dmp.state_dict().items():
+                    if ".embedding_bags." in key:
+                        full = torch.zeros(tuple(value.size()))
+                        value.gather(dst=0, out=full if context.rank == 0 else None)
+                        gathered[key] = full
+                if context.rank == 0:
+                    torch.save(gathered, f"{out_path}.{sharding_type}.{std}")
     finally:
         teardown(context)
 
 
 SHARDING_TYPES = ("table_wise", "column_wise", "row_wise")
+INIT_STDS = (None, 0.01)  # uniform, normal
 
 
 def test_init_is_the_same_for_any_sharding_and_world_size(context, tmp_path):
     one_rank = _sharded(toy_schema(), None)
-    init_embedding_weights(one_rank, seed=5)
     run_ranks(2, _gather_initialised_tables, str(tmp_path / "tables"))
-    state = one_rank.state_dict()
-    for sharding_type in SHARDING_TYPES:
-        gathered = torch.load(str(tmp_path / "tables") + f".{sharding_type}")
-        assert set(gathered) == {k for k in state if ".embedding_bags." in k}
-        for key, full in gathered.items():
-            torch.testing.assert_close(full, state[key].local_shards()[0].tensor,
-                                       rtol=0, atol=0)
+    for std in INIT_STDS:
+        init_embedding_weights(one_rank, seed=5, std=std)
+        state = one_rank.state_dict()
+        for sharding_type in SHARDING_TYPES:
+            gathered = torch.load(str(tmp_path / "tables") + f".{sharding_type}.{std}")
+            assert set(gathered) == {k for k in state if ".embedding_bags." in k}
+            for key, full in gathered.items():
+                torch.testing.assert_close(full, state[key].local_shards()[0].tensor,
+                                           rtol=0, atol=0, msg=f"{sharding_type} {std} {key}")
 
 
 @pytest.mark.parametrize("sharding_type", ["table_wise", "column_wise", "row_wise"])

@@ -17,29 +17,21 @@ from __future__ import annotations
 
 import argparse
 
+from nasrec_torchrec.settings import add_options, from_args
+from nasrec_torchrec.stages.evaluate import EvaluateRun, evaluate, evaluation_file
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `nasrec evaluate`."""
-    parser.add_argument("--model", required=True, metavar="DIR",
-                        help="a trained model directory (train / retrain candidate / final)")
-    parser.add_argument("--data", metavar="DIR",
-                        help="prepared dataset (default: the one the model trained on)")
-    parser.add_argument("--split", help="split scored (default: test if present, else val)")
-    parser.add_argument("--checkpoint", metavar="DIR",
-                        help="a step_* checkpoint (default: the model's chosen or latest)")
-    parser.add_argument("--batch-size", type=int, help="rows per evaluation batch")
-    parser.add_argument("--threads", type=int, help="intra-op threads")
+    """The flags of `nasrec evaluate`: one per field of `EvaluateRun`."""
+    add_options(parser, EvaluateRun)
 
 
 def run(args: argparse.Namespace) -> int:
     """Evaluate; print the metrics."""
-    from nasrec_torchrec.pipeline.evaluate import evaluate_model, evaluation_file
-    from nasrec_torchrec.train.distributed import set_threads
-
-    set_threads(args.threads, 1)
-    result = evaluate_model(args.model, args.data, args.split, args.batch_size, args.checkpoint)
+    evaluate_run = from_args(EvaluateRun, args)
+    result = evaluate(evaluate_run, "nasrec evaluate")
     metrics = result["metrics"]
-    print(f"{args.model} on {result['split']}: log loss {metrics['log_loss']:.5f}, "
+    print(f"{evaluate_run.model} on {result['split']}: log loss {metrics['log_loss']:.5f}, "
           f"AUC {metrics['auc']:.5f} over {metrics['rows']} rows -> "
           f"{evaluation_file(result['split'])}")
     return 0

@@ -3,10 +3,11 @@
 Protocols: `paper` (default) trains on train+val (a view of both splits; nothing is copied)
 for the configured epochs and reports the test split (val when there is none); `bars` trains
 on train, evaluates val after every epoch, keeps the best epoch's checkpoint and stops after
---patience epochs without improvement, then reports val and test. Tables are full-size unless
---embedding-cap is given. Writes results.json (metrics, MFLOPs per sample, parameters,
-timings, the checkpoint), architecture.json, checkpoints/ and report.md. With --resume an
-interrupted run continues from its latest checkpoint; a finished one is not retrained.
+--patience epochs without improvement (default 2), then reports val and test. Tables are
+full-size unless --embedding-cap is given. Writes results.json (metrics, MFLOPs per sample,
+parameters, timings, the checkpoint), architecture.json, checkpoints/ and report.md. With
+--resume an interrupted run continues from its latest checkpoint; a finished one is not
+retrained.
 
 Examples:
   nasrec final --arch runs/retrain/best_architecture.json --data data/criteo --output runs/final
@@ -20,57 +21,29 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
+
+from nasrec_torchrec.artifacts import REPORT_FILE
+from nasrec_torchrec.stages.final import FinalRun, final
+from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `nasrec final`."""
-    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
-
-    parser.add_argument("--arch", required=True, metavar="FILE.json",
-                        help="architecture JSON (e.g. retrain's best_architecture.json)")
-    parser.add_argument("--protocol", choices=("paper", "bars"), default="paper",
-                        help="paper: train+val for the configured epochs, report test; bars: "
-                        "train with val early stopping (default paper)")
-    parser.add_argument("--patience", type=int, default=2,
-                        help="bars: epochs without val improvement before stopping (default 2)")
-    parser.add_argument("--monitor", choices=("log_loss", "auc"), default="log_loss",
-                        help="bars: the val metric that selects the epoch (default log_loss)")
-    parser.add_argument("--lr-plateau-factor", type=float, default=1.0, metavar="FACTOR",
-                        help="bars: multiply the rates by FACTOR after an epoch without "
-                        "improvement (FuxiCTR: 0.1; default 1.0, never)")
-    add_network_arguments(parser)
-    add_train_arguments(parser)
+    """The flags of `nasrec final`: one per field of `FinalRun` (early stopping included)."""
+    add_run_arguments(parser, FinalRun, early_stopping=True)
 
 
 def run(args: argparse.Namespace) -> int:
     """Train, score, report; print the metrics and where the report is."""
-    import os
-
-    from nasrec_torchrec.space import load_architecture
-    from nasrec_torchrec.errors import NASRecError
-    from nasrec_torchrec.pipeline.final import existing_results, run_final
-    from nasrec_torchrec.pipeline.report import REPORT_FILE
-    from nasrec_torchrec.train.options import config_from_args
-
-    config = config_from_args(args)
-    if args.embedding_cap is None:
-        config.embedding_cap = None  # full tables unless a cap is asked for
-    if not config.data or not config.output:
-        raise NASRecError("final: --data and --output are required")
-    architecture = load_architecture(args.arch)
-    results = existing_results(config.output) if args.resume else None
-    if results is not None:
-        print(f"{config.output}: already finished (results.json); nothing to do")
-    else:
-        results = run_final(config, architecture, args.protocol, args.patience,
-                            layer_norm=not args.no_layer_norm, dropout=args.dropout,
-                            monitor=args.monitor,
-                            lr_plateau_factor=args.lr_plateau_factor,
-                            architecture_source=os.path.abspath(args.arch))
+    final_run = run_from_args(FinalRun, args, early_stopping=True)
+    results = final(final_run, "nasrec final")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
+    output = final_run.train.output
     for split, metrics in results["metrics"].items():
-        print(f"{config.output}: {split} log loss {metrics['log_loss']:.5f}, AUC "
+        print(f"{output}: {split} log loss {metrics['log_loss']:.5f}, AUC "
               f"{metrics['auc']:.5f} over {metrics['rows']} rows")
-    print(f"{config.output}: {results['cost']['mflops']:.3f} MFLOPs per sample, "
+    print(f"{output}: {results['cost']['mflops']:.3f} MFLOPs per sample, "
           f"{results['cost']['params']:,} parameters; report: "
-          f"{os.path.join(config.output, REPORT_FILE)}")
+          f"{os.path.join(output, REPORT_FILE)}")
     return 0

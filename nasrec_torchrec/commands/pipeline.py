@@ -68,7 +68,8 @@ def run(args: argparse.Namespace) -> int:
     if args.no_progress:
         overrides.append("progress=false")
     config = load_experiment(args.config, overrides)
-    record = run_pipeline(config, args.output, args.data, args.stop_after)
+    record = run_pipeline(config, args.output, args.data, args.stop_after,
+                          args.config or "config")
     if int(os.environ.get("RANK", "0")) != 0:
         return 0  # under torchrun, rank 0 reports
     print(f"{'stage':<10} {'status':<8} {'seconds':>9}")

@@ -18,33 +18,24 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
+
+from nasrec_torchrec.artifacts import BEST_ARCHITECTURE_FILE
+from nasrec_torchrec.stages.retrain import RetrainRun, retrain
+from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `nasrec retrain`."""
-    from nasrec_torchrec.train.options import add_network_arguments, add_train_arguments
-
-    parser.add_argument("--search", required=True, metavar="DIR",
-                        help="a `nasrec search` output directory (its candidates.jsonl)")
-    parser.add_argument("--top-k", type=int, default=15,
-                        help="candidates retrained (default 15)")
-    add_network_arguments(parser)
-    add_train_arguments(parser)
+    """The flags of `nasrec retrain`: one per field of `RetrainRun`."""
+    add_run_arguments(parser, RetrainRun)
 
 
 def run(args: argparse.Namespace) -> int:
     """Retrain the top-k; print the table and the winner."""
-    from nasrec_torchrec.errors import NASRecError
-    from nasrec_torchrec.pipeline.retrain import BEST_FILE, retrain_top_k, search_data
-    from nasrec_torchrec.train.options import config_from_args
-
-    config = config_from_args(args)
-    config.data = config.data or search_data(args.search) or ""
-    if not config.data or not config.output:
-        raise NASRecError("retrain: --output is required, and --data unless the search "
-                          "recorded its dataset")
-    summary = retrain_top_k(args.search, config, top_k=args.top_k,
-                            layer_norm=not args.no_layer_norm, dropout=args.dropout)
+    retrain_run = run_from_args(RetrainRun, args)
+    summary = retrain(retrain_run, "nasrec retrain")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     metric, split = summary["metric"], summary["eval_split"]
     print(f"{'rank':>4} {'search loss':>12} {split + ' ' + metric:>16} {'AUC':>8} {'MFLOPs':>8}")
     for row in summary["candidates"]:
@@ -54,6 +45,6 @@ def run(args: argparse.Namespace) -> int:
               f"{row['auc'] if row['auc'] is None else format(row['auc'], '.5f'):>8} "
               f"{row['mflops']:>8.3f}")
     best = summary["best"]
-    print(f"{config.output}: best candidate {best['rank']:02d} ({split} {metric} "
-          f"{best[metric]:.5f}, AUC {best['auc']:.5f}) -> {BEST_FILE}")
+    print(f"{retrain_run.train.output}: best candidate {best['rank']:02d} ({split} {metric} "
+          f"{best[metric]:.5f}, AUC {best['auc']:.5f}) -> {BEST_ARCHITECTURE_FILE}")
     return 0

@@ -71,17 +71,35 @@ class NASRecModelTrain(nn.Module):
     """Adds the binary cross-entropy loss, as `torchrec.models.dlrm.DLRMTrain` does.
 
     `forward(batch) -> (loss, (loss.detach(), logits.detach(), labels))`, the shape TorchRec's
-    train pipelines expect.
+    train pipelines expect; the forward takes the batch alone, so `TrainPipelineSparseDist`
+    can trace it. A supernet body trains the path set by `body.set_architecture(path)`.
+
+    Args:
+        model: the `NASRecModel` trained.
+        embedding_l2: with `embedding_l2 > 0` the returned loss (the one back-propagated) adds
+            `embedding_l2 * mean_b sum_{f,e} sparse[b, f, e]^2` over the pooled embeddings
+            `[B, F, E]` the body receives; the outputs keep the BCE alone.
+
+    Example::
+
+        train_model = NASRecModelTrain(NASRecModel(ebc, 13, body), embedding_l2=1e-6)
+        loss, (bce, logits, labels) = train_model(batch)  # logits, labels: [B]
     """
 
-    def __init__(self, model: NASRecModel) -> None:
+    def __init__(self, model: NASRecModel, embedding_l2: float = 0.0) -> None:
         super().__init__()
         self.model = model
         self.loss_fn = nn.BCEWithLogitsLoss()
+        self.embedding_l2: float = embedding_l2
 
-    def forward(self, batch: Batch, *body_args: object
+    def forward(self, batch: Batch
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        logits = self.model(batch.dense_features, batch.sparse_features, *body_args)
+        sparse = self.model.embed(batch.sparse_features)
+        logits = self.model.body(batch.dense_features, sparse)
         labels = batch.labels.float()
         loss = self.loss_fn(logits, labels)
-        return loss, (loss.detach(), logits.detach(), labels)
+        outputs = (loss.detach(), logits.detach(), labels)
+        if not self.embedding_l2:
+            return loss, outputs
+        penalty = sparse.pow(2).sum(dim=(1, 2)).mean()
+        return loss + self.embedding_l2 * penalty, outputs

@@ -1,19 +1,22 @@
-"""Run one `nasrec` command module in a fresh process: `python -m
-nasrec_torchrec.pipeline.run_stage MODULE [ARGS...]`.
+"""The stage functions by name, and one stage run in a fresh process:
+`python -m nasrec_torchrec.pipeline.run_stage STAGE RUN.json`.
 
-The pipeline uses it under torchrun for the stages that run on rank 0 alone (prepare,
-search): in the ranks' own process the pipeline's process group is initialised, and
-collectives such as a distributed-checkpoint load would wait for the other ranks.
+The pipeline uses the fresh process under torchrun for the stages that run on rank 0 alone
+(prepare, search): in the ranks' own process the pipeline's process group is initialised,
+and collectives such as a distributed-checkpoint load would wait for the other ranks. The
+stage's typed run config travels as JSON (no command line in between).
 """
 
 from __future__ import annotations
 
-import argparse
 import importlib
 import os
 import subprocess
 import sys
-from typing import Sequence
+from dataclasses import asdict
+from typing import Any, Callable, NamedTuple, Sequence
+
+from nasrec_torchrec.artifacts import read_json, write_json
 
 TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
                       "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME",
@@ -22,37 +25,59 @@ TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "G
                       "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE")
 
 
-def run_module(module_name: str, argv: Sequence[str]) -> int:
-    """Parse `argv` with the command module's parser and run it in this process."""
-    module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
-    parser = argparse.ArgumentParser(prog=f"nasrec {module_name}")
-    module.add_arguments(parser)
-    return int(module.run(parser.parse_args(list(argv))) or 0)
+class StageFunction(NamedTuple):
+    """Where a stage's function and its run config's class live."""
+
+    module: str
+    function: str
+    run_class: str
+
+    def load(self) -> tuple[Callable[..., Any], type]:
+        """(the function, the run config class)."""
+        module = importlib.import_module(self.module)
+        return getattr(module, self.function), getattr(module, self.run_class)
 
 
-def run_in_fresh_process(module_name: str, argv: Sequence[str]) -> int:
-    """`run_module` in a child process without the torchrun environment; its exit code."""
+STAGE_FUNCTIONS: dict[str, StageFunction] = {
+    "synth": StageFunction("nasrec_torchrec.stages.data", "synth", "SynthRun"),
+    "prepare": StageFunction("nasrec_torchrec.stages.data", "prepare", "PrepareRun"),
+    "train-supernet": StageFunction("nasrec_torchrec.stages.supernet", "train_supernet",
+                                    "SupernetRun"),
+    "search": StageFunction("nasrec_torchrec.search.run", "run_search", "SearchRun"),
+    "retrain": StageFunction("nasrec_torchrec.stages.retrain", "retrain", "RetrainRun"),
+    "final": StageFunction("nasrec_torchrec.stages.final", "final", "FinalRun"),
+}
+"""The `nasrec` command a stage is (its name here) -> its library function."""
+
+
+def run_in_fresh_process(command: str, run: Any, run_file: str) -> int:
+    """Run stage `command` on `run` in a child process without the torchrun environment
+    (the run config passes through `run_file`); its exit code."""
+    write_json(run_file, asdict(run))
     env = {key: value for key, value in os.environ.items() if key not in TORCHRUN_VARIABLES}
-    command = [sys.executable, "-m", "nasrec_torchrec.pipeline.run_stage", module_name, *argv]
-    return subprocess.run(command, env=env, check=False).returncode
+    argv = [sys.executable, "-m", "nasrec_torchrec.pipeline.run_stage", command, run_file]
+    return subprocess.run(argv, env=env, check=False).returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point: `MODULE [ARGS...]`."""
+    """Entry point: `STAGE RUN.json`."""
     from nasrec_torchrec.errors import NASRecError
     from nasrec_torchrec.logs import setup_logging, verbose_from_environment
+    from nasrec_torchrec.settings import from_mapping
 
     args = list(sys.argv[1:] if argv is None else argv)
-    if not args:
-        print("usage: python -m nasrec_torchrec.pipeline.run_stage MODULE [ARGS...]",
-              file=sys.stderr)
+    if len(args) != 2 or args[0] not in STAGE_FUNCTIONS:
+        print(f"usage: python -m nasrec_torchrec.pipeline.run_stage "
+              f"{{{','.join(STAGE_FUNCTIONS)}}} RUN.json", file=sys.stderr)
         return 2
     setup_logging(verbose_from_environment())
     try:
-        return run_module(args[0], args[1:])
+        function, run_class = STAGE_FUNCTIONS[args[0]].load()
+        function(from_mapping(run_class, read_json(args[1]), args[1]))
     except NASRecError as error:
         print(f"nasrec {args[0]}: error: {error}", file=sys.stderr)
         return 2
+    return 0
 
 
 if __name__ == "__main__":

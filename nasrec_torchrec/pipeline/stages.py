@@ -1,13 +1,14 @@
 """The one-command pipeline: prepare -> train-supernet -> search -> retrain -> final.
 
-Every stage runs in this process through its own command (`nasrec_torchrec.commands.*`),
-with an argv built from the `ExperimentConfig`, into one output directory:
-`OUTPUT/{data,supernet,search,retrain,final}`. A stage whose results file exists is skipped
-(`data/schema.json`, `supernet/results.json`, `search/search.json`, `retrain/retrain.json`,
-`final/results.json` + `report.md`); the others run with `--resume`, so an interrupted stage
-continues from its latest checkpoint (or saved search state). `OUTPUT/pipeline.json` holds
-the effective config and, per stage, its status, command line and time; at the end the final
-report gets the stage table.
+`plan_stages` turns the `ExperimentConfig` into one typed run config per stage (a section's
+`args` are parsed by that stage's own flags, derived from its run config); `run_pipeline`
+calls each stage's library function (`run_stage.STAGE_FUNCTIONS`) in this process, into one
+output directory: `OUTPUT/{data,supernet,search,retrain,final}`. A stage whose results file
+exists is skipped (`data/schema.json`, `supernet/results.json`, `search/search.json`,
+`retrain/retrain.json`, `final/results.json` + `report.md`); the others run with `resume`,
+so an interrupted stage continues from its latest checkpoint (or saved search state).
+`OUTPUT/pipeline.json` holds the effective config and, per stage, its status, the
+equivalent command line and its time; at the end the final report gets the stage table.
 """
 
 from __future__ import annotations
@@ -20,13 +21,18 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Optional
 
+from nasrec_torchrec.artifacts import (
+    ARCHITECTURE_FILE, BEST_ARCHITECTURE_FILE, PIPELINE_FILE, RESULTS_FILE, RETRAIN_FILE,
+    SCHEMA_FILE, SEARCH_SUMMARY_FILE, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.pipeline.config import ExperimentConfig
-from nasrec_torchrec.pipeline.training import read_json, write_json
+from nasrec_torchrec.pipeline.run_stage import STAGE_FUNCTIONS, run_in_fresh_process
+from nasrec_torchrec.settings import StrictParser, add_options, from_args, to_argv
+from nasrec_torchrec.train.config import TrainConfig
+from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 logger = logging.getLogger(__name__)
 
-PIPELINE_FILE = "pipeline.json"
 STAGES = ("prepare", "supernet", "search", "retrain", "final")
 SINGLE_PROCESS_STAGES = frozenset({"prepare", "search"})
 """Under torchrun these run on rank 0, in a child process without the ranks' process group,
@@ -40,133 +46,132 @@ class Stage:
     """One step of the pipeline.
 
     Args:
-        name: the stage (a key of `STAGES`). command: the `nasrec` subcommand it runs.
-        module: the command module's name. argv: its arguments.
-        done: whether its results exist. output: its directory.
+        name: the stage (one of `STAGES`). command: the `nasrec` subcommand it equals (a key
+        of `STAGE_FUNCTIONS`; "" for a given dataset). run: its typed run config.
+        output: its directory. done: whether its results exist.
     """
 
     name: str
     command: str
-    module: str
-    argv: list[str]
+    run: Any
     output: str
     done: Callable[[], bool] = field(repr=False, default=lambda: False)
 
     def command_line(self) -> str:
-        """`nasrec <command> <argv>`, shell-quoted."""
-        return " ".join(["nasrec", self.command, *map(shlex.quote, self.argv)])
+        """The equivalent `nasrec <command> <flags>`, shell-quoted."""
+        return " ".join(["nasrec", self.command, *map(shlex.quote, to_argv(self.run))])
 
-
-def _flag(argv: list[str], name: str, value: Any) -> None:
-    if value is None or value is False:
-        return
-    if value is True:
-        argv.append(name)
-    else:
-        argv += [name, str(value)]
-
-
-def _common_train(argv: list[str], config: ExperimentConfig, section: Any) -> None:
-    _flag(argv, "--epochs", section.epochs)
-    _flag(argv, "--max-steps", section.max_steps)
-    _flag(argv, "--batch-size", section.batch_size)
-    _flag(argv, "--lr", section.lr)
-    _flag(argv, "--embedding-lr", section.lr)
-    _flag(argv, "--seed", config.seed)
-    _flag(argv, "--threads", config.threads)
-    _flag(argv, "--device", config.device)
-    _flag(argv, "--no-progress", not config.progress)
-    if section.checkpoint_every is not None:
-        _flag(argv, "--checkpoint-every", section.checkpoint_every)
-    argv.append("--resume")
+    def execute(self) -> Any:
+        """Call the stage's function on its run config in this process."""
+        function, _ = STAGE_FUNCTIONS[self.command].load()
+        return function(self.run, f"pipeline stage {self.name}")
 
 
 def _exists(*parts: str) -> Callable[[], bool]:
     return lambda: os.path.exists(os.path.join(*parts))
 
 
-def plan_stages(config: ExperimentConfig, output: str, data: Optional[str]) -> list[Stage]:
-    """The stages of a pipeline run (argv and done-checks), in order."""
-    from nasrec_torchrec.pipeline.final import final_done
+def _with_args(run: Any, args: list[str], where: str, early_stopping: bool = False) -> Any:
+    """`run` with a config section's further flags (`args`) applied by the stage's parser."""
+    if not args:
+        return run
+    parser = StrictParser(prog=where, add_help=False)
+    if isinstance(getattr(run, "train", None), TrainConfig):
+        add_run_arguments(parser, type(run), early_stopping)
+        return run_from_args(type(run), parser.parse_args(args), early_stopping, base=run)
+    add_options(parser, type(run))
+    return from_args(type(run), parser.parse_args(args), run)
+
+
+def _train(config: ExperimentConfig, section: Any, data: str, output: str,
+           **settings: Any) -> TrainConfig:
+    """The `TrainConfig` of a training section (its rate for the dense weights and tables)."""
+    train = TrainConfig(data=data, output=output, epochs=section.epochs,
+                        max_steps=section.max_steps, batch_size=section.batch_size,
+                        learning_rate=section.lr, embedding_learning_rate=section.lr,
+                        seed=config.seed, threads=config.threads, device=config.device,
+                        progress_bar=config.progress, resume=True, **settings)
+    if section.checkpoint_every is not None:
+        train.checkpoint_every = section.checkpoint_every
+    return train
+
+
+def _data_stage(config: ExperimentConfig, data_dir: str, data_given: bool,
+                where: str) -> Stage:
+    from nasrec_torchrec.stages.data import PrepareRun, SynthRun
+
+    prepare = config.prepare
+    has_schema = _exists(data_dir, SCHEMA_FILE)
+    if prepare.synth:
+        run: Any = SynthRun(like=prepare.synth, rows=prepare.rows, output=data_dir,
+                            seed=config.seed)
+        return Stage("prepare", "synth", _with_args(run, prepare.args, f"{where}: "
+                     "field 'prepare.args'"), data_dir, has_schema)
+    if prepare.format:
+        run = PrepareRun(format=prepare.format, input=list(prepare.inputs),
+                         split=prepare.split, output=data_dir, seed=config.seed)
+        return Stage("prepare", "prepare", _with_args(run, prepare.args, f"{where}: "
+                     "field 'prepare.args'"), data_dir, has_schema)
+    if not data_given:
+        raise NASRecError("pipeline: give --data (a prepared dataset), --synth SHAPE, or a "
+                          "config whose prepare section names the raw data")
+    return Stage("prepare", "", None, data_dir, has_schema)
+
+
+def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
+                where: str = "config") -> list[Stage]:
+    """The stages of a pipeline run (typed run configs and done-checks), in order; `where`
+    names the config in errors."""
+    from nasrec_torchrec.search.settings import SearchRun
+    from nasrec_torchrec.stages.final import FinalRun, final_done
+    from nasrec_torchrec.stages.retrain import RetrainRun
+    from nasrec_torchrec.stages.supernet import SupernetRun
 
     data_dir = data or os.path.join(output, "data")
-    stages: list[Stage] = []
-    prepare = config.prepare
-    has_schema = _exists(data_dir, "schema.json")
-    if prepare.synth:
-        argv = ["--like", prepare.synth, "--rows", str(prepare.rows), "--output", data_dir,
-                "--seed", str(config.seed), *prepare.args]
-        stages.append(Stage("prepare", "synth", "synth", argv, data_dir, has_schema))
-    elif prepare.format:
-        argv = ["--format", prepare.format, "--input", *prepare.inputs, "--split", prepare.split,
-                "--output", data_dir, "--seed", str(config.seed), *prepare.args]
-        stages.append(Stage("prepare", "prepare", "prepare", argv, data_dir, has_schema))
-    else:
-        if not data:
-            raise NASRecError("pipeline: give --data (a prepared dataset), --synth SHAPE, or a "
-                              "config whose prepare section names the raw data")
-        stages.append(Stage("prepare", "(given)", "", [], data_dir, has_schema))
-
-    supernet_dir = os.path.join(output, "supernet")
-    s = config.supernet
-    argv = ["--data", data_dir, "--output", supernet_dir, "--space", s.space,
-            "--strategy", s.strategy, "--path-warmup", str(s.path_warmup),
-            "--embedding-cap", str(s.embedding_cap)]
-    _flag(argv, "--no-layer-norm", not s.layer_norm)
-    _common_train(argv, config, s)
-    stages.append(Stage("supernet", "train-supernet", "train_supernet", argv + s.args,
-                        supernet_dir, _exists(supernet_dir, "results.json")))
-
-    search_dir = os.path.join(output, "search")
-    q = config.search
-    argv = ["--supernet", supernet_dir, "--data", data_dir, "--output", search_dir,
-            "--method", q.method, "--preset", q.preset, "--finetune", q.finetune,
-            "--finetune-steps", str(q.finetune_steps),
-            "--finetune-batch-size", str(q.finetune_batch_size),
-            "--finetune-lr", str(q.finetune_lr), "--seed", str(config.seed), "--resume"]
-    for flag, value in (("--budget", q.budget), ("--generations", q.generations),
-                        ("--population", q.population), ("--sample-size", q.sample_size),
-                        ("--children", q.children), ("--eval-rows", q.eval_rows),
-                        ("--max-mflops", q.max_mflops), ("--threads", config.threads)):
-        _flag(argv, flag, value)
-    _flag(argv, "--no-progress", not config.progress)
-    stages.append(Stage("search", "search", "search", argv + q.args, search_dir,
-                        _exists(search_dir, "search.json")))
-
-    retrain_dir = os.path.join(output, "retrain")
-    r = config.retrain
-    argv = ["--search", search_dir, "--data", data_dir, "--output", retrain_dir,
-            "--top-k", str(r.top_k), "--embedding-cap", str(r.embedding_cap)]
-    _flag(argv, "--no-layer-norm", not config.layer_norm)
-    _common_train(argv, config, r)
-    stages.append(Stage("retrain", "retrain", "retrain", argv + r.args, retrain_dir,
-                        _exists(retrain_dir, "retrain.json")))
-
-    final_dir = os.path.join(output, "final")
-    f = config.final
-    argv = ["--arch", os.path.join(retrain_dir, "best_architecture.json"), "--data", data_dir,
-            "--output", final_dir, "--protocol", f.protocol, "--patience", str(f.patience),
-            "--lr-schedule", f.lr_schedule]
-    if f.embedding_cap is not None:
-        argv += ["--embedding-cap", str(f.embedding_cap)]
-    _flag(argv, "--no-layer-norm", not config.layer_norm)
-    _common_train(argv, config, f)
-    stages.append(Stage("final", "final", "final", argv + f.args, final_dir,
-                        lambda: final_done(final_dir)))
-    return stages
+    dirs = {name: os.path.join(output, name) for name in STAGES[1:]}
+    s, q, r, f = config.supernet, config.search, config.retrain, config.final
+    supernet = SupernetRun(space=s.space, strategy=s.strategy, path_warmup=s.path_warmup,
+                           layer_norm=s.layer_norm,
+                           train=_train(config, s, data_dir, dirs["supernet"],
+                                        embedding_cap=s.embedding_cap))
+    search = SearchRun(
+        supernet=dirs["supernet"], data=data_dir, output=dirs["search"], method=q.method,
+        preset=q.preset, finetune=q.finetune, finetune_steps=q.finetune_steps,
+        finetune_batch_size=q.finetune_batch_size, finetune_lr=q.finetune_lr,
+        seed=config.seed, resume=True, budget=q.budget, generations=q.generations,
+        population=q.population, sample_size=q.sample_size, children=q.children,
+        eval_rows=q.eval_rows, max_mflops=q.max_mflops, threads=config.threads,
+        no_progress=not config.progress)
+    retrain = RetrainRun(search=dirs["search"], top_k=r.top_k, layer_norm=config.layer_norm,
+                         train=_train(config, r, data_dir, dirs["retrain"],
+                                      embedding_cap=r.embedding_cap))
+    final = FinalRun(arch=os.path.join(dirs["retrain"], BEST_ARCHITECTURE_FILE),
+                     protocol=f.protocol, layer_norm=config.layer_norm,
+                     train=_train(config, f, data_dir, dirs["final"], patience=f.patience,
+                                  lr_schedule=f.lr_schedule, embedding_cap=f.embedding_cap))
+    final_dir = dirs["final"]
+    return [
+        _data_stage(config, data_dir, data is not None, where),
+        Stage("supernet", "train-supernet",
+              _with_args(supernet, s.args, f"{where}: field 'supernet.args'"),
+              dirs["supernet"], _exists(dirs["supernet"], RESULTS_FILE)),
+        Stage("search", "search", _with_args(search, q.args, f"{where}: field 'search.args'"),
+              dirs["search"], _exists(dirs["search"], SEARCH_SUMMARY_FILE)),
+        Stage("retrain", "retrain",
+              _with_args(retrain, r.args, f"{where}: field 'retrain.args'"),
+              dirs["retrain"], _exists(dirs["retrain"], RETRAIN_FILE)),
+        Stage("final", "final",
+              _with_args(final, f.args, f"{where}: field 'final.args'", early_stopping=True),
+              final_dir, lambda: final_done(final_dir)),
+    ]
 
 
-def _run_stage(stage: Stage, fresh_process: bool = False) -> None:
-    from nasrec_torchrec.pipeline.run_stage import run_in_fresh_process, run_module
-
-    if fresh_process:
-        code = run_in_fresh_process(stage.module, stage.argv)
-    else:
-        try:
-            code = run_module(stage.module, stage.argv)
-        except SystemExit:
-            raise NASRecError(f"pipeline: stage {stage.name}: invalid arguments: "
-                              f"{stage.command_line()}") from None
+def _run_stage(stage: Stage, output: str, fresh_process: bool = False) -> None:
+    if not fresh_process:
+        stage.execute()
+        return
+    run_file = os.path.join(output, f".{stage.name}.run.json")
+    code = run_in_fresh_process(stage.command, stage.run, run_file)
     if code:
         raise NASRecError(f"pipeline: stage {stage.name} failed (exit {code})")
 
@@ -176,7 +181,7 @@ def _now() -> str:
 
 
 def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = None,
-                 stop_after: Optional[str] = None) -> dict[str, Any]:
+                 stop_after: Optional[str] = None, where: str = "config") -> dict[str, Any]:
     """Run (or continue) every stage; returns the content of `pipeline.json`.
 
     Args:
@@ -184,6 +189,7 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         output: the pipeline's directory.
         data: a prepared dataset (or where `prepare` writes it; default OUTPUT/data).
         stop_after: run the stages up to and including this one only.
+        where: the config's file (named in errors).
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
 
@@ -196,18 +202,17 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         context = init_distributed(config.device, config.threads, GROUP_TIMEOUT_SECONDS)
     try:
         return _run_pipeline(config, output, data, stop_after,
-                             context is None or context.is_main, context is not None)
+                             context is None or context.is_main, context is not None, where)
     finally:
         teardown(context)
 
 
 def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
-                  stop_after: Optional[str], is_main: bool, multi_rank: bool = False
-                  ) -> dict[str, Any]:
-    from nasrec_torchrec.pipeline.final import final_done
-    from nasrec_torchrec.pipeline.report import write_report
-    from nasrec_torchrec.train.distributed import broadcast_object
-    from nasrec_torchrec.train.distributed import barrier
+                  stop_after: Optional[str], is_main: bool, multi_rank: bool = False,
+                  where: str = "config") -> dict[str, Any]:
+    from nasrec_torchrec.stages.final import final_done
+    from nasrec_torchrec.stages.report import write_report
+    from nasrec_torchrec.train.distributed import barrier, broadcast_object
 
     def save(record: dict[str, Any]) -> None:
         if is_main:
@@ -218,7 +223,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
             print(f"[pipeline] {message}", flush=True)
 
     os.makedirs(output, exist_ok=True)
-    stages = plan_stages(config, output, data)
+    stages = plan_stages(config, output, data, where)
     path = os.path.join(output, PIPELINE_FILE)
     previous = read_json(path).get("stages", {}) if os.path.exists(path) else {}
     record: dict[str, Any] = {"config": config.to_dict(), "output": os.path.abspath(output),
@@ -226,14 +231,14 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
                               "started": _now()}
     for stage in stages:
         entry = dict(previous.get(stage.name, {}))
-        entry.update({"command": stage.command_line() if stage.module else None,
+        entry.update({"command": stage.command_line() if stage.command else None,
                       "output": os.path.abspath(stage.output)})
         if broadcast_object(stage.done()):
             logger.info("pipeline: stage %s: done earlier (%s), skipped", stage.name,
                         stage.output)
             say(f"{stage.name}: done earlier, skipped ({stage.output})")
             entry.update({"status": "skipped", "skipped_at": _now()})
-        elif not stage.module:
+        elif not stage.command:
             raise NASRecError(f"{stage.output}: not a prepared dataset (no schema.json)")
         else:
             say(f"{stage.name}: {stage.command_line()}")
@@ -242,9 +247,9 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
             record["stages"][stage.name] = entry
             save(record)
             if stage.name not in SINGLE_PROCESS_STAGES:
-                _run_stage(stage)
+                _run_stage(stage, output)
             elif is_main:
-                _run_stage(stage, fresh_process=multi_rank)
+                _run_stage(stage, output, fresh_process=multi_rank)
             if stage.name in SINGLE_PROCESS_STAGES:
                 barrier()
             entry.update({"status": "ran", "finished": _now(),
@@ -259,9 +264,9 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
     if is_main and final_done(final_dir):
         from nasrec_torchrec.space import load_architecture
 
-        results = read_json(os.path.join(final_dir, "results.json"))
+        results = read_json(os.path.join(final_dir, RESULTS_FILE))
         results["name"] = config.name
-        architecture = load_architecture(os.path.join(final_dir, "architecture.json"))
+        architecture = load_architecture(os.path.join(final_dir, ARCHITECTURE_FILE))
         stage_table = {name: {"seconds": entry.get("seconds"), "command": entry.get("command"),
                               "skipped": entry.get("status") == "skipped"
                               and entry.get("seconds") is None}

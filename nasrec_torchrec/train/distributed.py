@@ -6,6 +6,7 @@ one-rank gloo group over an in-memory store (no port, no network).
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
 from contextlib import contextmanager
@@ -149,3 +150,26 @@ def broadcast_object(value: Any) -> Any:
     holder = [value]
     dist.broadcast_object_list(holder, src=0)
     return holder[0]
+
+
+def same_on_every_rank(value: Any) -> bool:
+    """Whether every rank holds an equal `value` (compared by a digest of its `repr`; a
+    collective, True without a multi-rank group)."""
+    if not dist.is_initialized() or dist.get_world_size() == 1:
+        return True
+    digest = hashlib.blake2b(repr(value).encode(), digest_size=7).digest()
+    low = torch.tensor([int.from_bytes(digest, "little")], dtype=torch.int64)
+    high = low.clone()
+    dist.all_reduce(low, op=dist.ReduceOp.MIN)
+    dist.all_reduce(high, op=dist.ReduceOp.MAX)
+    return low.item() == high.item()
+
+
+def global_mean(values: list[torch.Tensor], device: torch.device) -> list[float]:
+    """The mean over the ranks of each scalar in `values` (a collective over `device`)."""
+    stacked = torch.stack([v.detach().float().reshape(()) for v in values]).cpu()
+    if dist.is_initialized() and dist.get_world_size() > 1:
+        stacked = stacked.to(device)
+        dist.all_reduce(stacked)
+        stacked = stacked.cpu() / dist.get_world_size()
+    return stacked.tolist()

@@ -1,42 +1,42 @@
 """Early stopping on a validation split, as a trainer step callback.
 
-After every epoch: evaluate, record the metrics, optionally cut the rates on a plateau,
-checkpoint, and stop after `patience` epochs without improvement. The record goes to a JSON
-file (kept across a resume); the best epoch's checkpoint is the model. Used by `nasrec train
---patience` (`Trainer`) and by `nasrec final --protocol bars`.
+The one implementation behind `TrainConfig.patience` (`nasrec train --patience`; `nasrec
+final --protocol bars` sets it): after every epoch, evaluate, record the metrics, optionally
+cut the rates on a plateau, checkpoint, and stop after `patience` epochs without improvement
+of `monitor`. The record goes to `early_stopping.json` (kept across a resume); at the end the
+best epoch's checkpoint is loaded and kept, the others deleted.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from typing import Any, Optional
 
-from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.artifacts import read_json, write_json
+from nasrec_torchrec.train.checkpoint import load_checkpoint, step_directory
 
 logger = logging.getLogger(__name__)
-
-MONITOR_CHOICES = ("auc", "log_loss")
 
 
 class EarlyStop(Exception):
     """Raised from the step callback to end the run after the patience ran out."""
 
 
-def _read_json(path: str) -> dict[str, Any]:
-    with open(path) as handle:
-        return json.load(handle)
-
-
-def _write_json(path: str, data: dict[str, Any]) -> None:
-    with open(path + ".tmp", "w") as handle:
-        json.dump(data, handle, indent=2)
-    os.replace(path + ".tmp", path)
+def checkpoints_to_keep(patience: int, steps_per_epoch: int,
+                        checkpoint_every: Optional[int]) -> int:
+    """Checkpoints a run must keep so that the best epoch's is among them: it is at most
+    `patience` epochs (and their own periodic checkpoints) back."""
+    per_epoch = 1 + (steps_per_epoch // checkpoint_every if checkpoint_every else 0)
+    return (patience + 2) * per_epoch
 
 
 class EarlyStopping:
     """Per-epoch callback `callback(trainer)`: evaluate, checkpoint, stop on patience.
+
+    The `Trainer` builds it from its config (`patience`, `monitor`, `lr_plateau_factor`,
+    validated by `TrainConfig.validate`) and calls `restore` on a resume and `restore_best`
+    at the end.
 
     Args:
         path: the JSON file of the epoch records (kept across a resume).
@@ -49,23 +49,13 @@ class EarlyStopping:
 
     Example::
 
-        stopping = EarlyStopping("run/early_stopping.json", val_loader, 2, True, "auc")
-        trainer = Trainer(config, context, body, train, callbacks=[stopping])
-        try:
-            trainer.fit()
-        except EarlyStop:
-            pass
-        best = stopping.best()  # {"epoch", "step", "val", "checkpoint"}
+        config.patience, config.monitor = 2, "auc"
+        results = Trainer(config, context, body, train, val).fit()
+        results["best_epoch"], results["early_stopping"]["epochs"]
     """
 
     def __init__(self, path: str, val_loader: Any, patience: int, is_main: bool,
-                 monitor: str = "log_loss", lr_plateau_factor: float = 1.0) -> None:
-        if patience < 1:
-            raise NASRecError(f"--patience must be at least 1, got {patience}")
-        if monitor not in MONITOR_CHOICES:
-            raise NASRecError(f"--monitor must be one of {MONITOR_CHOICES}, got '{monitor}'")
-        if not 0.0 < lr_plateau_factor <= 1.0:
-            raise NASRecError(f"--lr-plateau-factor must be in (0, 1], got {lr_plateau_factor}")
+                 monitor: str = "auc", lr_plateau_factor: float = 1.0) -> None:
         self.path = path
         self.val_loader = val_loader
         self.patience = patience
@@ -78,7 +68,7 @@ class EarlyStopping:
     def restore(self, up_to_step: int) -> None:
         """Keep the records of the epochs up to `up_to_step` (the resumed checkpoint)."""
         if os.path.exists(self.path):
-            state = _read_json(self.path)
+            state = read_json(self.path)
             self.epochs = [r for r in state.get("epochs", []) if r["step"] <= up_to_step]
             self.stopped = bool(state.get("stopped")) and bool(self.epochs) \
                 and self.epochs[-1]["step"] == up_to_step
@@ -100,11 +90,9 @@ class EarlyStopping:
 
     def _save_state(self) -> None:
         if self.is_main:
-            _write_json(self.path, self.summary())
+            write_json(self.path, self.summary())
 
     def __call__(self, trainer: Any) -> None:
-        from nasrec_torchrec.train.checkpoint import step_directory
-
         if trainer.step % trainer.steps_per_epoch:
             return
         metrics = trainer.evaluate(self.val_loader)
@@ -129,3 +117,15 @@ class EarlyStopping:
         trainer.save()
         if self.stopped and trainer.step < trainer.total_steps:
             raise EarlyStop()
+
+    def restore_best(self, trainer: Any) -> dict[str, Any]:
+        """Load the best epoch's checkpoint into the trainer's model and optimizers, delete
+        the other checkpoints (a collective); the best epoch's record."""
+        best = self.best()
+        assert best is not None
+        checkpoint = os.path.join(trainer.config.output, best["checkpoint"])
+        load_checkpoint(checkpoint, trainer.dmp, trainer.optimizer)
+        trainer.run_dir.keep_only_checkpoint(checkpoint)
+        logger.info("best epoch %d (%s %.5f): %s", best["epoch"], self.monitor,
+                    best["val"][self.monitor], checkpoint)
+        return best

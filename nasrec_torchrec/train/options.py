@@ -41,9 +41,10 @@ def run_from_args(run_cls: type, args: argparse.Namespace, early_stopping: bool 
     """The effective run config: `base` (default: `--config` file or the defaults) overridden
     by the flags given."""
     if base is None:
-        train = TrainConfig.load(args.config) if getattr(args, "config", None) \
-            else TrainConfig()
-        base = train if run_cls is TrainConfig else run_cls(train=train)
+        base = run_cls()
+        if getattr(args, "config", None):
+            train = TrainConfig.load(args.config)
+            base = train if run_cls is TrainConfig else run_cls(train=train)
     run = from_args(run_cls, args, base, skip=() if early_stopping else EARLY_STOPPING_FIELDS)
     config = run if run_cls is TrainConfig else run.train
     if getattr(args, "full_tables", False):
@@ -51,23 +52,3 @@ def run_from_args(run_cls: type, args: argparse.Namespace, early_stopping: bool 
     if getattr(args, "memory_budget_gb", None) is not None:
         config.memory_budget_bytes = int(args.memory_budget_gb * 2**30)
     return run
-
-
-def add_train_arguments(parser: argparse.ArgumentParser) -> None:
-    """The flags of `TrainConfig` (early stopping apart)."""
-    add_run_arguments(parser, TrainConfig)
-
-
-def config_from_args(args: argparse.Namespace, early_stopping: bool = False) -> TrainConfig:
-    """The effective `TrainConfig` of `add_train_arguments`' flags."""
-    return run_from_args(TrainConfig, args, early_stopping)
-
-
-def add_network_arguments(parser: argparse.ArgumentParser, dropout: bool = True) -> None:
-    """`--no-layer-norm` (and `--dropout`) of the commands that build NASRec networks."""
-    parser.add_argument("--no-layer-norm", action="store_true",
-                        help="no LayerNorm in the operators")
-    if dropout:
-        parser.add_argument("--dropout", type=float, default=0.0, metavar="P",
-                            help="NASRecNet: dropout on every block's dense output while "
-                            "training (default 0; baselines: --model-option dropout=P)")

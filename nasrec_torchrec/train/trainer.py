@@ -12,12 +12,11 @@ Supernet training: with a `path_sampler`, every step first draws a path
 path used (`nn.elastic.SliceGradients`); `SlicedAdagrad` averages them over the ranks and
 updates those slices only, so DDP leaves the supernet's parameters alone.
 
-Optimizers: `config.optimizer` "adagrad" (default, the paper's) or "adam" (see
-`nasrec_torchrec.train.optimizers`). Regularisation: `config.embedding_l2` adds
-`embedding_l2 * mean_b sum_{f,e} e_{b,f,e}^2` over the pooled embeddings the body receives to
-the training loss (its gradient flows back through the sharded lookup, so it works with the
-fused optimizers and any sharding; like the BCE it is a mean over each rank's rows). The
-logged train loss is the BCE alone.
+The model is the public train wrapper `nn.model.NASRecModelTrain` (with `config.embedding_l2`,
+its pooled-embedding L2 term; the logged train loss is the BCE alone); the tables are sharded
+as `train.sharding` says and initialised by `embeddings.init_embedding_weights`; the files go
+through `train.run_dir`. Optimizers: `config.optimizer` "adagrad" (default, the paper's) or
+"adam" (see `nasrec_torchrec.train.optimizers`).
 
 Early stopping: with `config.patience`, `eval_split` is evaluated after every epoch
 (`train.early_stopping`); the run stops after `patience` epochs without improvement of
@@ -32,11 +31,7 @@ latest one, so a killed and resumed run equals an uninterrupted one.
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
-import os
-import shutil
 import time
 from typing import Any, Callable, Iterator, Optional, Sequence
 
@@ -44,84 +39,34 @@ import torch
 import torch.distributed as dist
 from torch import nn
 from torchrec.datasets.utils import Batch
-from torchrec.distributed.planner.types import ParameterConstraints
 from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipelineSparseDist
 
+from nasrec_torchrec.artifacts import CONFIG_FILE, EARLY_STOPPING_FILE, RESULTS_FILE
 from nasrec_torchrec.embeddings import (
-    build_embedding_bag_collection, embedding_table_names, fill_embedding_tables,
-    init_embedding_weights, manual_plan, shard_model)
+    build_embedding_bag_collection, init_embedding_weights, shard_model)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint)
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import DistributedContext, barrier
-from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping
+from nasrec_torchrec.train.distributed import (
+    DistributedContext, global_mean, same_on_every_rank)
+from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping, checkpoints_to_keep
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
     attach_fused_adam, build_optimizer)
+from nasrec_torchrec.train.run_dir import RunDirectory
 from nasrec_torchrec.train.schedules import LRSchedule
+from nasrec_torchrec.train.sharding import check_table_sharding, table_sharding
 
 logger = logging.getLogger(__name__)
-
-METRICS_FILE = "metrics.jsonl"
-CONFIG_FILE = "config.json"
-RESULTS_FILE = "results.json"
-CHECKPOINT_DIR = "checkpoints"
-EARLY_STOPPING_FILE = "early_stopping.json"
-
-
-class _PipelineTrain(NASRecModelTrain):
-    """`NASRecModelTrain` with the plain `forward(batch)` that TorchRec's pipelines trace.
-
-    `TrainPipelineSparseDist` FX-traces the model's forward, and FX cannot trace the
-    `*body_args` of `NASRecModelTrain.forward`. Same attributes, so the same state-dict keys.
-    With `embedding_l2 > 0` the returned loss (the one back-propagated) adds
-    `embedding_l2 * mean_b sum_{f,e} sparse[b, f, e]^2`; the outputs keep the BCE alone.
-    """
-
-    def __init__(self, model: NASRecModel, embedding_l2: float = 0.0) -> None:
-        super().__init__(model)
-        self.embedding_l2: float = embedding_l2
-
-    def forward(self, batch: Batch  # type: ignore[override]
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
-        if not self.embedding_l2:
-            return super().forward(batch)
-        sparse = self.model.embed(batch.sparse_features)
-        logits = self.model.body(batch.dense_features, sparse)
-        labels = batch.labels.float()
-        loss = self.loss_fn(logits, labels)
-        penalty = sparse.pow(2).sum(dim=(1, 2)).mean()
-        return loss + self.embedding_l2 * penalty, (loss.detach(), logits.detach(), labels)
 
 
 def planned_steps(config: TrainConfig, steps_per_epoch: int) -> int:
     """Steps of a run: `epochs` passes of `steps_per_epoch`, at most `max_steps`."""
     total = steps_per_epoch * config.epochs
     return min(total, config.max_steps) if config.max_steps else total
-
-
-def init_embedding_normal(dmp: nn.Module, seed: int, std: float) -> None:
-    """Draw every table from N(0, std^2) (FuxiCTR's initialiser), the same for any sharding:
-    a table's values come from a generator seeded by (seed, table name)."""
-    state = dmp.state_dict()
-    shapes = {name: tuple(state[key].size()) for key, name in embedding_table_names(dmp).items()}
-    cache: dict[str, torch.Tensor] = {}
-
-    def fill(name: str, rows: tuple[int, int], cols: tuple[int, int]) -> torch.Tensor:
-        if name not in cache:
-            digest = hashlib.blake2b(f"{seed}:{name}".encode(), digest_size=7).digest()
-            generator = torch.Generator().manual_seed(int.from_bytes(digest, "little"))
-            cache[name] = torch.randn(shapes[name], generator=generator) * std
-        return cache[name][rows[0]:rows[1], cols[0]:cols[1]]
-
-    fill_embedding_tables(dmp, fill)
-
-
-def _path_digest(path: Any) -> int:
-    return int.from_bytes(hashlib.blake2b(repr(path).encode(), digest_size=7).digest(), "little")
 
 
 class Trainer:
@@ -159,11 +104,7 @@ class Trainer:
         if path_sampler is not None and config.optimizer != "adagrad":
             raise NASRecError(f"supernet training: optimizer '{config.optimizer}' is not "
                               "supported (the body's SlicedAdagrad is Adagrad); use adagrad")
-        if config.optimizer == "adam" and context.device.type != "cuda" \
-                and config.sharding_type:
-            raise NASRecError(f"--optimizer adam on CPU keeps the tables data-parallel (FBGEMM "
-                              f"has no CPU Adam): --sharding-type {config.sharding_type} "
-                              "cannot apply")
+        check_table_sharding(config.optimizer, config.sharding_type, context.device)
         self.config = config
         self.context = context
         self.body = body
@@ -182,6 +123,11 @@ class Trainer:
         self.last_loss: float = float("nan")
         self._samples_before: int = 0
         self._seconds_before: float = 0.0
+        self.run_dir = RunDirectory(config.output, context.is_main)
+        self.checkpoint_dir: str = self.run_dir.checkpoint_dir
+        self.early_stopping: Optional[EarlyStopping] = self._early_stopping()
+        if self.early_stopping is not None:
+            self.callbacks.append(self.early_stopping)
 
         # A supernet step uses slices of its weights: record and update those slices only,
         # averaged over ranks by the optimizer instead of a full-size DDP all-reduce.
@@ -198,7 +144,6 @@ class Trainer:
             max_grad_norm=config.clip_grad_norm)
         self.schedule = LRSchedule(self.optimizer, self.total_steps, config.lr_warmup_fraction,
                                    schedule=config.lr_schedule)
-        self.checkpoint_dir = os.path.join(config.output, CHECKPOINT_DIR)
 
     # --- setup ---------------------------------------------------------------------------
 
@@ -206,25 +151,15 @@ class Trainer:
         config = self.config
         ebc = build_embedding_bag_collection(self.schema, config.embedding_dim,
                                              config.embedding_cap)
-        model = _PipelineTrain(NASRecModel(ebc, len(self.schema.dense), self.body),
-                               config.embedding_l2)
-        constraints, plan = None, None
+        model = NASRecModelTrain(NASRecModel(ebc, len(self.schema.dense), self.body),
+                                 config.embedding_l2)
         if config.optimizer == "adam" and self.context.device.type == "cuda":
             attach_fused_adam(model, config.embedding_learning_rate, config.eps,
                               tuple(config.betas),  # type: ignore[arg-type]
                               config.embedding_weight_decay)
-        if config.optimizer == "adam" and self.context.device.type != "cuda":
-            # FBGEMM has no CPU Adam: replicated tables, dense kernel, torch Adam
-            constraints = {f"t_{name}": ParameterConstraints(
-                sharding_types=["data_parallel"], compute_kernels=["dense"])
-                for name in self.schema.sparse_names}
-        elif config.sharding_type == "row_wise":
-            # the planner never proposes row_wise on CPU: a hand-written plan
-            plan = manual_plan(model, "row_wise", self.context.world_size, self.context.device)
-        elif config.sharding_type:
-            constraints = {f"t_{name}": ParameterConstraints(
-                sharding_types=[config.sharding_type], compute_kernels=["fused"])
-                for name in self.schema.sparse_names}
+        constraints, plan = table_sharding(model, self.schema.sparse_names, config.optimizer,
+                                           config.sharding_type, self.context.world_size,
+                                           self.context.device)
         dmp = shard_model(
             model, self.context.device, learning_rate=config.embedding_learning_rate,
             eps=config.eps, memory_budget_bytes=config.memory_budget_bytes,
@@ -235,10 +170,7 @@ class Trainer:
         if self.slice_gradients is not None and self.context.world_size > 1:
             for parameter in self.body.parameters():  # what DDP would have broadcast
                 dist.broadcast(parameter.data, src=0)
-        if config.embedding_init_std is None:
-            init_embedding_weights(dmp, config.seed)
-        else:
-            init_embedding_normal(dmp, config.seed, config.embedding_init_std)
+        init_embedding_weights(dmp, config.seed, config.embedding_init_std)
         return dmp
 
     def _self_synchronised_params(self) -> list[str]:
@@ -307,55 +239,10 @@ class Trainer:
         torch.set_rng_state(torch.tensor(state["torch_rng"], dtype=torch.uint8))
         self._samples_before = int(state.get("samples", 0))
         self._seconds_before = float(state.get("train_seconds", 0.0))
-        if self.context.is_main:
-            self._truncate_metrics(self.step)
+        self.run_dir.truncate_metrics(self.step)
         logger.info("resumed from %s at step %d of %d", path, self.step, self.total_steps)
 
-    # --- files -----------------------------------------------------------------------------
-
-    def _write_json(self, name: str, data: dict[str, Any]) -> None:
-        if not self.context.is_main:
-            return
-        os.makedirs(self.config.output, exist_ok=True)
-        path = os.path.join(self.config.output, name)
-        with open(path + ".tmp", "w") as handle:
-            json.dump(data, handle, indent=2)
-        os.replace(path + ".tmp", path)
-
-    def _truncate_metrics(self, step: int) -> None:
-        path = os.path.join(self.config.output, METRICS_FILE)
-        if not os.path.exists(path):
-            return
-        with open(path) as handle:
-            kept = [line for line in handle if line.strip() and json.loads(line)["step"] <= step]
-        with open(path, "w") as handle:
-            handle.writelines(kept)
-
-    def _log(self, record: dict[str, Any]) -> None:
-        if self.context.is_main:
-            with open(os.path.join(self.config.output, METRICS_FILE), "a") as handle:
-                handle.write(json.dumps(record) + "\n")
-
     # --- the run ---------------------------------------------------------------------------
-
-    def _check_same_path(self, path: Any) -> None:
-        if self.context.world_size == 1:
-            return
-        digest = torch.tensor([_path_digest(path)], dtype=torch.int64)
-        low, high = digest.clone(), digest.clone()
-        dist.all_reduce(low, op=dist.ReduceOp.MIN)
-        dist.all_reduce(high, op=dist.ReduceOp.MAX)
-        if low.item() != high.item():
-            raise NASRecError(f"step {self.step}: ranks sampled different supernet paths; "
-                              "the path sampler must be seeded identically on every rank")
-
-    def _global_mean(self, values: list[torch.Tensor]) -> list[float]:
-        stacked = torch.stack([v.detach().float().reshape(()) for v in values]).cpu()
-        if self.context.world_size > 1:
-            stacked = stacked.to(self.context.device)
-            dist.all_reduce(stacked)
-            stacked = stacked.cpu() / self.context.world_size
-        return stacked.tolist()
 
     def train(self) -> None:
         """Run the remaining training steps (checkpointing and logging on the way)."""
@@ -379,8 +266,10 @@ class Trainer:
             while self.step < self.total_steps:
                 if self.path_sampler is not None:
                     path = self.path_sampler.next_path(self.step)
-                    if self.step % config.log_every == 0:
-                        self._check_same_path(path)
+                    if self.step % config.log_every == 0 and not same_on_every_rank(path):
+                        raise NASRecError(f"step {self.step}: ranks sampled different supernet "
+                                          "paths; the path sampler must be seeded identically "
+                                          "on every rank")
                     self.body.set_architecture(path)
                 step_lrs = self.schedule.get_last_lr()  # the rates this step trains with
                 loss, _, _ = pipeline.progress(batches)
@@ -389,15 +278,16 @@ class Trainer:
                 self.step += 1
                 if self.step % config.log_every == 0 or self.step == self.total_steps:
                     now = time.perf_counter()
-                    losses = self._global_mean(window)
+                    losses = global_mean(window, self.context.device)
                     rate = samples_per_step * len(window) / max(now - window_start, 1e-9)
                     for offset, value in enumerate(losses):
                         step = self.step - len(losses) + offset + 1
                         if config.log_every == 1 or step == self.step:
-                            self._log({"step": step, "loss": value if config.log_every == 1
-                                       else sum(losses) / len(losses),
-                                       "lr": step_lrs[-1], "embedding_lr": step_lrs[0],
-                                       "samples_per_second": rate})
+                            self.run_dir.append_metrics({
+                                "step": step, "loss": value if config.log_every == 1
+                                else sum(losses) / len(losses),
+                                "lr": step_lrs[-1], "embedding_lr": step_lrs[0],
+                                "samples_per_second": rate})
                     self.last_loss = losses[-1]
                     if progress is not None:
                         progress.set_postfix(loss=f"{sum(losses) / len(losses):.4f}",
@@ -450,39 +340,18 @@ class Trainer:
             return None
         if self.eval_loader is None:
             raise NASRecError("--patience needs an evaluation split (--eval-split)")
-        every = config.checkpoint_every
-        # the best epoch is at most `patience` epochs (and their own checkpoints) back
-        config.keep_checkpoints = max(config.keep_checkpoints, (config.patience + 2) * (
-            1 + (self.steps_per_epoch // every if every else 0)))
-        return EarlyStopping(os.path.join(config.output, EARLY_STOPPING_FILE),
-                             self.eval_loader, config.patience, self.context.is_main,
-                             config.monitor, config.lr_plateau_factor)
-
-    def _restore_best(self, stopping: EarlyStopping) -> dict[str, Any]:
-        """Load the best epoch's checkpoint, delete the others; its record."""
-        best = stopping.best()
-        assert best is not None
-        checkpoint = os.path.join(self.config.output, best["checkpoint"])
-        load_checkpoint(checkpoint, self.dmp, self.optimizer)
-        barrier()
-        if self.context.is_main:
-            for _, path in list_checkpoints(self.checkpoint_dir):
-                if os.path.abspath(path) != os.path.abspath(checkpoint):
-                    shutil.rmtree(path, ignore_errors=True)
-        barrier()
-        logger.info("best epoch %d (%s %.5f): %s", best["epoch"], stopping.monitor,
-                    best["val"][stopping.monitor], checkpoint)
-        return best
+        config.keep_checkpoints = max(config.keep_checkpoints, checkpoints_to_keep(
+            config.patience, self.steps_per_epoch, config.checkpoint_every))
+        return EarlyStopping(self.run_dir.path(EARLY_STOPPING_FILE), self.eval_loader,
+                             config.patience, self.context.is_main, config.monitor,
+                             config.lr_plateau_factor)
 
     def fit(self) -> dict[str, Any]:
         """Resume if asked, train to the end (or the early stop), checkpoint, evaluate, write
         `results.json`."""
         config = self.config
-        if self.context.is_main:
-            os.makedirs(config.output, exist_ok=True)
-        stopping = self._early_stopping()
-        if stopping is not None:
-            self.callbacks.append(stopping)
+        stopping = self.early_stopping
+        self.run_dir.create()
         if config.resume:
             path = latest_checkpoint(self.checkpoint_dir)
             if path is not None:
@@ -492,19 +361,8 @@ class Trainer:
             else:
                 logger.info("--resume: no checkpoint in %s, starting afresh", self.checkpoint_dir)
         else:
-            if config.overwrite and self.context.is_main:
-                shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-                for name in (RESULTS_FILE, METRICS_FILE, EARLY_STOPPING_FILE):
-                    if os.path.exists(os.path.join(config.output, name)):
-                        os.remove(os.path.join(config.output, name))
-            barrier()
-            if latest_checkpoint(self.checkpoint_dir) is not None:
-                raise NASRecError(f"{config.output}: holds checkpoints of an earlier run; "
-                                  "continue it with --resume, replace it with --overwrite or "
-                                  "choose another --output")
-            if self.context.is_main:
-                self._truncate_metrics(-1)
-        self._write_json(CONFIG_FILE, {
+            self.run_dir.start_fresh(config.overwrite)
+        self.run_dir.write_json(CONFIG_FILE, {
             "config": config.to_dict(), "world_size": self.context.world_size,
             "device": str(self.context.device), "backend": self.context.backend,
             "total_steps": self.total_steps, "steps_per_epoch": self.steps_per_epoch,
@@ -514,8 +372,6 @@ class Trainer:
             try:
                 self.train()
             except EarlyStop:
-                if stopping is None:  # a caller's own early stopping (nasrec final)
-                    raise
                 logger.info("early stop after epoch %d", stopping.epochs[-1]["epoch"])
         saved = [step for step, _ in list_checkpoints(self.checkpoint_dir)]
         if config.checkpoint_every != 0 and self.step not in saved:
@@ -529,7 +385,7 @@ class Trainer:
             "final_train_loss": self.last_loss,
         }
         if stopping is not None and stopping.best() is not None:
-            best = self._restore_best(stopping)
+            best = stopping.restore_best(self)
             results[config.eval_split] = best["val"]
             results["best_epoch"] = best["epoch"]
             results["early_stopping"] = stopping.summary()
@@ -539,7 +395,7 @@ class Trainer:
             logger.info("%s: log loss %.5f, AUC %.5f over %d rows", config.eval_split,
                         metrics["log_loss"], metrics["auc"], metrics["rows"])
         results["config"] = config.to_dict()
-        self._write_json(RESULTS_FILE, results)
+        self.run_dir.write_json(RESULTS_FILE, results)
         return results
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -10,7 +11,7 @@ import pytest
 from conftest import run_command
 
 from nasrec_torchrec.data.loader import ParquetBatchLoader
-from nasrec_torchrec.pipeline.combined import combined_split_view
+from nasrec_torchrec.stages.combined import combined_split_view
 
 ARCH = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "architectures",
                     "simple.json")
@@ -80,8 +81,10 @@ def test_final_bars_protocol_stops_early_and_keeps_the_best_epoch(tiny_criteo, t
     # a high rate makes the val loss turn up within a few epochs of 4 steps
     assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
                                  "--protocol", "bars", "--epochs", "8", "--patience", "1",
+                                 "--monitor", "log_loss",
                                  "--lr", "0.3", "--embedding-lr", "0.3", *FAST]) == 0
     results = _results(output)
+    assert results["selection"]["metric"] == "val log_loss"
     epochs = results["selection"]["epochs"]
     losses = [record["val"]["log_loss"] for record in epochs]
     best = min(range(len(losses)), key=losses.__getitem__)
@@ -125,6 +128,25 @@ def test_final_bars_monitors_auc_and_cuts_the_rate_on_a_plateau(tiny_criteo, tmp
         else:
             rate *= 0.5
     assert rate < 0.3  # the run met at least one plateau, else the test checks nothing
+
+
+def test_final_and_train_share_the_early_stopping_flags_and_defaults():
+    from nasrec_torchrec.commands import final, train
+    from nasrec_torchrec.stages.final import FinalRun
+    from nasrec_torchrec.stages.model import ModelRun
+    from nasrec_torchrec.train.options import run_from_args
+
+    settings = {}
+    for module, run_cls in ((final, FinalRun), (train, ModelRun)):
+        parser = argparse.ArgumentParser()
+        module.add_arguments(parser)
+        default = run_from_args(run_cls, parser.parse_args(["--arch", ARCH]), True).train
+        given = run_from_args(run_cls, parser.parse_args([
+            "--arch", ARCH, "--patience", "3", "--monitor", "log_loss",
+            "--lr-plateau-factor", "0.1"]), True).train
+        settings[module] = [(config.patience, config.monitor, config.lr_plateau_factor)
+                            for config in (default, given)]
+    assert settings[final] == settings[train] == [(None, "auc", 1.0), (3, "log_loss", 0.1)]
 
 
 def test_final_bars_needs_a_val_split(tmp_path):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 
-from nasrec_torchrec.pipeline.report import render_report
+from nasrec_torchrec.stages.report import render_report
 from nasrec_torchrec.space import Architecture
 
 ARCH = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "architectures",

@@ -10,7 +10,7 @@ import pytest
 from conftest import TINY_TRAIN, run_command, write_candidates
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.pipeline.training import load_candidates, top_candidates
+from nasrec_torchrec.stages.training import load_candidates, top_candidates
 from nasrec_torchrec.space import Architecture
 
 

@@ -17,7 +17,7 @@ from nasrec_torchrec.space import get_space
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import init_distributed, teardown
 from nasrec_torchrec.train.optimizers import build_optimizer
-from nasrec_torchrec.train.options import add_train_arguments, config_from_args
+from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 
@@ -95,13 +95,13 @@ def test_trainer_clips_the_dense_gradients_and_records_the_norm(context, tmp_pat
 
 def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
     parser = argparse.ArgumentParser()
-    add_train_arguments(parser)
+    add_run_arguments(parser)
     args = parser.parse_args(["--output", str(tmp_path), "--clip-grad-norm", "5"])
-    config = config_from_args(args)
+    config = run_from_args(TrainConfig, args)
     assert config.clip_grad_norm == 5.0
     assert TrainConfig.from_dict(config.to_dict()).clip_grad_norm == 5.0
     args = parser.parse_args(["--output", str(tmp_path)])
-    assert config_from_args(args).clip_grad_norm is None
+    assert run_from_args(TrainConfig, args).clip_grad_norm is None
     with pytest.raises(NASRecError, match="'clip_grad_norm'"):
         TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
 

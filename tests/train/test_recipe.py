@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import copy
 import functools
 import json
 
@@ -19,7 +18,6 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.checkpoint import list_checkpoints
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.trainer import _PipelineTrain
 
 
 # the recipe tests train at a constant rate unless they say otherwise
@@ -49,7 +47,7 @@ def test_embedding_l2_gradient_through_the_fused_adagrad(context):
     for every id of the bag, summed over the bags, through the sharded fused lookup."""
     schema, lam, batch_size = toy_schema(), 0.3, 16
     ebc = build_embedding_bag_collection(schema, 4, None)
-    model = _PipelineTrain(NASRecModel(ebc, len(schema.dense), BiasBody()), embedding_l2=lam)
+    model = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), BiasBody()), embedding_l2=lam)
     dmp = shard_model(model, torch.device("cpu"), learning_rate=0.1)
     init_embedding_weights(dmp, 0)
     tables = {name: _local(dmp.state_dict()[key]).clone()
@@ -210,16 +208,20 @@ def test_config_round_trips_the_new_fields(tmp_path):
     assert again == config
 
 
-def test_pipeline_train_without_l2_is_the_plain_loss():
+def test_train_wrapper_without_l2_is_the_plain_loss():
     schema = toy_schema()
     ebc = build_embedding_bag_collection(schema, 4, None).to_empty(device="cpu")
     for table in ebc.embedding_bags.values():  # to_empty leaves every table uninitialised
         nn.init.uniform_(table.weight)
     body = ToyBody(len(schema.dense), len(schema.sparse), 4)
-    plain = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body))
-    ours = _PipelineTrain(copy.deepcopy(plain.model), embedding_l2=0.0)
+    model = NASRecModel(ebc, len(schema.dense), body)
     batch = next(iter(ToyLoader(schema, 64, 16)))
-    assert float(ours(batch)[0]) == pytest.approx(float(plain(batch)[0]))
+    loss, (bce, _, _) = NASRecModelTrain(model, embedding_l2=0.0)(batch)
+    plain = nn.functional.binary_cross_entropy_with_logits(
+        model(batch.dense_features, batch.sparse_features), batch.labels.float())
+    assert torch.equal(loss, plain) and torch.equal(bce, plain)
+    penalised, (bce, _, _) = NASRecModelTrain(model, embedding_l2=0.5)(batch)
+    assert torch.equal(bce, plain) and float(penalised) > float(plain)
 
 
 def test_normal_embedding_init_is_seeded_and_scaled(context, tmp_path):

@@ -2,7 +2,8 @@
 
 Their own `EmbeddingBagCollection`, `DistributedModelParallel` (fused Adagrad via
 `fused_params`), optimizers and `TrainPipelineBase`; none of our trainer, planner or
-embedding helpers.
+embedding helpers. And the public train wrapper under TorchRec's `TrainPipelineSparseDist`,
+which FX-traces it.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ import random
 
 import pytest
 import torch
-from toy_training import ToyLoader, toy_schema
+from toy_training import ToyLoader, toy_dmp, toy_schema
 
 pytest.importorskip("nasrec_torchrec.nn.networks")
 
@@ -69,3 +70,23 @@ def test_nasrecnet_from_json_trains_in_a_users_own_torchrec_loop(tmp_path):
     assert all(torch.isfinite(torch.tensor(losses)))
     first, last = sum(losses[:8]) / 8, sum(losses[-8:]) / 8
     assert last < first - 0.02, (first, last)
+
+
+@pytest.mark.parametrize("embedding_l2", [0.0, 0.5])
+def test_public_train_wrapper_trains_under_train_pipeline_sparse_dist(context, embedding_l2):
+    """`NASRecModelTrain` (the trainer's model too) under DMP, one gloo rank on CPU: the
+    traced `TrainPipelineSparseDist` gives the losses of the eager `TrainPipelineBase`."""
+    from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipelineSparseDist
+
+    from nasrec_torchrec.train.optimizers import build_optimizer
+
+    schema = toy_schema()
+    losses = {}
+    for pipeline_class in (TrainPipelineBase, TrainPipelineSparseDist):
+        dmp = toy_dmp(schema, embedding_l2=embedding_l2)
+        pipeline = pipeline_class(dmp, build_optimizer(dmp), torch.device("cpu"))
+        batches = iter(ToyLoader(schema, 64 * 6, 64))
+        losses[pipeline_class] = [float(pipeline.progress(batches)[0]) for _ in range(6)]
+    base, sparse_dist = losses[TrainPipelineBase], losses[TrainPipelineSparseDist]
+    assert sparse_dist == pytest.approx(base, rel=1e-6)
+    assert base[-1] < base[0]  # it trains

@@ -148,7 +148,8 @@ def run_ranks(world_size: int, target: Callable[..., None], *args: object) -> No
 
 
 def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[int] = None,
-            seed: int = 0, sharding_types: Optional[list[str]] = None):
+            seed: int = 0, sharding_types: Optional[list[str]] = None,
+            embedding_l2: float = 0.0):
     """A sharded `NASRecModelTrain` over `ToyBody`, seeded tables (the same for any plan)."""
     from torchrec.distributed.planner.types import ParameterConstraints
 
@@ -163,7 +164,7 @@ def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[i
     if sharding_types:
         constraints = {f"t_{name}": ParameterConstraints(sharding_types=sharding_types)
                        for name in schema.sparse_names}
-    dmp = shard_model(NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body)),
+    dmp = shard_model(NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body), embedding_l2),
                       torch.device("cpu"), constraints=constraints)
     init_embedding_weights(dmp, seed)
     return dmp

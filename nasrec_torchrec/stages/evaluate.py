@@ -14,13 +14,42 @@ from __future__ import annotations
 import logging
 import os
 import time
+from dataclasses import dataclass
 from typing import Any, Optional
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import check, option
 from nasrec_torchrec.artifacts import (CHECKPOINT_DIR, CONFIG_FILE, RESULTS_FILE, read_json,
                                        write_json)
 
 logger = logging.getLogger(__name__)
+
+
+@dataclass
+class EvaluateRun:
+    """Scoring a trained model directory on a prepared split."""
+
+    model: str = option("", "a trained model directory (train / retrain candidate / final)",
+                        metavar="DIR")
+    data: Optional[str] = option(None, "prepared dataset (default: the one the model trained "
+                                 "on)", metavar="DIR")
+    split: Optional[str] = option(None, "split scored (default: test if present, else val)")
+    checkpoint: Optional[str] = option(None, "a step_* checkpoint (default: the model's chosen "
+                                       "or latest)", metavar="DIR")
+    batch_size: Optional[int] = option(None, "rows per evaluation batch (default: the run's)",
+                                       minimum=1)
+    threads: Optional[int] = option(None, "intra-op threads", minimum=1)
+
+
+def evaluate(run: EvaluateRun, source: str = "evaluate") -> dict[str, Any]:
+    """Score `run.model`; see `evaluate_model` for the result."""
+    from nasrec_torchrec.train.distributed import set_threads
+
+    check(run, source)
+    if not run.model:
+        raise NASRecError(f"{source}: field 'model' (--model): is required")
+    set_threads(run.threads, 1)
+    return evaluate_model(run.model, run.data, run.split, run.batch_size, run.checkpoint)
 
 
 def evaluation_file(split: str) -> str:
@@ -118,7 +147,7 @@ def load_trained_model(model_dir: str, data: Optional[str] = None,
 
 def default_split(data: str) -> str:
     """`test` when the dataset has one with rows, else `val`."""
-    from nasrec_torchrec.pipeline.combined import has_split
+    from nasrec_torchrec.stages.combined import has_split
 
     return "test" if has_split(data, "test") else "val"
 

@@ -4,64 +4,31 @@ architecture, and the candidates a search wrote."""
 from __future__ import annotations
 
 import copy
-import json
 import math
 import os
 from typing import Any, Optional
 
+from nasrec_torchrec.artifacts import iter_jsonl, write_text
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.space.architecture import Architecture
-
-ARCHITECTURE_FILE = "architecture.json"
 
 
 def write_architecture(path: str, architecture: Architecture) -> str:
     """Write `architecture` in the project's JSON format (atomically); returns the path."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w") as handle:
-        handle.write(architecture.to_json(indent=2) + "\n")
-    os.replace(path + ".tmp", path)
-    return path
-
-
-def write_json(path: str, data: Any) -> None:
-    """JSON written under a temporary name and renamed when complete."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path + ".tmp", "w") as handle:
-        json.dump(data, handle, indent=2, default=str)
-    os.replace(path + ".tmp", path)
-
-
-def read_json(path: str) -> Any:
-    """A JSON file, with faults as `NASRecError` naming the file."""
-    try:
-        with open(path) as handle:
-            return json.load(handle)
-    except FileNotFoundError:
-        raise NASRecError(f"{path}: not found") from None
-    except json.JSONDecodeError as error:
-        raise NASRecError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
+    return write_text(path, architecture.to_json(indent=2) + "\n")
 
 
 def load_candidates(path: str) -> list[dict[str, Any]]:
     """The records of a search's `candidates.jsonl` (one JSON object per line)."""
+    if not os.path.exists(path):
+        raise NASRecError(f"{path}: not found: is this a `nasrec search` output?")
     records = []
-    try:
-        with open(path) as handle:
-            for number, line in enumerate(handle, start=1):
-                if not line.strip():
-                    continue
-                try:
-                    record = json.loads(line)
-                except json.JSONDecodeError as error:
-                    raise NASRecError(f"{path}:{number}: invalid JSON: {error.msg}") from None
-                if "architecture" not in record or "loss" not in record:
-                    raise NASRecError(f"{path}:{number}: a candidate needs 'architecture' and "
-                                      "'loss'")
-                record["_line"] = number
-                records.append(record)
-    except FileNotFoundError:
-        raise NASRecError(f"{path}: not found: is this a `nasrec search` output?") from None
+    for number, record in iter_jsonl(path):
+        if not isinstance(record, dict) or "architecture" not in record or "loss" not in record:
+            raise NASRecError(f"{path}:{number}: a candidate needs 'architecture' and 'loss'")
+        record["_line"] = number
+        records.append(record)
     return records
 
 
@@ -100,35 +67,36 @@ def top_candidates(records: list[dict[str, Any]], k: int, source: str = "candida
 
 
 def architecture_trainer(config: Any, context: Any, architecture: Architecture,
-                         layer_norm: bool, eval_loader: Any = "default",
-                         callbacks: tuple = (), dropout: float = 0.0) -> Any:
-    """A `Trainer` of `architecture`'s `NASRecNet` on `config.data` (seeded as `nasrec train`).
+                         eval_loader: Any = "default", callbacks: tuple = ()) -> Any:
+    """A `Trainer` of `architecture`'s `NASRecNet` (as `config.model` describes it: LayerNorm,
+    dropout) on `config.data`, seeded as `nasrec train`.
 
     `eval_loader="default"` evaluates `config.eval_split` at the end; None evaluates nothing.
     """
     import torch
 
-    from nasrec_torchrec.nn.networks import NASRecNet
+    from nasrec_torchrec.model_spec import build_body
     from nasrec_torchrec.train.trainer import Trainer, make_loaders
 
     train_loader, default_eval = make_loaders(config, context)
     torch.manual_seed(config.seed)
     schema = train_loader.schema
-    body = NASRecNet(architecture, len(schema.dense), len(schema.sparse),
-                     embedding_dim=config.embedding_dim, layer_norm=layer_norm,
-                     dropout=dropout)
+    body = build_body(config.model, len(schema.dense), len(schema.sparse),
+                      config.embedding_dim)
     return Trainer(config, context, body, train_loader,
                    default_eval if eval_loader == "default" else eval_loader,
                    callbacks=callbacks)
 
 
-def run_config(base: Any, output: str, extra: dict[str, Any], **changes: Any) -> Any:
-    """A copy of the `TrainConfig` `base` for one run in `output`."""
+def run_config(base: Any, output: str, model: ModelSpec, notes: dict[str, Any],
+               **changes: Any) -> Any:
+    """A copy of the `TrainConfig` `base` for one run of `model` in `output`."""
     config = copy.deepcopy(base)
     config.output = output
+    config.model = model
+    config.notes = {**base.notes, **notes}
     for name, value in changes.items():
         setattr(config, name, value)
-    config.extra = {**base.extra, **extra}
     return config
 
 

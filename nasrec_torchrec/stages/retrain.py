@@ -18,18 +18,58 @@ import os
 import time
 from typing import Any, Optional
 
+from dataclasses import dataclass, field
+
+from nasrec_torchrec.artifacts import (
+    ARCHITECTURE_FILE, BEST_ARCHITECTURE_FILE, CANDIDATES_FILE, RESULTS_FILE, RETRAIN_FILE,
+    SEARCH_SUMMARY_FILE, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.pipeline.training import (
-    ARCHITECTURE_FILE, architecture_trainer, dense_and_embedding_params,
-    load_candidates, read_json, run_config, top_candidates, write_architecture, write_json)
+from nasrec_torchrec.model_spec import ModelSpec
+from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.stages.training import (
+    architecture_trainer, dense_and_embedding_params, load_candidates, run_config,
+    top_candidates, write_architecture)
+from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import broadcast_object
 
 logger = logging.getLogger(__name__)
 
-RETRAIN_FILE = "retrain.json"
-BEST_FILE = "best_architecture.json"
 CANDIDATES_DIR = "candidates"
-SEARCH_CANDIDATES = "candidates.jsonl"
+
+
+@dataclass
+class RetrainRun:
+    """A top-k retraining run.
+
+    Args:
+        search: a `nasrec search` output directory (its candidates.jsonl).
+        top_k: candidates retrained.
+        layer_norm: LayerNorm in the operators.
+        dropout: dropout on every block's dense output while training.
+        train: the training settings of every candidate (`output`: the retrain directory;
+            `data`: default the dataset the search scored on).
+    """
+
+    search: str = option("", "a `nasrec search` output directory (its candidates.jsonl)",
+                         metavar="DIR")
+    top_k: int = option(15, "candidates retrained", minimum=1)
+    layer_norm: bool = option(True, "no LayerNorm in the operators")
+    dropout: float = option(0.0, "dropout on every block's dense output while training",
+                            minimum=0.0, below=1.0, metavar="P")
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+def retrain(run: RetrainRun, source: str = "retrain") -> dict[str, Any]:
+    """Retrain the top-k of `run.search`; the content of `retrain.json`."""
+    check(run, source)
+    if not run.search:
+        raise NASRecError(f"{source}: field 'search' (--search): is required")
+    config = run.train
+    config.data = config.data or search_data(run.search) or ""
+    if not config.data or not config.output:
+        raise NASRecError(f"{source}: --output is required, and --data unless the search "
+                          "recorded its dataset")
+    return retrain_top_k(run.search, config, run.top_k, run.layer_norm, dropout=run.dropout)
 
 
 def candidate_dir(output: str, rank: int) -> str:
@@ -39,7 +79,7 @@ def candidate_dir(output: str, rank: int) -> str:
 
 def search_data(search_dir: str) -> Optional[str]:
     """The dataset a search scored on (from its `search.json`), if recorded."""
-    path = os.path.join(search_dir, "search.json")
+    path = os.path.join(search_dir, SEARCH_SUMMARY_FILE)
     if not os.path.exists(path):
         return None
     return (read_json(path).get("supernet") or {}).get("data")
@@ -77,12 +117,11 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         The content of `retrain.json`.
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
-    from nasrec_torchrec.train.trainer import RESULTS_FILE
 
     if not config.eval_split:
         raise NASRecError("retrain: the selection needs an evaluation split (--eval-split)")
     output = config.output
-    candidates_path = os.path.join(search_dir, SEARCH_CANDIDATES)
+    candidates_path = os.path.join(search_dir, CANDIDATES_FILE)
     chosen = top_candidates(load_candidates(candidates_path), top_k, candidates_path)
     if len(chosen) < top_k:
         logger.warning("%s: only %d distinct candidates (asked for the top %d)",
@@ -105,15 +144,14 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
                 candidate = {key: record.get(key) for key in
                              ("index", "generation", "loss", "log_loss", "auc", "mflops",
                               "params")}
-                run = run_config(config, run_dir, {
-                    "kind": "architecture", "arch": os.path.abspath(arch_path), "model": None,
-                    "model_options": [], "layer_norm": layer_norm, "dropout": dropout,
-                    "stage": "retrain",
-                    "search_candidate": candidate}, resume=True, overwrite=False)
+                model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
+                                                   os.path.abspath(arch_path))
+                candidate_run = run_config(config, run_dir, model, {
+                    "stage": "retrain", "search_candidate": candidate},
+                    resume=True, overwrite=False)
                 logger.info("candidate %02d of %d: search %s %.5f -> %s", rank, len(chosen),
                             metric, float(record["loss"]), run_dir)
-                trainer = architecture_trainer(run, context, architecture, layer_norm,
-                                               dropout=dropout)
+                trainer = architecture_trainer(candidate_run, context, architecture)
                 results = trainer.fit()
                 del trainer
                 gc.collect()
@@ -144,7 +182,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         "search": os.path.abspath(search_dir), "data": config.data, "top_k": top_k,
         "retrained": len(rows), "selection": f"lowest {config.eval_split} {metric}",
         "eval_split": config.eval_split, "metric": metric, "best": best,
-        "best_architecture_file": BEST_FILE,
+        "best_architecture_file": BEST_ARCHITECTURE_FILE,
         "search_vs_retrain": _rank_correlation([r["search_loss"] for r in rows],
                                                [key(r) for r in rows]),
         "candidates": rows, "layer_norm": layer_norm, "dropout": dropout,
@@ -152,7 +190,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         "seconds_this_run": time.perf_counter() - started,
     }
     if context.is_main:
-        write_architecture(os.path.join(output, BEST_FILE), best_architecture)
+        write_architecture(os.path.join(output, BEST_ARCHITECTURE_FILE), best_architecture)
         write_json(os.path.join(output, RETRAIN_FILE), summary)
     return summary
 

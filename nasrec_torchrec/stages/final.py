@@ -2,10 +2,11 @@
 
 - `paper`: train on train+val (a combined view of the two splits, no data copied) for the
   configured epochs; report the test split (val when there is none, marked as trained on).
-- `bars`: train on train; after every epoch evaluate val, checkpoint, and stop after
-  `patience` epochs without improvement of the monitored val metric (log loss by default, or
-  AUC), optionally cutting the rates on a plateau; the best epoch's checkpoint is the
-  model (the others are deleted at the end); report val and, when present, test.
+- `bars`: train on train with the trainer's early stopping on val (`train.early_stopping`,
+  the config's `patience` (2 if unset), `monitor` (AUC by default, or log loss) and
+  `lr_plateau_factor`): after every epoch evaluate val, checkpoint, and stop after `patience`
+  epochs without improvement; the best epoch's checkpoint is the model (the others are
+  deleted); report val and, when present, test.
 
 Writes (beside the trainer's `config.json`, `metrics.jsonl`, `checkpoints/`):
 `architecture.json`, `results.json` (metrics, FLOPs, params, timings, the checkpoint, the
@@ -18,32 +19,76 @@ from __future__ import annotations
 import logging
 import os
 import shlex
-import shutil
 import sys
 import time
+from dataclasses import dataclass, field
 from typing import Any, Optional
 
+from nasrec_torchrec.artifacts import (
+    ARCHITECTURE_FILE, REPORT_FILE, RESULTS_FILE, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.pipeline.combined import combined_split_view, has_split
-from nasrec_torchrec.pipeline.report import REPORT_FILE, write_report
-from nasrec_torchrec.pipeline.training import (
-    ARCHITECTURE_FILE, architecture_trainer, dense_and_embedding_params, read_json,
-    run_config, write_architecture, write_json)
+from nasrec_torchrec.model_spec import ModelSpec
+from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.stages.combined import combined_split_view, has_split
+from nasrec_torchrec.stages.report import write_report
+from nasrec_torchrec.stages.training import (
+    architecture_trainer, dense_and_embedding_params, run_config, write_architecture)
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import broadcast_object
-from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping
 
 logger = logging.getLogger(__name__)
 
 PROTOCOLS = ("paper", "bars")
-EARLY_STOPPING_FILE = "early_stopping.json"
+BARS_PATIENCE = 2  # `bars` epochs without val improvement when the config sets no patience
 TRAIN_VAL_VIEW = "train_val_data"
+
+
+@dataclass
+class FinalRun:
+    """The final model's run.
+
+    Args:
+        arch: the architecture JSON (e.g. retrain's best_architecture.json).
+        protocol: "paper" or "bars" (see the module doc).
+        layer_norm: LayerNorm in the operators.
+        dropout: dropout on every block's dense output while training.
+        train: the training settings (full tables unless `embedding_cap` is set; bars: the
+            early stopping's `patience`, `monitor`, `lr_plateau_factor`).
+    """
+
+    arch: str = option("", "architecture JSON (e.g. retrain's best_architecture.json)",
+                       metavar="FILE.json")
+    protocol: str = option("paper", "paper: train+val for the configured epochs, report test; "
+                           "bars: train with val early stopping", choices=PROTOCOLS)
+    layer_norm: bool = option(True, "no LayerNorm in the operators")
+    dropout: float = option(0.0, "dropout on every block's dense output while training",
+                            minimum=0.0, below=1.0, metavar="P")
+    train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
+
+
+def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
+    """Train and score the final model of `run` (a finished run in `run.train.output` is
+    reused with `resume`); the content of its `results.json`."""
+    from nasrec_torchrec.space import load_architecture
+
+    check(run, source)
+    config = run.train
+    if not run.arch:
+        raise NASRecError(f"{source}: field 'arch' (--arch): is required")
+    if not config.data or not config.output:
+        raise NASRecError(f"{source}: --data and --output are required")
+    architecture = load_architecture(run.arch)
+    results = existing_results(config.output) if config.resume else None
+    if results is not None:
+        logger.info("%s: already finished (results.json); nothing to do", config.output)
+        return results
+    return run_final(config, architecture, run.protocol, layer_norm=run.layer_norm,
+                     dropout=run.dropout, architecture_source=os.path.abspath(run.arch))
 
 
 def final_done(output: str) -> bool:
     """True when `output` holds a finished final run (its results.json and report.md)."""
-    from nasrec_torchrec.train.trainer import RESULTS_FILE
-
     path = os.path.join(output, RESULTS_FILE)
     return os.path.exists(os.path.join(output, REPORT_FILE)) and os.path.exists(path) \
         and bool(read_json(path).get("final"))
@@ -59,30 +104,25 @@ def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
 
 
 def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
-              patience: int = 2, layer_norm: bool = True, dropout: float = 0.0,
+              layer_norm: bool = True, dropout: float = 0.0,
               architecture_source: Optional[str] = None,
-              command: Optional[str] = None, monitor: str = "log_loss",
-              lr_plateau_factor: float = 1.0) -> dict[str, Any]:
+              command: Optional[str] = None) -> dict[str, Any]:
     """Train the final model and score it; returns the content of `results.json`.
 
     Args:
         config: the `TrainConfig` (`data` = the prepared dataset, `output` = the run
-            directory; `embedding_cap` None for full tables).
+            directory; `embedding_cap` None for full tables; `bars`: the early stopping's
+            `patience`, `monitor`, `lr_plateau_factor`).
         architecture: the model's architecture.
         protocol: "paper" or "bars" (see the module doc).
-        patience: `bars`: epochs without val improvement before stopping.
         layer_norm: LayerNorm in the operators.
         dropout: dropout on the blocks' dense outputs while training.
         architecture_source: where the architecture came from (recorded).
         command: the command line (recorded in the report).
-        monitor: `bars`: the val metric that selects the epoch, "log_loss" or "auc".
-        lr_plateau_factor: `bars`: rates multiplied by this after an epoch without improvement.
     """
     from nasrec_torchrec.data.schema import Schema
-    from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, \
-        load_checkpoint
+    from nasrec_torchrec.train.checkpoint import latest_checkpoint
     from nasrec_torchrec.train.distributed import barrier, init_distributed, teardown
-    from nasrec_torchrec.train.trainer import RESULTS_FILE
 
     if protocol not in PROTOCOLS:
         raise NASRecError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
@@ -90,8 +130,10 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
     data, output = config.data, config.output
     schema = Schema.load(data)
     has_val, has_test = has_split(data, "val"), has_split(data, "test")
-    if protocol == "bars" and not has_val:
+    bars = protocol == "bars"
+    if bars and not has_val:
         raise NASRecError(f"{data}: the bars protocol needs a val split for early stopping")
+    patience = (BARS_PATIENCE if config.patience is None else config.patience) if bars else None
     train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
     report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
         else (["val", "test"] if has_test else ["val"])
@@ -109,69 +151,36 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
         barrier()
         if len(train_splits) > 1:
             train_data = os.path.join(output, TRAIN_VAL_VIEW)
-        run = run_config(config, output, {
-            "kind": "architecture", "arch": os.path.abspath(arch_path), "model": None,
-            "model_options": [], "layer_norm": layer_norm, "dropout": dropout,
-            "stage": "final",
-            "protocol": protocol, "source_data": os.path.abspath(data),
-            "train_splits": train_splits, "architecture_source": architecture_source},
-            data=train_data, eval_split="")
-        loaders = {split: _eval_loader(data, split, run, context) for split in report_splits}
-        stopping = None
-        callbacks: tuple = ()
-        if protocol == "bars":
-            stopping = EarlyStopping(os.path.join(output, EARLY_STOPPING_FILE), loaders["val"],
-                                     patience, context.is_main, monitor=monitor,
-                                     lr_plateau_factor=lr_plateau_factor)
-            callbacks = (stopping,)
-        trainer = architecture_trainer(run, context, architecture, layer_norm,
-                                       eval_loader=None, callbacks=callbacks, dropout=dropout)
-        if stopping is not None:
-            trainer.config.keep_checkpoints = max(
-                trainer.config.keep_checkpoints,
-                (patience + 2) * (1 + (trainer.steps_per_epoch // run.checkpoint_every
-                                       if run.checkpoint_every else 0)))
-            latest = latest_checkpoint(trainer.checkpoint_dir) if run.resume else None
-            if latest is not None:
-                stopping.restore(int(read_json(os.path.join(latest, "state.json"))["step"]))
-            elif context.is_main and os.path.exists(stopping.path) and run.overwrite:
-                os.remove(stopping.path)
+        model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
+                                           architecture_source)
+        run = run_config(config, output, model, {
+            "stage": "final", "protocol": protocol, "train_splits": train_splits},
+            data=train_data, source_data=os.path.abspath(data),
+            eval_split="val" if bars else "", patience=patience)
+        # bars: val is the trainer's eval split; its metrics are the best epoch's record
+        loaders = {split: _eval_loader(data, split, run, context) for split in report_splits
+                   if not (bars and split == "val")}
+        trainer = architecture_trainer(run, context, architecture,
+                                       eval_loader="default" if bars else None)
         train_started = time.perf_counter()
-        train_results: dict[str, Any] = {}
-        if stopping is not None and stopping.stopped:
-            logger.info("%s: stopped early before the interruption; scoring the best epoch",
-                        output)
-        else:
-            try:
-                train_results = trainer.fit()
-            except EarlyStop:
-                logger.info("early stop after epoch %d (best epoch %d)",
-                            stopping.epochs[-1]["epoch"], stopping.best()["epoch"])
+        train_results = trainer.fit()
         train_seconds = time.perf_counter() - train_started
 
         evaluation_started = time.perf_counter()
-        if stopping is not None:
-            best = stopping.best()
+        stopping = trainer.early_stopping
+        best = stopping.best() if stopping is not None else None
+        if bars:
             if best is None:
                 raise NASRecError(f"{output}: no epoch finished (fewer steps than one epoch?); "
                                   "the bars protocol needs whole epochs")
-            checkpoint = os.path.join(output, best["checkpoint"])
-            load_checkpoint(checkpoint, trainer.dmp)
-            step = best["step"]
+            checkpoint, step = os.path.join(output, best["checkpoint"]), best["step"]
         else:
             checkpoint = latest_checkpoint(trainer.checkpoint_dir) or ""
             step = trainer.step
-        metrics: dict[str, Any] = {}
-        for split in report_splits:
-            if stopping is not None and split == "val":
-                metrics[split] = best["val"]
-            else:
-                metrics[split] = trainer.evaluate(loaders[split])
+        metrics: dict[str, Any] = {
+            split: best["val"] if bars and split == "val" else trainer.evaluate(loaders[split])
+            for split in report_splits}
         evaluation_seconds = time.perf_counter() - evaluation_started
-        if stopping is not None and context.is_main:
-            for _, path in list_checkpoints(trainer.checkpoint_dir):
-                if os.path.abspath(path) != os.path.abspath(checkpoint):
-                    shutil.rmtree(path, ignore_errors=True)
         cost = dense_and_embedding_params(architecture, schema, run.embedding_dim,
                                           run.embedding_cap, layer_norm)
         results: dict[str, Any] = {
@@ -181,17 +190,16 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
             "architecture_file": ARCHITECTURE_FILE, "architecture_source": architecture_source,
             "checkpoint": os.path.relpath(checkpoint, output) if checkpoint else None,
             "step": step, "embedding_cap": run.embedding_cap, "layer_norm": layer_norm,
-            "dropout": dropout,
-            "patience": patience if protocol == "bars" else None, "cost": cost,
-            "steps": trainer.step, "samples_per_second": train_results.get("samples_per_second"),
-            "final_train_loss": train_results.get("final_train_loss", trainer.last_loss),
+            "dropout": dropout, "patience": patience, "cost": cost,
+            "steps": trainer.step, "samples_per_second": train_results["samples_per_second"],
+            "final_train_loss": train_results["final_train_loss"],
             "timing": {"train_seconds": train_seconds, "evaluation_seconds": evaluation_seconds,
                        "total_seconds": time.perf_counter() - started},
             "command": command, "config": run.to_dict(),
         }
-        if stopping is not None:
-            results["selection"] = {"metric": f"val {monitor}", "patience": patience,
-                                    "lr_plateau_factor": lr_plateau_factor,
+        if bars:
+            results["selection"] = {"metric": f"val {stopping.monitor}", "patience": patience,
+                                    "lr_plateau_factor": stopping.lr_plateau_factor,
                                     "best_epoch": best["epoch"], "stopped_early": stopping.stopped,
                                     "epochs": stopping.epochs}
         if context.is_main:
@@ -205,7 +213,5 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
 
 def existing_results(output: str) -> Optional[dict[str, Any]]:
     """The results of a finished final run in `output`, else None (on every rank)."""
-    from nasrec_torchrec.train.trainer import RESULTS_FILE
-
     done = broadcast_object(final_done(output))
     return read_json(os.path.join(output, RESULTS_FILE)) if done else None
