@@ -8,9 +8,12 @@ import logging
 import os
 
 import pytest
-from conftest import run_command
 
 from nasrec_torchrec.train.trainer import Trainer
+
+from .pipeline_helpers import run_command
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--set", "prepare.rows=3000", "--set", "supernet.max_steps=4",
         "--set", "supernet.batch_size=128", "--set", "supernet.embedding_cap=500",

@@ -1,0 +1,2 @@
+"""Tests of `nasrec_torchrec.pipeline` (a package, so they import `pipeline_helpers`
+relatively)."""
