@@ -48,7 +48,7 @@ def test_population_is_aged_and_parent_is_the_best_of_its_sample():
     search.run(stop_after=0)
     assert len(search.population) == 10 and search.generation == 0
     first = list(search.population)
-    search.evolve()
+    search.advance()
     assert search.population[:5] == first[5:]  # the five oldest left
     assert [search.candidates[i].generation for i in search.population[5:]] == [1] * 5
     state = search.rng.getstate()
