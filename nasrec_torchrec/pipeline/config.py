@@ -77,7 +77,8 @@ class SearchStageConfig:
     32, 16 children; 500 head fine-tuning steps of 256 rows per candidate).
 
     Args:
-        method: evolution or random. preset: paper or official evolution settings.
+        method: a search strategy (`SEARCH_STRATEGIES`: evolution, random). preset: paper or
+            official evolution settings (`evolution.PRESETS`).
         budget: distinct candidates scored at most (required for random).
         generations, population, sample_size, children: override the preset.
         finetune, finetune_steps, finetune_batch_size, finetune_lr: candidate scoring.
@@ -180,6 +181,9 @@ class ExperimentConfig:
         def bad(name: str, value: Any, why: str) -> NASRecError:
             return NASRecError(f"{source}: field '{name}': {value!r} {why}")
 
+        from nasrec_torchrec.search.evolution import PRESETS
+        from nasrec_torchrec.search.settings import FINETUNE_MODES
+        from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
         from nasrec_torchrec.space import STRATEGIES, SPACES
 
         if self.prepare.synth is not None and self.prepare.synth not in SYNTH_SHAPES:
@@ -195,14 +199,17 @@ class ExperimentConfig:
                       f"is not one of {sorted(STRATEGIES)}")
         if not 0.0 <= self.supernet.path_warmup < 1.0:
             raise bad("supernet.path_warmup", self.supernet.path_warmup, "is not in [0, 1)")
-        if self.search.method not in ("evolution", "random"):
-            raise bad("search.method", self.search.method, "is not evolution or random")
-        if self.search.method == "random" and not self.search.budget:
-            raise bad("search.budget", self.search.budget, "is required by random search")
-        if self.search.preset not in ("paper", "official"):
-            raise bad("search.preset", self.search.preset, "is not paper or official")
-        if self.search.finetune not in ("head", "none", "full"):
-            raise bad("search.finetune", self.search.finetune, "is not head, none or full")
+        if self.search.method not in SEARCH_STRATEGIES:
+            raise bad("search.method", self.search.method,
+                      f"is not one of {sorted(SEARCH_STRATEGIES)}")
+        if SEARCH_STRATEGIES[self.search.method].needs_budget and not self.search.budget:
+            raise bad("search.budget", self.search.budget,
+                      f"is required by {self.search.method} search")
+        if self.search.preset not in PRESETS:
+            raise bad("search.preset", self.search.preset, f"is not one of {sorted(PRESETS)}")
+        if self.search.finetune not in FINETUNE_MODES:
+            raise bad("search.finetune", self.search.finetune,
+                      f"is not one of {list(FINETUNE_MODES)}")
         if self.final.protocol not in ("paper", "bars"):
             raise bad("final.protocol", self.final.protocol, "is not paper or bars")
         if self.final.lr_schedule not in ("cosine", "constant"):

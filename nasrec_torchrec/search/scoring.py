@@ -1,7 +1,7 @@
 """Scoring subnets of one loaded supernet: inherit, fine-tune the final FC, evaluate.
 
 The supernet (embedding tables + body) is loaded once, in this process, from the checkpoint
-directory `nasrec train-supernet` wrote (`load_supernet`). Scoring a candidate never changes
+directory `nasrec train-supernet` wrote (`loading.load_supernet`). Scoring a candidate never changes
 it: `NASRecNet.from_supernet` copies the candidate's slices (blocks and final FC) into a
 standalone subnet, and only that copy is fine-tuned.
 
@@ -18,11 +18,9 @@ the same steps as a batch-by-batch fine-tune, at a fraction of the per-call over
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Optional
 
 import torch
@@ -37,11 +35,10 @@ from nasrec_torchrec.search.cost import subnet_cost
 from nasrec_torchrec.search.head_finetune import (HeadFinetune, single_thread,
                                                   step_learning_rates)
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
+from nasrec_torchrec.search.settings import FINETUNE_MODES
 from nasrec_torchrec.space.architecture import Architecture
 
 logger = logging.getLogger(__name__)
-
-FINETUNE_MODES = ("head", "none", "full")
 
 
 @dataclass
@@ -108,32 +105,6 @@ class ScoringConfig:
         return asdict(self)
 
 
-@dataclass
-class LoadedSupernet:
-    """A trained supernet in this process: its tables and body, read from a run directory.
-
-    Args:
-        model: `NASRecModel` (plain, unsharded `EmbeddingBagCollection` + `Supernet` body).
-        data: the prepared dataset the tables index.
-        embedding_cap: the table cap the supernet was trained with.
-        run_dir: the `train-supernet` output; checkpoint: the checkpoint loaded; step: its step.
-        config: the run's `TrainConfig` as a dict (from `config.json`).
-    """
-
-    model: NASRecModel
-    data: str
-    embedding_cap: Optional[int]
-    run_dir: str = ""
-    checkpoint: str = ""
-    step: int = 0
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def supernet(self) -> Supernet:
-        """The supernet body."""
-        return self.model.body  # type: ignore[return-value]
-
-
 def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor
                ) -> tuple[torch.Tensor, int, Any]:
     """The final FC's arguments `(features [B, H], 1, column ranges)` of `net` on a batch:
@@ -147,61 +118,6 @@ def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor
         hook.remove()
     features, out, ranges = captured[0]
     return features, out, ranges
-
-
-def load_supernet(run_dir: str, data: Optional[str] = None,
-                  checkpoint: Optional[str] = None) -> LoadedSupernet:
-    """Load a supernet trained by `nasrec train-supernet` (tables + body) into this process.
-
-    The run's `config.json` gives the space, LayerNorm, embedding width and cap; the
-    checkpoint (the latest under `run_dir/checkpoints` unless `checkpoint` is given) is read
-    with `torch.distributed.checkpoint` into a plain, unsharded model (DCP reshards whatever
-    plan and world size saved it). No process group is needed.
-
-    Args:
-        run_dir: the supernet run directory.
-        data: the prepared dataset (default: the one the supernet was trained on).
-        checkpoint: a `step_*` directory to load instead of the latest.
-    """
-    from nasrec_torchrec.data.schema import Schema
-    from nasrec_torchrec.embeddings import build_embedding_bag_collection
-    from nasrec_torchrec.nn.model import NASRecModelTrain
-    from nasrec_torchrec.space import get_space
-    from nasrec_torchrec.train.checkpoint import latest_checkpoint, load_checkpoint
-    from nasrec_torchrec.train.trainer import CHECKPOINT_DIR, CONFIG_FILE
-
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    try:
-        with open(config_path) as handle:
-            config = json.load(handle)["config"]
-    except FileNotFoundError:
-        raise NASRecError(f"{config_path}: not found: is '{run_dir}' a train-supernet run "
-                          "directory?") from None
-    except (json.JSONDecodeError, KeyError) as error:
-        raise NASRecError(f"{config_path}: not a train-supernet config: {error}") from None
-    extra = config.get("extra", {})
-    if extra.get("kind") != "supernet" or "space" not in extra:
-        raise NASRecError(f"{config_path}: field 'extra.kind': not a supernet run")
-    checkpoint = checkpoint or latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
-    if checkpoint is None:
-        raise NASRecError(f"{run_dir}: no checkpoint under {CHECKPOINT_DIR}/ (is training "
-                          "finished, or was it run with --checkpoint-every 0?)")
-    data = data or config["data"]
-    schema = Schema.load(data)
-    embedding_dim = int(config.get("embedding_dim", 16))
-    cap = config.get("embedding_cap")
-    ebc = build_embedding_bag_collection(schema, embedding_dim, cap, device="cpu")
-    supernet = Supernet(get_space(extra["space"]), len(schema.dense), len(schema.sparse),
-                        embedding_dim=embedding_dim, layer_norm=bool(extra.get("layer_norm", True)))
-    wrapper = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), supernet))
-    state = load_checkpoint(checkpoint, wrapper)
-    model = wrapper.model
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    logger.info("loaded supernet %s (step %d, space %s)", checkpoint, state["step"], extra["space"])
-    return LoadedSupernet(model=model, data=data, embedding_cap=cap, run_dir=run_dir,
-                          checkpoint=checkpoint, step=int(state["step"]), config=config)
 
 
 class SubnetScorer:
@@ -218,7 +134,7 @@ class SubnetScorer:
 
     Example::
 
-        loaded = load_supernet("runs/supernet")
+        loaded = load_supernet("runs/supernet")  # search/loading.py
         scorer = SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap)
         result = scorer.score(architecture)  # {"log_loss", "auc", "mflops", "params", ...}
     """
