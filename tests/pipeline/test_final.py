@@ -11,7 +11,7 @@ import pytest
 from nasrec_torchrec.data.loader import ParquetBatchLoader
 from nasrec_torchrec.pipeline.combined import combined_split_view
 
-from .pipeline_helpers import run_command
+from pipeline_helpers import run_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

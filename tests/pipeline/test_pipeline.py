@@ -11,7 +11,7 @@ import pytest
 
 from nasrec_torchrec.train.trainer import Trainer
 
-from .pipeline_helpers import run_command
+from pipeline_helpers import run_command
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

@@ -12,7 +12,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.pipeline.training import load_candidates, top_candidates
 from nasrec_torchrec.space import Architecture
 
-from .pipeline_helpers import TINY_TRAIN, run_command, write_candidates
+from pipeline_helpers import TINY_TRAIN, run_command, write_candidates
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 

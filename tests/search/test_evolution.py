@@ -11,7 +11,7 @@ from nasrec_torchrec.search.evolution import PRESETS, EvolutionConfig, Regulariz
 from nasrec_torchrec.search.random_search import RandomSearch
 from nasrec_torchrec.space import SearchSpace
 
-from .search_helpers import TINY_SPACE, TOY_SPACE, ToyObjective, toy_cost
+from search_helpers import TINY_SPACE, TOY_SPACE, ToyObjective, toy_cost
 
 SMALL = EvolutionConfig(population_size=16, sample_size=8, num_children=8, generations=150,
                         initial_mutations=3, mutation_decay_every=20)

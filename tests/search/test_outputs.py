@@ -15,7 +15,7 @@ from nasrec_torchrec.search.outputs import SearchOutputs
 from nasrec_torchrec.search.random_search import RandomSearch
 from nasrec_torchrec.space import Architecture
 
-from .search_helpers import TOY_SPACE, ToyObjective, toy_cost
+from search_helpers import TOY_SPACE, ToyObjective, toy_cost
 
 CONFIG = EvolutionConfig(population_size=6, sample_size=3, num_children=4, generations=3)
 

@@ -23,7 +23,7 @@ from nasrec_torchrec.space import SearchSpace, sample_architecture, sample_full 
 from nasrec_torchrec.train.metrics import binary_metrics  # noqa: E402
 from nasrec_torchrec.train.optimizers import CosineSchedule  # noqa: E402
 
-from .search_helpers import TINY_SPACE  # noqa: E402
+from search_helpers import TINY_SPACE  # noqa: E402
 
 CAP = 300
 STEPS = 6

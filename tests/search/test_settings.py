@@ -14,7 +14,7 @@ from nasrec_torchrec.search.evolution import PRESETS
 from nasrec_torchrec.search.settings import FINETUNE_MODES, ScoringRun, SearchRun
 from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 
-from .search_helpers import HillClimbing
+from search_helpers import HillClimbing
 
 
 def parser() -> argparse.ArgumentParser:

@@ -11,7 +11,7 @@ from nasrec_torchrec.search.evolution import RegularizedEvolution, get_preset
 from nasrec_torchrec.search.random_search import RandomSearch
 from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 
-from .search_helpers import TOY_SPACE, HillClimbing, ToyObjective, toy_cost
+from search_helpers import TOY_SPACE, HillClimbing, ToyObjective, toy_cost
 
 SETTINGS = {"preset": "official", "generations": 3, "population": 6, "sample_size": None,
             "children": 4, "budget": None}

@@ -1,1 +1,0 @@
-"""Tests of `nasrec_torchrec.search` (a package, so they import `search_helpers` relatively)."""
