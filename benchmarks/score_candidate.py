@@ -63,7 +63,8 @@ def prepare(work: str, rows: int, spaces: list[str], supernet_steps: int,
 def measure(run_dir: str, data: str, candidates: int, finetune_steps: int, batch_size: int,
             seed: int, body_batch_size: int) -> dict:
     """One-off (setup) and per-candidate times of scoring `candidates` random subnets."""
-    from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer, load_supernet
+    from nasrec_torchrec.search.loading import load_supernet
+    from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer
     from nasrec_torchrec.space import sample_architecture
 
     setup: dict = {"load_average_before": os.getloadavg()}

@@ -4,10 +4,9 @@ Capped (search) and full (final model) tables share every line of code here: onl
 counts differ, and they come from `Schema.table_rows`, which goes with the same id -> row rule
 (`nasrec_torchrec.data.schema.table_row`) in both cases.
 
-Embeddings are always trained through `DistributedModelParallel`, one process included: the fused
-FBGEMM kernel updates the rows a batch touches with exact Adagrad inside the backward pass, so no
-dense gradient of a table is ever materialised. Tables are built on the meta device and
-allocated once, by the sharder, in their final (sharded) place.
+Tables are always trained through `DistributedModelParallel`, one process included (the fused
+FBGEMM kernel updates a batch's rows inside the backward; no dense table gradient exists).
+Tables are built on the meta device and allocated once, sharded, by the sharder.
 """
 
 from __future__ import annotations

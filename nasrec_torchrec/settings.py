@@ -93,6 +93,16 @@ def option(default: Any = MISSING, help: str = "", *, default_factory: Any = MIS
     return field(default=default, metadata=metadata)
 
 
+def same_as(cls: type, name: str) -> Any:
+    """A field declared like `cls`'s field `name`: the same default, help, choices and
+    bounds (for a config section that sets a stage's setting)."""
+    item = cls.__dataclass_fields__[name]
+    if item.default_factory is not MISSING:  # type: ignore[misc]
+        return field(default_factory=item.default_factory,  # type: ignore[misc]
+                     metadata=item.metadata)
+    return field(default=item.default, metadata=item.metadata)
+
+
 def option_of(item: Field) -> Option:
     """The `Option` of a dataclass field (an empty one for a plain field)."""
     return item.metadata.get("option", Option())

@@ -22,6 +22,10 @@ from __future__ import annotations
 
 import argparse
 
+from nasrec_torchrec.pipeline.stages import STAGES
+from nasrec_torchrec.stages.data import synth_shapes
+from nasrec_torchrec.train.config import DEVICE_CHOICES
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec pipeline`."""
@@ -35,14 +39,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--set", action="append", default=[], metavar="SECTION.FIELD=VALUE",
                         help="override a config field (repeatable), e.g. "
                         "supernet.max_steps=200 or search.budget=30")
-    parser.add_argument("--synth", choices=("criteo", "avazu", "kdd"),
+    parser.add_argument("--synth", choices=synth_shapes(),
                         help="make a synthetic dataset of this shape (prepare.synth)")
     parser.add_argument("--rows", type=int, help="rows of the synthetic dataset (prepare.rows)")
     parser.add_argument("--seed", type=int, help="seed of every stage")
     parser.add_argument("--threads", type=int, help="intra-op threads")
-    parser.add_argument("--device", choices=("auto", "cpu", "cuda"), help="compute device")
-    parser.add_argument("--stop-after", choices=("prepare", "supernet", "search", "retrain",
-                                                 "final"),
+    parser.add_argument("--device", choices=DEVICE_CHOICES, help="compute device")
+    parser.add_argument("--stop-after", choices=STAGES,
                         help="run the stages up to this one only")
     parser.add_argument("--resume", action="store_true",
                         help="accepted for launchers: the pipeline always continues an "

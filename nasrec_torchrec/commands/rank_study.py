@@ -21,16 +21,18 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import time
+
+from nasrec_torchrec.artifacts import read_json, write_json
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags of `nasrec rank-study`."""
-    from nasrec_torchrec.commands.search import add_scoring_arguments
+    from nasrec_torchrec.search.settings import ScoringRun
+    from nasrec_torchrec.settings import add_options
 
-    add_scoring_arguments(parser)
+    add_options(parser, ScoringRun)
     parser.add_argument("--num-subnets", type=int, default=50,
                         help="random subnets compared (default 50)")
     parser.add_argument("--train-steps", type=int, default=1000,
@@ -50,9 +52,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run (or continue) the study; print the correlations."""
     from nasrec_torchrec.analysis.plots import plot_rank_correlation
-    from nasrec_torchrec.commands.search import make_scorer, set_threads
     from nasrec_torchrec.errors import NASRecError
     from nasrec_torchrec.search.rank_study import ScratchTraining, run_rank_study
+    from nasrec_torchrec.search.run import load_scorer, set_threads
+    from nasrec_torchrec.search.settings import ScoringRun
+    from nasrec_torchrec.settings import from_args
 
     if args.num_subnets < 3:
         raise NASRecError("rank-study: --num-subnets must be at least 3 for a correlation")
@@ -63,7 +67,9 @@ def run(args: argparse.Namespace) -> int:
                           f"{args.train_clip_grad_norm}")
     set_threads(args.threads)
     started = time.perf_counter()
-    loaded, scorer = make_scorer(args, "head")
+    scoring = from_args(ScoringRun, args)
+    scoring.validate("nasrec rank-study")
+    loaded, scorer = load_scorer(scoring, "head")
     supernet_config = loaded.config
     scratch = ScratchTraining(
         steps=args.train_steps,
@@ -74,7 +80,7 @@ def run(args: argparse.Namespace) -> int:
                                      supernet_config.get("clip_grad_norm")),
         seed=args.seed, eval_batch_size=args.eval_batch_size, threads=args.threads)
     progress = None
-    if not args.no_progress:
+    if scoring.progress:
         from tqdm import tqdm
 
         progress = tqdm(total=args.num_subnets, unit="subnet", desc="rank study",
@@ -110,8 +116,7 @@ def run(args: argparse.Namespace) -> int:
         "num_subnets": len(records), "seconds_this_run": seconds,
         "subnets_file": "rank_study_subnets.jsonl",
     }
-    with open(os.path.join(args.output, "rank_study.json"), "w") as handle:
-        json.dump(summary, handle, indent=2)
+    write_json(os.path.join(args.output, "rank_study.json"), summary)
     finetuned, inherited = study["finetuned"], study["inherited"]
     print(f"{args.output}: {len(records)} subnets; supernet (head fine-tuned) vs scratch: "
           f"Pearson {finetuned['pearson']:.3f}, Kendall {finetuned['kendall']:.3f}; "
@@ -124,8 +129,7 @@ def _scratch_settings(study: str) -> object:
     path = os.path.join(study, "rank_study.json")
     if not os.path.exists(path):
         return None
-    with open(path) as handle:
-        return json.load(handle).get("scratch_training")
+    return read_json(path).get("scratch_training")
 
 
 def _scratch_clip(flag: float | None, supernet_clip: float | None) -> float | None:

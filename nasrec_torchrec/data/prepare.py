@@ -8,7 +8,6 @@ temporary sibling of the output directory and renamed at the end (`output_dir`).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -29,11 +28,11 @@ from nasrec_torchrec.data.split import StratifiedSplitter, parse_weights
 from nasrec_torchrec.data.vocabulary import (
     VOCABULARY_DIR, KeyCounter, Vocabulary, load_vocabularies, save_vocabularies,
 )
+from nasrec_torchrec.artifacts import STATS_FILE, write_json
 from nasrec_torchrec.errors import NASRecError
 
 logger = logging.getLogger(__name__)
 
-STATS_FILE = "stats.json"
 LABEL = "label"
 SPLIT_NAMES = ("train", "val", "test")
 
@@ -117,8 +116,7 @@ def _count(source: ChunkSource, plan: SplitPlan) -> list[KeyCounter]:
 
 
 def _write_stats(directory: str, stats: dict) -> None:
-    with open(os.path.join(directory, STATS_FILE), "w") as handle:
-        json.dump(stats, handle, indent=2)
+    write_json(os.path.join(directory, STATS_FILE), stats)
 
 
 def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,

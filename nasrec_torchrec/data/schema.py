@@ -9,9 +9,9 @@ from typing import Any
 
 import numpy as np
 
+from nasrec_torchrec.artifacts import SCHEMA_FILE, write_json
 from nasrec_torchrec.errors import NASRecError
 
-SCHEMA_FILE = "schema.json"
 DEFAULT_EMBEDDING_CAP = 500_000
 
 
@@ -72,8 +72,7 @@ class Schema:
 
     def save(self, directory: str) -> None:
         """Write `schema.json` into `directory`."""
-        with open(os.path.join(directory, SCHEMA_FILE), "w") as handle:
-            json.dump(self.to_dict(), handle, indent=2)
+        write_json(os.path.join(directory, SCHEMA_FILE), self.to_dict())
 
     @classmethod
     def load(cls, directory: str) -> "Schema":

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 from typing import Iterator
 
+from nasrec_torchrec.artifacts import write_json
 from nasrec_torchrec.data.fields import RawChunk
 from nasrec_torchrec.data.output_dir import atomic_directory
 from nasrec_torchrec.data.prepare import ChunkSource, SplitPlan, prepare_source
@@ -56,6 +56,5 @@ def write_synthetic(like: str, rows: int, output: str, *, seed: int = 0,
         stats = {**provenance, "format": like,
                  "files": [os.path.join(os.path.abspath(output), os.path.basename(f))
                            for f in files]}
-        with open(os.path.join(directory, "synthetic.json"), "w") as handle:
-            json.dump(stats, handle, indent=2)
+        write_json(os.path.join(directory, "synthetic.json"), stats)
     return stats

@@ -15,20 +15,17 @@ Example::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Mapping, Optional, Sequence
 
 from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.settings import check, from_mapping, option
-
-def _registry(module: str, name: str) -> Callable[[], list[str]]:
-    """Choices read from a registry when a value is checked (its module may import torch)."""
-    def names() -> list[str]:
-        import importlib
-
-        return sorted(getattr(importlib.import_module(f"nasrec_torchrec.{module}"), name))
-    return names
-
+from nasrec_torchrec.search.settings import SearchRun
+from nasrec_torchrec.settings import check, from_mapping, option, same_as
+from nasrec_torchrec.stages.data import synth_shapes
+from nasrec_torchrec.stages.final import FinalRun
+from nasrec_torchrec.stages.retrain import RetrainRun
+from nasrec_torchrec.stages.supernet import SupernetRun
+from nasrec_torchrec.train.config import TrainConfig
 
 @dataclass
 class PrepareConfig:
@@ -44,7 +41,7 @@ class PrepareConfig:
         args: further `nasrec prepare` flags, e.g. ["--label-column", "label"].
     """
 
-    synth: Optional[str] = option(None, choices=_registry("data.synthetic", "SHAPES"))
+    synth: Optional[str] = option(None, choices=synth_shapes)
     rows: int = option(100_000, minimum=1)
     format: Optional[str] = option(None, choices=FORMATS)
     inputs: list[str] = field(default_factory=list)
@@ -66,13 +63,13 @@ class SupernetConfig:
     """
 
     space: str = "nasrec-small"
-    strategy: str = option("single_op_any_conn", choices=_registry("space", "STRATEGIES"))
-    path_warmup: float = option(0.25, minimum=0.0, below=1.0)
-    epochs: int = option(1, minimum=1)
-    max_steps: Optional[int] = option(None, minimum=1)
+    strategy: str = same_as(SupernetRun, "strategy")
+    path_warmup: float = same_as(SupernetRun, "path_warmup")
+    epochs: int = same_as(TrainConfig, "epochs")
+    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
     batch_size: int = option(256, minimum=1)
-    lr: float = option(0.04, above=0.0)
-    embedding_cap: int = option(500_000, minimum=2)
+    lr: float = same_as(TrainConfig, "learning_rate")
+    embedding_cap: int = same_as(TrainConfig, "embedding_cap")
     checkpoint_every: Optional[int] = option(2000, minimum=0)
     layer_norm: bool = True
     args: list[str] = field(default_factory=list)
@@ -84,7 +81,8 @@ class SearchStageConfig:
     32, 16 children; 500 head fine-tuning steps of 256 rows per candidate).
 
     Args:
-        method: evolution or random. preset: paper or official evolution settings.
+        method: a search strategy (`SEARCH_STRATEGIES`: evolution, random). preset: paper or
+            official evolution settings (`evolution.PRESETS`).
         budget: distinct candidates scored at most (required for random).
         generations, population, sample_size, children: override the preset.
         finetune, finetune_steps, finetune_batch_size, finetune_lr: candidate scoring.
@@ -93,19 +91,19 @@ class SearchStageConfig:
         args: further `nasrec search` flags.
     """
 
-    method: str = option("evolution", choices=("evolution", "random"))
-    preset: str = option("paper", choices=("paper", "official"))
-    budget: Optional[int] = option(None, minimum=1)
-    generations: Optional[int] = option(None, minimum=1)
-    population: Optional[int] = option(None, minimum=1)
-    sample_size: Optional[int] = option(None, minimum=1)
-    children: Optional[int] = option(None, minimum=1)
-    finetune: str = option("head", choices=("head", "none", "full"))
-    finetune_steps: int = option(500, minimum=0)
-    finetune_batch_size: int = option(256, minimum=1)
-    finetune_lr: float = option(0.04, above=0.0)
-    eval_rows: Optional[int] = option(None, minimum=1)
-    max_mflops: Optional[float] = option(None, above=0.0)
+    method: str = same_as(SearchRun, "method")
+    preset: str = same_as(SearchRun, "preset")
+    budget: Optional[int] = same_as(SearchRun, "budget")
+    generations: Optional[int] = same_as(SearchRun, "generations")
+    population: Optional[int] = same_as(SearchRun, "population")
+    sample_size: Optional[int] = same_as(SearchRun, "sample_size")
+    children: Optional[int] = same_as(SearchRun, "children")
+    finetune: str = same_as(SearchRun, "finetune")
+    finetune_steps: int = same_as(SearchRun, "finetune_steps")
+    finetune_batch_size: int = same_as(SearchRun, "finetune_batch_size")
+    finetune_lr: float = same_as(SearchRun, "finetune_lr")
+    eval_rows: Optional[int] = same_as(SearchRun, "eval_rows")
+    max_mflops: Optional[float] = same_as(SearchRun, "max_mflops")
     args: list[str] = field(default_factory=list)
 
 
@@ -118,12 +116,12 @@ class RetrainConfig:
         training. checkpoint_every: steps between checkpoints. args: further flags.
     """
 
-    top_k: int = option(15, minimum=1)
-    epochs: int = option(1, minimum=1)
-    max_steps: Optional[int] = option(None, minimum=1)
+    top_k: int = same_as(RetrainRun, "top_k")
+    epochs: int = same_as(TrainConfig, "epochs")
+    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
     batch_size: int = option(256, minimum=1)
-    lr: float = option(0.04, above=0.0)
-    embedding_cap: int = option(500_000, minimum=2)
+    lr: float = same_as(TrainConfig, "learning_rate")
+    embedding_cap: int = same_as(TrainConfig, "embedding_cap")
     checkpoint_every: Optional[int] = option(2000, minimum=0)
     args: list[str] = field(default_factory=list)
 
@@ -139,13 +137,13 @@ class FinalConfig:
         args: further `nasrec final` flags.
     """
 
-    protocol: str = option("paper", choices=("paper", "bars"))
+    protocol: str = same_as(FinalRun, "protocol")
     patience: int = option(2, minimum=1)
-    epochs: int = option(1, minimum=1)
-    max_steps: Optional[int] = option(None, minimum=1)
+    epochs: int = same_as(TrainConfig, "epochs")
+    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
     batch_size: int = option(256, minimum=1)
-    lr: float = option(0.04, above=0.0)
-    lr_schedule: str = option("cosine", choices=_registry("train.schedules", "LR_SCHEDULES"))
+    lr: float = same_as(TrainConfig, "learning_rate")
+    lr_schedule: str = same_as(TrainConfig, "lr_schedule")
     embedding_cap: Optional[int] = option(None, minimum=2)
     checkpoint_every: Optional[int] = option(2000, minimum=0)
     args: list[str] = field(default_factory=list)
@@ -169,7 +167,7 @@ class ExperimentConfig:
     description: str = ""
     seed: int = 0
     threads: Optional[int] = option(None, minimum=1)
-    device: str = option("auto", choices=_registry("train.distributed", "DEVICE_CHOICES"))
+    device: str = same_as(TrainConfig, "device")
     layer_norm: bool = True
     progress: bool = True
     prepare: PrepareConfig = field(default_factory=PrepareConfig)
@@ -193,9 +191,11 @@ class ExperimentConfig:
         if self.prepare.format and not self.prepare.inputs:
             raise NASRecError(f"{source}: field 'prepare.inputs': [] is empty (prepare.format "
                               "is set)")
-        if self.search.method == "random" and not self.search.budget:
+        from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
+
+        if SEARCH_STRATEGIES[self.search.method].needs_budget and not self.search.budget:
             raise NASRecError(f"{source}: field 'search.budget': {self.search.budget!r} is "
-                              "required by random search")
+                              f"required by search method {self.search.method!r}")
         try:
             load_space(self.supernet.space)
         except NASRecError as error:

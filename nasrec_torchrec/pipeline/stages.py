@@ -141,7 +141,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
         seed=config.seed, resume=True, budget=q.budget, generations=q.generations,
         population=q.population, sample_size=q.sample_size, children=q.children,
         eval_rows=q.eval_rows, max_mflops=q.max_mflops, threads=config.threads,
-        no_progress=not config.progress)
+        progress=config.progress)
     retrain = RetrainRun(search=dirs["search"], top_k=r.top_k, layer_norm=config.layer_norm,
                          train=_train(config, r, data_dir, dirs["retrain"],
                                       embedding_cap=r.embedding_cap))

@@ -1,5 +1,11 @@
-"""What every search strategy shares: scored candidates, the duplicate cache, the evaluation
-budget, the FLOPs constraint, and a JSON state saved after every generation.
+"""What every search strategy shares: the run loop, scored candidates, the duplicate cache,
+the evaluation budget, the FLOPs constraint, and a JSON state saved after every generation.
+
+A strategy subclasses `SearchBase` and implements `step(generation)` (score one generation
+of candidates: an initial population, a parent's children, a batch of random draws) and, if
+it stops on its own, `finished`; `run()` loops over generations, records each one (history,
+state file, progress bar) and stops at the budget. The strategies by name are in
+`search/strategies.py`.
 
 Plain Python (no torch): the objective is any callable `objective(architecture) -> dict`
 holding the metric to minimise (`"log_loss"` by default), so a strategy runs on a toy
@@ -18,9 +24,10 @@ import logging
 import math
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Optional
 
+from nasrec_torchrec.artifacts import read_json, write_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.search_space import SearchSpace
@@ -90,9 +97,13 @@ class SearchBase:
         metric: the key of the objective's result that is minimised.
         state_path: JSON file written after every generation (None: not saved).
         on_candidate: called with each new candidate's record right after it is scored.
+
+    Class attributes: `kind` (the strategy's name, as registered and saved in the state) and
+    `needs_budget` (whether it only stops at the budget).
     """
 
     kind = "base"
+    needs_budget = False
 
     def __init__(self, space: SearchSpace, objective: Objective, *, seed: int = 0,
                  budget: Optional[int] = None, cost: Optional[Cost] = None,
@@ -123,6 +134,62 @@ class SearchBase:
         self.rejected: int = 0  # draws over the FLOPs limit
         self.duplicates: int = 0  # draws already scored
         self.gave_up: int = 0  # new candidates not found within max_redraws
+        self._progress: Any = None  # the tqdm bar of a `run(progress=True)`
+
+    @classmethod
+    def from_settings(cls, space: SearchSpace, objective: Objective,
+                      settings: Mapping[str, Any], **common: Any) -> "SearchBase":
+        """The strategy configured from the search stage's settings (the fields of
+        `SearchRun` by name); `common`: the keyword arguments of `SearchBase`."""
+        return cls(space, objective, **common)
+
+    def planned_evaluations(self) -> Optional[int]:
+        """Candidates the search scores if nothing stops it early (a progress bar's total)."""
+        return self.budget
+
+    def summary_settings(self) -> dict[str, Any]:
+        """The strategy's own settings for the search summary, under their key."""
+        return {}
+
+    # --- the run loop -------------------------------------------------------------------------
+
+    @property
+    def finished(self) -> bool:
+        """Whether the search is over (the base: when the budget is spent)."""
+        return not self.budget_left()
+
+    def step(self, generation: int) -> Optional[dict[str, Any]]:
+        """Score the candidates of `generation` (0 = the first); extra history fields."""
+        raise NotImplementedError(f"{type(self).__name__}.step")
+
+    def advance(self) -> None:
+        """One generation: `step`, then its history entry and the state file."""
+        generation = self.generation + 1
+        extra = self.step(generation)
+        self._end_generation(generation, extra)
+
+    def run(self, stop_after: Optional[int] = None, progress: bool = False
+            ) -> Optional[Candidate]:
+        """Run (or continue, after `resume`) until `finished`; the best candidate.
+
+        Args:
+            stop_after: stop once this generation is complete (to interrupt on purpose).
+            progress: show a progress bar of the candidates scored (tqdm, on stderr).
+        """
+        if progress:
+            from tqdm import tqdm
+
+            self._progress = tqdm(total=self.planned_evaluations(), initial=self.evaluations,
+                                  unit="candidate", desc=f"search ({self.kind})",
+                                  dynamic_ncols=True)
+        try:
+            while not self.finished and (stop_after is None or self.generation < stop_after):
+                self.advance()
+        finally:
+            if self._progress is not None:
+                self._progress.close()
+                self._progress = None
+        return self.best()
 
     # --- budget, drawing, scoring -----------------------------------------------------------
 
@@ -150,6 +217,19 @@ class SearchBase:
         self.gave_up += 1
         return None
 
+    def score_new(self, count: int, make: Callable[[], Architecture], generation: int
+                  ) -> list[Candidate]:
+        """Up to `count` new candidates drawn from `make()` (see `draw`) and scored, while
+        the budget lasts."""
+        scored = []
+        for _ in range(count):
+            if not self.budget_left():
+                break
+            architecture = self.draw(make)
+            if architecture is not None:
+                scored.append(self.evaluate(architecture, generation))
+        return scored
+
     def evaluate(self, architecture: Architecture, generation: int) -> Candidate:
         """Score `architecture` (it must be new) and record it."""
         key = architecture.canonical()
@@ -165,6 +245,9 @@ class SearchBase:
         self.cache[key] = candidate.index
         if self.on_candidate is not None:
             self.on_candidate(candidate.to_dict())
+        if self._progress is not None:
+            self._progress.update(1)
+            self._progress.set_postfix(best=f"{self.best().loss:.5f}", gen=generation)
         return candidate
 
     def best(self) -> Optional[Candidate]:
@@ -237,25 +320,15 @@ class SearchBase:
 
     def save_state(self) -> None:
         """Write the state file atomically (when a path is set)."""
-        if not self.state_path:
-            return
-        directory = os.path.dirname(os.path.abspath(self.state_path))
-        os.makedirs(directory, exist_ok=True)
-        with open(self.state_path + ".tmp", "w") as handle:
-            json.dump(self.state_dict(), handle)
-        os.replace(self.state_path + ".tmp", self.state_path)
+        if self.state_path:
+            write_json(self.state_path, self.state_dict(), indent=None)
 
     def resume(self, path: Optional[str] = None) -> bool:
         """Load the state file if it exists; True when a saved search was loaded."""
         path = path or self.state_path
         if not path or not os.path.exists(path):
             return False
-        try:
-            with open(path) as handle:
-                state = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise NASRecError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
-        self.load_state_dict(state, source=path)
+        self.load_state_dict(read_json(path), source=path)
         logger.info("resumed %s search from %s: generation %d, %d candidates", self.kind, path,
                     self.generation, self.evaluations)
         return True

@@ -121,6 +121,24 @@ class RegularizedEvolution(SearchBase):
         self.config = config
         self.population: list[int] = []  # candidate indices, oldest first
 
+    @classmethod
+    def from_settings(cls, space: SearchSpace, objective: Objective,
+                      settings: Mapping[str, Any], **common: Any) -> "RegularizedEvolution":
+        """The `preset` with the `generations`, `population`, `sample_size` and `children`
+        given (not None) applied; see `SearchBase.from_settings`."""
+        config = get_preset(settings["preset"], generations=settings.get("generations"),
+                            population_size=settings.get("population"),
+                            sample_size=settings.get("sample_size"),
+                            num_children=settings.get("children"))
+        return cls(space, objective, config, **common)
+
+    def planned_evaluations(self) -> Optional[int]:
+        planned = self.config.initial_size + self.config.generations * self.config.num_children
+        return min(planned, self.budget) if self.budget else planned
+
+    def summary_settings(self) -> dict[str, Any]:
+        return {"evolution": self.config.to_dict()}
+
     def settings(self) -> dict[str, Any]:
         config = self.config.to_dict()
         config.pop("generations")  # may be raised to continue a finished search
@@ -137,19 +155,31 @@ class RegularizedEvolution(SearchBase):
         """All generations done, or the budget spent."""
         return self.generation >= self.config.generations or not self.budget_left()
 
-    def initialize(self) -> None:
-        """Generation 0: score the initial random population."""
-        for _ in range(self.config.initial_size):
-            if not self.budget_left():
-                break
-            architecture = self.draw(lambda: sample_architecture(self.space, self.rng))
-            if architecture is not None:
-                self.population.append(self.evaluate(architecture, 0).index)
+    def step(self, generation: int) -> Optional[dict[str, Any]]:
+        """Generation 0: the initial random population; later ones: a parent's children
+        join the population and the oldest members leave it."""
+        if generation == 0:
+            self._initialize()
+            return None
+        parent = self.parent()
+        mutations = self.config.num_mutations(generation)
+        children = self.score_new(
+            self.config.num_children,
+            lambda: mutate(parent.architecture, self.space, self.rng, num_mutations=mutations),
+            generation)
+        self.population.extend(child.index for child in children)
+        self._trim()
+        return {"parent": parent.index, "mutations": mutations,
+                "population_best_loss": min(self.candidates[i].loss for i in self.population)}
+
+    def _initialize(self) -> None:
+        initial = self.score_new(self.config.initial_size,
+                                 lambda: sample_architecture(self.space, self.rng), 0)
+        self.population.extend(candidate.index for candidate in initial)
         if not self.population:
             raise NASRecError("evolution: no initial architecture could be drawn (FLOPs limit "
                               "too tight, or a budget of 0)")
         self._trim()
-        self._end_generation(0)
 
     def _trim(self) -> None:
         excess = len(self.population) - self.config.population_size
@@ -162,32 +192,3 @@ class RegularizedEvolution(SearchBase):
         sample = self.rng.sample(self.population, size)
         best = min(sample, key=lambda index: self.candidates[index].loss)
         return self.candidates[best]
-
-    def evolve(self) -> None:
-        """One generation: a parent, its children scored, the oldest members removed."""
-        generation = self.generation + 1
-        parent = self.parent()
-        mutations = self.config.num_mutations(generation)
-        for _ in range(self.config.num_children):
-            if not self.budget_left():
-                break
-            child = self.draw(lambda: mutate(parent.architecture, self.space, self.rng,
-                                             num_mutations=mutations))
-            if child is not None:
-                self.population.append(self.evaluate(child, generation).index)
-        self._trim()
-        self._end_generation(generation, {"parent": parent.index, "mutations": mutations,
-                                          "population_best_loss": min(
-                                              self.candidates[i].loss for i in self.population)})
-
-    def run(self, stop_after: Optional[int] = None) -> Optional[Candidate]:
-        """Run (or continue) to the last generation or the budget; the best candidate.
-
-        Args:
-            stop_after: stop once this generation is complete (to interrupt on purpose).
-        """
-        if self.generation < 0:
-            self.initialize()
-        while not self.finished and (stop_after is None or self.generation < stop_after):
-            self.evolve()
-        return self.best()

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.search.base import Candidate, CandidateCallback, Cost, Objective, SearchBase
+from nasrec_torchrec.search.base import CandidateCallback, Cost, Objective, SearchBase
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
 
@@ -30,6 +30,7 @@ class RandomSearch(SearchBase):
     """
 
     kind = "random"
+    needs_budget = True
 
     def __init__(self, space: SearchSpace, objective: Objective, *, budget: int,
                  batch_size: int = 16, seed: int = 0, cost: Optional[Cost] = None,
@@ -54,22 +55,9 @@ class RandomSearch(SearchBase):
         """The budget is spent (or no new architecture could be drawn)."""
         return not self.budget_left() or self.exhausted
 
-    def step(self) -> None:
+    def step(self, generation: int) -> Optional[dict[str, Any]]:
         """One generation of `batch_size` new random candidates."""
-        generation = self.generation + 1
-        drawn = 0
-        for _ in range(self.batch_size):
-            if not self.budget_left():
-                break
-            architecture = self.draw(lambda: sample_architecture(self.space, self.rng))
-            if architecture is not None:
-                self.evaluate(architecture, generation)
-                drawn += 1
-        self.exhausted = drawn == 0
-        self._end_generation(generation)
-
-    def run(self, stop_after: Optional[int] = None) -> Optional[Candidate]:
-        """Run (or continue) until the budget is spent; the best candidate."""
-        while not self.finished and (stop_after is None or self.generation < stop_after):
-            self.step()
-        return self.best()
+        drawn = self.score_new(self.batch_size, lambda: sample_architecture(self.space, self.rng),
+                               generation)
+        self.exhausted = not drawn
+        return None

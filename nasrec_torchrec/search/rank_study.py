@@ -22,7 +22,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from nasrec_torchrec.artifacts import read_json
+from nasrec_torchrec.artifacts import append_jsonl, read_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec, run_model_spec
 from nasrec_torchrec.space.architecture import Architecture
@@ -303,8 +303,7 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                 "mflops": finetuned["mflops"], "params": finetuned["params"],
                 "architecture": architecture.to_dict(),
             }
-            with open(subnets_path, "a") as handle:
-                handle.write(json.dumps(record) + "\n")
+            append_jsonl(subnets_path, [record])
             records.append(record)
             if on_subnet is not None:
                 on_subnet(record)

@@ -1,7 +1,7 @@
 """Scoring subnets of one loaded supernet: inherit, fine-tune the final FC, evaluate.
 
 The supernet (embedding tables + body) is loaded once, in this process, from the checkpoint
-directory `nasrec train-supernet` wrote (`load_supernet`). Scoring a candidate never changes
+directory `nasrec train-supernet` wrote (`loading.load_supernet`). Scoring a candidate never changes
 it: `NASRecNet.from_supernet` copies the candidate's slices (blocks and final FC) into a
 standalone subnet, and only that copy is fine-tuned.
 
@@ -18,11 +18,9 @@ the same steps as a batch-by-batch fine-tune, at a fraction of the per-call over
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Iterator, Optional
 
 import torch
@@ -30,19 +28,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from nasrec_torchrec.analysis.flops import ModelCost
-from nasrec_torchrec.artifacts import CHECKPOINT_DIR, CONFIG_FILE, read_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.search.cost import subnet_cost
 from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
+from nasrec_torchrec.search.settings import FINETUNE_MODES, ScoringRun, SearchRun
 from nasrec_torchrec.space.architecture import Architecture
-from nasrec_torchrec.train.schedules import step_rates
+from nasrec_torchrec.train.schedules import LR_SCHEDULES, step_rates
 
 logger = logging.getLogger(__name__)
-
-FINETUNE_MODES = ("head", "none", "full")
 
 
 @dataclass
@@ -73,17 +69,17 @@ class ScoringConfig:
             up again for every candidate.
     """
 
-    finetune: str = "head"
-    finetune_steps: int = 500
-    batch_size: int = 256
-    learning_rate: float = 0.04
+    finetune: str = SearchRun.finetune
+    finetune_steps: int = ScoringRun.finetune_steps
+    batch_size: int = ScoringRun.finetune_batch_size
+    learning_rate: float = ScoringRun.finetune_lr
     eps: float = 1e-8
     lr_schedule: str = "cosine"
-    seed: int = 0
+    seed: int = ScoringRun.seed
     train_split: str = "train"
-    eval_split: str = "val"
-    eval_batch_size: int = 4096
-    eval_rows: Optional[int] = None
+    eval_split: str = ScoringRun.eval_split
+    eval_batch_size: int = ScoringRun.eval_batch_size
+    eval_rows: Optional[int] = ScoringRun.eval_rows
     body_batch_size: int = 2048
     cache_inputs: bool = True
     cache_limit_mb: float = 4096.0
@@ -100,39 +96,13 @@ class ScoringConfig:
             raise NASRecError("scoring: field 'cache_limit_mb': must be >= 0")
         if self.finetune_steps < 0:
             raise NASRecError("scoring: field 'finetune_steps': must be >= 0")
-        if self.lr_schedule not in ("cosine", "constant"):
-            raise NASRecError(f"scoring: field 'lr_schedule': {self.lr_schedule!r} is not "
-                              "'cosine' or 'constant'")
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise NASRecError(f"scoring: field 'lr_schedule': {self.lr_schedule!r} is not one "
+                              f"of {', '.join(LR_SCHEDULES)}")
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return asdict(self)
-
-
-@dataclass
-class LoadedSupernet:
-    """A trained supernet in this process: its tables and body, read from a run directory.
-
-    Args:
-        model: `NASRecModel` (plain, unsharded `EmbeddingBagCollection` + `Supernet` body).
-        data: the prepared dataset the tables index.
-        embedding_cap: the table cap the supernet was trained with.
-        run_dir: the `train-supernet` output; checkpoint: the checkpoint loaded; step: its step.
-        config: the run's `TrainConfig` as a dict (from `config.json`).
-    """
-
-    model: NASRecModel
-    data: str
-    embedding_cap: Optional[int]
-    run_dir: str = ""
-    checkpoint: str = ""
-    step: int = 0
-    config: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def supernet(self) -> Supernet:
-        """The supernet body."""
-        return self.model.body  # type: ignore[return-value]
 
 
 def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor
@@ -150,59 +120,6 @@ def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor
     return features, out, ranges
 
 
-def load_supernet(run_dir: str, data: Optional[str] = None,
-                  checkpoint: Optional[str] = None) -> LoadedSupernet:
-    """Load a supernet trained by `nasrec train-supernet` (tables + body) into this process.
-
-    The run's `config.json` gives the space, LayerNorm, embedding width and cap; the
-    checkpoint (the latest under `run_dir/checkpoints` unless `checkpoint` is given) is read
-    with `torch.distributed.checkpoint` into a plain, unsharded model (DCP reshards whatever
-    plan and world size saved it). No process group is needed.
-
-    Args:
-        run_dir: the supernet run directory.
-        data: the prepared dataset (default: the one the supernet was trained on).
-        checkpoint: a `step_*` directory to load instead of the latest.
-    """
-    from nasrec_torchrec.data.schema import Schema
-    from nasrec_torchrec.embeddings import build_embedding_bag_collection
-    from nasrec_torchrec.nn.model import NASRecModelTrain
-    from nasrec_torchrec.model_spec import build_body, run_model_spec
-    from nasrec_torchrec.train.checkpoint import latest_checkpoint, load_checkpoint
-    from nasrec_torchrec.train.config import TrainConfig
-
-    config_path = os.path.join(run_dir, CONFIG_FILE)
-    if not os.path.exists(config_path):
-        raise NASRecError(f"{config_path}: not found: is '{run_dir}' a train-supernet run "
-                          "directory?")
-    stored = read_json(config_path)
-    if "config" not in stored:
-        raise NASRecError(f"{config_path}: field 'config': missing: not a train-supernet run")
-    run_config = TrainConfig.from_dict(stored["config"], source=config_path)
-    spec = run_model_spec(run_config, config_path)
-    space = spec.search_space(config_path)
-    config = stored["config"]
-    checkpoint = checkpoint or latest_checkpoint(os.path.join(run_dir, CHECKPOINT_DIR))
-    if checkpoint is None:
-        raise NASRecError(f"{run_dir}: no checkpoint under {CHECKPOINT_DIR}/ (is training "
-                          "finished, or was it run with --checkpoint-every 0?)")
-    data = data or config["data"]
-    schema = Schema.load(data)
-    embedding_dim = int(config.get("embedding_dim", 16))
-    cap = config.get("embedding_cap")
-    ebc = build_embedding_bag_collection(schema, embedding_dim, cap, device="cpu")
-    supernet = build_body(spec, len(schema.dense), len(schema.sparse), embedding_dim)
-    wrapper = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), supernet))
-    state = load_checkpoint(checkpoint, wrapper)
-    model = wrapper.model
-    model.eval()
-    for parameter in model.parameters():
-        parameter.requires_grad_(False)
-    logger.info("loaded supernet %s (step %d, space %s)", checkpoint, state["step"], space.name)
-    return LoadedSupernet(model=model, data=data, embedding_cap=cap, run_dir=run_dir,
-                          checkpoint=checkpoint, step=int(state["step"]), config=config)
-
-
 class SubnetScorer:
     """Scores architectures from one supernet: inherit, fine-tune, evaluate.
 
@@ -217,7 +134,7 @@ class SubnetScorer:
 
     Example::
 
-        loaded = load_supernet("runs/supernet")
+        loaded = load_supernet("runs/supernet")  # search/loading.py
         scorer = SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap)
         result = scorer.score(architecture)  # {"log_loss", "auc", "mflops", "params", ...}
     """

@@ -20,7 +20,8 @@ import os
 import shutil
 from typing import Sequence
 
-from nasrec_torchrec.data.schema import SCHEMA_FILE, Schema
+from nasrec_torchrec.artifacts import SCHEMA_FILE, write_json
+from nasrec_torchrec.data.schema import Schema
 from nasrec_torchrec.data.shards import shard_paths
 from nasrec_torchrec.errors import NASRecError
 
@@ -77,10 +78,8 @@ def combined_split_view(data_dir: str, splits: Sequence[str], view_dir: str,
     counts[name] = sum(int(counts.get(split, 0)) for split in splits)
     schema_data["splits"] = counts
     schema_data.setdefault("extra", {})["combined_view"] = description
-    with open(os.path.join(staging, SCHEMA_FILE), "w") as handle:
-        json.dump(schema_data, handle, indent=2)
-    with open(os.path.join(staging, VIEW_FILE), "w") as handle:
-        json.dump(description, handle, indent=2)
+    write_json(os.path.join(staging, SCHEMA_FILE), schema_data)
+    write_json(os.path.join(staging, VIEW_FILE), description)
     if os.path.exists(view_dir):
         shutil.rmtree(view_dir)
     os.replace(staging, view_dir)

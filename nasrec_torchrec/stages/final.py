@@ -35,7 +35,6 @@ from nasrec_torchrec.stages.training import (
     architecture_trainer, dense_and_embedding_params, run_config, write_architecture)
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import broadcast_object
 
 logger = logging.getLogger(__name__)
 
@@ -213,5 +212,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
 
 def existing_results(output: str) -> Optional[dict[str, Any]]:
     """The results of a finished final run in `output`, else None (on every rank)."""
+    from nasrec_torchrec.train.distributed import broadcast_object
+
     done = broadcast_object(final_done(output))
     return read_json(os.path.join(output, RESULTS_FILE)) if done else None

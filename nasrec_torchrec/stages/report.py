@@ -5,10 +5,10 @@ from __future__ import annotations
 import os
 from typing import Any, Mapping, Optional
 
+from nasrec_torchrec.artifacts import REPORT_FILE, write_text
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.operators import DENSE_CONCAT, DENSE_PAIR
 
-REPORT_FILE = "report.md"
 
 
 def _sources(sources: tuple[int, ...]) -> str:
@@ -141,8 +141,5 @@ def render_report(results: Mapping[str, Any], architecture: Architecture,
 def write_report(output: str, results: Mapping[str, Any], architecture: Architecture,
                  stages: Optional[Mapping[str, Any]] = None) -> str:
     """Write `output/report.md`; returns its path."""
-    path = os.path.join(output, REPORT_FILE)
-    with open(path + ".tmp", "w") as handle:
-        handle.write(render_report(results, architecture, stages))
-    os.replace(path + ".tmp", path)
-    return path
+    return write_text(os.path.join(output, REPORT_FILE),
+                      render_report(results, architecture, stages))

@@ -30,7 +30,6 @@ from nasrec_torchrec.stages.training import (
     architecture_trainer, dense_and_embedding_params, load_candidates, run_config,
     top_candidates, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import broadcast_object
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +115,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
     Returns:
         The content of `retrain.json`.
     """
-    from nasrec_torchrec.train.distributed import init_distributed, teardown
+    from nasrec_torchrec.train.distributed import broadcast_object, init_distributed, teardown
 
     if not config.eval_split:
         raise NASRecError("retrain: the selection needs an evaluation split (--eval-split)")

@@ -16,6 +16,9 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import check, from_mapping, option
 
+DEVICE_CHOICES = ("auto", "cpu", "cuda")
+"""auto: CUDA when available, else CPU (`train.distributed.init_distributed`)."""
+
 PIPELINES = ("auto", "base", "sparse_dist")
 
 MONITORS = ("auc", "log_loss")
@@ -132,8 +135,7 @@ class TrainConfig:
         "+-1/sqrt(rows))", above=0.0, metavar="STD")
     seed: int = option(0, "seed of init, data order and paths")
     shuffle: bool = option(True, "train in file order")
-    device: str = option("auto", "compute device", choices=lambda: _registry(
-        "distributed", "DEVICE_CHOICES"))
+    device: str = option("auto", "compute device", choices=DEVICE_CHOICES)
     threads: Optional[int] = option(None, "intra-op threads per rank", minimum=1)
     pipeline: str = option("auto", "TorchRec train pipeline (auto: sparse_dist on CUDA, base "
                            "on CPU)", choices=PIPELINES)

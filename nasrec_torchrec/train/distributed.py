@@ -18,9 +18,7 @@ import torch
 import torch.distributed as dist
 
 from nasrec_torchrec.errors import NASRecError
-
-DEVICE_CHOICES = ("auto", "cpu", "cuda")
-"""auto: CUDA when available, else CPU."""
+from nasrec_torchrec.train.config import DEVICE_CHOICES
 
 logger = logging.getLogger(__name__)
 

@@ -8,10 +8,13 @@ import math
 import os
 
 import pytest
-from conftest import run_command
 
 from nasrec_torchrec.data.loader import ParquetBatchLoader
 from nasrec_torchrec.stages.combined import combined_split_view
+
+from pipeline_helpers import run_command
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 ARCH = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "architectures",
                     "simple.json")

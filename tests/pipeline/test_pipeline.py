@@ -8,9 +8,12 @@ import logging
 import os
 
 import pytest
-from conftest import run_command
 
 from nasrec_torchrec.train.trainer import Trainer
+
+from pipeline_helpers import run_command
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 TINY = ["--set", "prepare.rows=3000", "--set", "supernet.max_steps=4",
         "--set", "supernet.batch_size=128", "--set", "supernet.embedding_cap=500",
@@ -46,7 +49,7 @@ def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_o
 
     def save_then_interrupt(self):
         path = original_save(self)
-        if self.config.extra.get("stage") == "retrain" and self.step == 2:
+        if self.config.notes.get("stage") == "retrain" and self.step == 2:
             raise KeyboardInterrupt("simulated kill")
         return path
 

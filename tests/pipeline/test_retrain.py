@@ -7,11 +7,14 @@ import math
 import os
 
 import pytest
-from conftest import TINY_TRAIN, run_command, write_candidates
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.stages.training import load_candidates, top_candidates
 from nasrec_torchrec.space import Architecture
+
+from pipeline_helpers import TINY_TRAIN, run_command, write_candidates
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_top_candidates_are_the_k_lowest_finite_losses_without_duplicates(tmp_path) -> None:

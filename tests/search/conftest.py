@@ -1,26 +1,21 @@
-"""Shared fixtures of the search tests: a tiny space, a tiny trained supernet run."""
+"""Shared fixtures of the search tests: a tiny trained supernet run.
+
+The tests that run torch ask for `one_thread` (tests/conftest.py) themselves; the pure-Python
+ones (evolution, Pareto fronts, settings, outputs) run without torch installed.
+"""
 
 from __future__ import annotations
 
 import argparse
 
-import os
-import sys
-
 import pytest
-
-sys.path.insert(0, os.path.dirname(__file__))
-
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(one_thread):
-    """Every test of this folder runs torch on one thread (`one_thread` of tests/conftest.py)."""
 
 
 @pytest.fixture(scope="session")
 def supernet_run(synthetic_criteo, tmp_path_factory) -> str:
-    """A nasrec-small supernet trained 4 steps on the 6000-row synthetic Criteo."""
+    """A nasrec-small supernet trained 4 steps on the 6000-row synthetic Criteo (skips the
+    test where torch is missing)."""
+    pytest.importorskip("torch")
     from nasrec_torchrec.commands import train_supernet
 
     output = str(tmp_path_factory.mktemp("supernet") / "run")

@@ -1,10 +1,13 @@
-"""Helpers of the search tests: a tiny space and a toy objective with a known optimum."""
+"""Helpers of the search tests: a tiny space, a toy objective with a known optimum, and a
+strategy written against `SearchBase` alone."""
 
 from __future__ import annotations
 
 import random
+from typing import Any, Optional
 
-from nasrec_torchrec.space import Architecture, SearchSpace, sample_architecture
+from nasrec_torchrec.search.base import SearchBase
+from nasrec_torchrec.space import Architecture, SearchSpace, mutate, sample_architecture
 
 TINY_SPACE = dict(name="tiny", num_blocks=2, dense_ops=["fc", "dot_product"],
                   sparse_ops=["embed_fc"], dense_dims=[8, 16], sparse_dims=[4, 8],
@@ -49,3 +52,19 @@ class ToyObjective:
 def toy_cost(architecture: Architecture) -> float:
     """A made-up MFLOPs figure: the sum of the live dense dims / 100."""
     return sum(block.dense_dim for block in architecture.canonical().blocks) / 100
+
+
+class HillClimbing(SearchBase):
+    """A strategy written against `SearchBase` alone: one random start, then each generation
+    scores two one-mutation neighbours of the best so far."""
+
+    kind = "hill_climbing"
+
+    def step(self, generation: int) -> Optional[dict[str, Any]]:
+        if generation == 0:
+            self.score_new(1, lambda: sample_architecture(self.space, self.rng), 0)
+            return None
+        best = self.best()
+        self.score_new(2, lambda: mutate(best.architecture, self.space, self.rng,
+                                         num_mutations=1), generation)
+        return {"from": best.index}

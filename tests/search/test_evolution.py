@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 
 import pytest
-from search_helpers import TINY_SPACE, TOY_SPACE, ToyObjective, toy_cost
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.evolution import PRESETS, EvolutionConfig, RegularizedEvolution, get_preset
 from nasrec_torchrec.search.random_search import RandomSearch
 from nasrec_torchrec.space import SearchSpace
+
+from search_helpers import TINY_SPACE, TOY_SPACE, ToyObjective, toy_cost
 
 SMALL = EvolutionConfig(population_size=16, sample_size=8, num_children=8, generations=150,
                         initial_mutations=3, mutation_decay_every=20)
@@ -47,7 +48,7 @@ def test_population_is_aged_and_parent_is_the_best_of_its_sample():
     search.run(stop_after=0)
     assert len(search.population) == 10 and search.generation == 0
     first = list(search.population)
-    search.evolve()
+    search.advance()
     assert search.population[:5] == first[5:]  # the five oldest left
     assert [search.candidates[i].generation for i in search.population[5:]] == [1] * 5
     state = search.rng.getstate()

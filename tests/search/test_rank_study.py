@@ -47,6 +47,7 @@ def test_subnets_are_distinct_and_seeded():
     assert len({a.canonical() for a in first}) == 20
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_rank_study_command_end_to_end_and_continues(supernet_run, tmp_path):
     pytest.importorskip("torch")
     from nasrec_torchrec.commands import rank_study
@@ -72,6 +73,7 @@ def test_rank_study_command_end_to_end_and_continues(supernet_run, tmp_path):
     assert (output / "rank_study_subnets.jsonl").read_text().count("\n") == 3
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
     pytest.importorskip("torch")
     from nasrec_torchrec.commands import rank_study

@@ -39,6 +39,7 @@ def test_read_scratch_results_checks_the_subnets(tmp_path):
         read_scratch_results(str(tmp_path / "b"), subnets)
 
 
+@pytest.mark.usefixtures("one_thread")
 def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_path):
     pytest.importorskip("torch")
     from nasrec_torchrec.commands import rank_study

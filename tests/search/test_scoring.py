@@ -9,6 +9,7 @@ import random
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.data.loader import ParquetBatchLoader  # noqa: E402
 from nasrec_torchrec.data.schema import Schema  # noqa: E402
@@ -16,8 +17,8 @@ from nasrec_torchrec.embeddings import build_embedding_bag_collection  # noqa: E
 from nasrec_torchrec.errors import NASRecError  # noqa: E402
 from nasrec_torchrec.nn.model import NASRecModel  # noqa: E402
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet  # noqa: E402
-from nasrec_torchrec.search.scoring import (  # noqa: E402
-    ScoringConfig, SubnetScorer, load_supernet)
+from nasrec_torchrec.search.loading import load_supernet  # noqa: E402
+from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer  # noqa: E402
 from nasrec_torchrec.space import SearchSpace, sample_architecture, sample_full  # noqa: E402
 from nasrec_torchrec.train.metrics import binary_metrics  # noqa: E402
 from nasrec_torchrec.train.schedules import LRSchedule  # noqa: E402

@@ -7,6 +7,7 @@ import random
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.analysis.flops import architecture_cost  # noqa: E402
 from nasrec_torchrec.nn.networks import NASRecNet  # noqa: E402

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 torch = pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.nn.elastic import ElasticLinear  # noqa: E402
 from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread  # noqa: E402

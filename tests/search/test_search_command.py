@@ -8,6 +8,7 @@ import json
 import pytest
 
 pytest.importorskip("torch")
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.commands import search  # noqa: E402
 from nasrec_torchrec.space import load_architecture  # noqa: E402

@@ -7,12 +7,8 @@ import os
 import sys
 
 import pytest
-import torch
 
-sys.path.insert(0, os.path.dirname(__file__))
-
-from toy_training import (  # noqa: E402
-    ToyLoader, full_state, run_ranks, toy_dmp, toy_schema, train_toy)
+sys.path.insert(0, os.path.dirname(__file__))  # toy_training, for the 2-rank children
 
 TWO_RANK_STEPS = 5
 TWO_RANK_CHECKPOINT_STEP = 3
@@ -23,6 +19,9 @@ ROWS = GLOBAL_BATCH * TWO_RANK_STEPS
 def two_rank_job(out_dir: str) -> None:
     """2 ranks, table-wise tables: train 5 steps of global batch 64, checkpoint after step 3
     (and dump the gathered state there), record the global losses."""
+    import torch
+    from toy_training import ToyLoader, full_state, toy_dmp, toy_schema, train_toy
+
     from nasrec_torchrec.train.checkpoint import save_checkpoint
     from nasrec_torchrec.train.distributed import init_distributed, teardown
     from nasrec_torchrec.train.optimizers import build_optimizer
@@ -66,6 +65,8 @@ def context():
 @pytest.fixture(scope="session")
 def two_rank_run(tmp_path_factory):
     """Directory of the finished 2-rank job: losses.pt, state.pt, checkpoints/."""
+    from toy_training import run_ranks
+
     out_dir = str(tmp_path_factory.mktemp("two_ranks"))
     run_ranks(2, two_rank_job, out_dir)
     return out_dir
