@@ -4,6 +4,7 @@ warnings hidden by message; --verbose (NASREC_VERBOSE=1) shows everything."""
 from __future__ import annotations
 
 import logging
+import json
 import os
 import re
 import subprocess
@@ -173,8 +174,12 @@ def test_a_default_command_prints_our_lines_only(synthetic_criteo: str, tmp_path
 def test_a_verbose_stage_prints_the_stacks_lines_with_timestamps(synthetic_criteo: str,
                                                                 tmp_path) -> None:
     # A pipeline stage in a fresh process: verbose through NASREC_VERBOSE, as its parent sets.
-    result = _run(["nasrec_torchrec.pipeline.run_stage", "train",
-                   *_train_args(synthetic_criteo, str(tmp_path / "run"))], verbose_variable="1")
+    run_file = tmp_path / "supernet.run.json"
+    run_file.write_text(json.dumps({"space": "nasrec-small", "train": {
+        "data": synthetic_criteo, "output": str(tmp_path / "run"), "max_steps": 3,
+        "batch_size": 64, "threads": 1, "progress_bar": False}}))
+    result = _run(["nasrec_torchrec.pipeline.run_stage", "train-supernet", str(run_file)],
+                  verbose_variable="1")
     assert result.returncode == 0, result.stderr[-3000:]
     for line in ("SplitTableBatchedEmbeddingBagsCodegen Arguments",
                  "INFO torchrec.distributed.planner.stats", "FutureWarning", "is_fx_tracing",

@@ -65,10 +65,10 @@ def run(args: argparse.Namespace) -> int:
     if args.train_clip_grad_norm is not None and args.train_clip_grad_norm < 0:
         raise NASRecError("rank-study: --train-clip-grad-norm must be >= 0, got "
                           f"{args.train_clip_grad_norm}")
-    set_threads(args.threads)
-    started = time.perf_counter()
     scoring = from_args(ScoringRun, args)
     scoring.validate("nasrec rank-study")
+    set_threads(scoring.threads)
+    started = time.perf_counter()
     loaded, scorer = load_scorer(scoring, "head")
     supernet_config = loaded.config
     scratch = ScratchTraining(
@@ -78,7 +78,7 @@ def run(args: argparse.Namespace) -> int:
         embedding_cap=loaded.embedding_cap, layer_norm=loaded.supernet.layer_norm,
         clip_grad_norm=_scratch_clip(args.train_clip_grad_norm,
                                      supernet_config.get("clip_grad_norm")),
-        seed=args.seed, eval_batch_size=args.eval_batch_size, threads=args.threads)
+        seed=scoring.seed, eval_batch_size=scoring.eval_batch_size, threads=scoring.threads)
     progress = None
     if scoring.progress:
         from tqdm import tqdm
@@ -87,8 +87,8 @@ def run(args: argparse.Namespace) -> int:
                         dynamic_ncols=True)
     try:
         study = run_rank_study(
-            scorer, loaded.supernet.space, loaded.data, args.output,
-            num_subnets=args.num_subnets, seed=args.seed, scratch=scratch,
+            scorer, loaded.supernet.space, loaded.data, scoring.output,
+            num_subnets=args.num_subnets, seed=scoring.seed, scratch=scratch,
             scratch_from=args.scratch_from,
             on_subnet=(lambda _: progress.update(1)) if progress is not None else None)
     finally:
@@ -100,7 +100,7 @@ def run(args: argparse.Namespace) -> int:
     for kind, name in (("finetuned", "rank_study.png"), ("inherited", "rank_study_inherited.png")):
         plot_rank_correlation(
             [r[f"supernet_{kind}_log_loss"] for r in records], scratch_losses,
-            os.path.join(args.output, name), study[kind]["pearson"], study[kind]["kendall"],
+            os.path.join(scoring.output, name), study[kind]["pearson"], study[kind]["kendall"],
             xlabel=f"supernet log loss ({'head fine-tuned' if kind == 'finetuned' else 'inherited'})",
             title=f"Ranking study, {loaded.supernet.space.name}, {len(records)} subnets")
     summary = {
@@ -116,9 +116,9 @@ def run(args: argparse.Namespace) -> int:
         "num_subnets": len(records), "seconds_this_run": seconds,
         "subnets_file": "rank_study_subnets.jsonl",
     }
-    write_json(os.path.join(args.output, "rank_study.json"), summary)
+    write_json(os.path.join(scoring.output, "rank_study.json"), summary)
     finetuned, inherited = study["finetuned"], study["inherited"]
-    print(f"{args.output}: {len(records)} subnets; supernet (head fine-tuned) vs scratch: "
+    print(f"{scoring.output}: {len(records)} subnets; supernet (head fine-tuned) vs scratch: "
           f"Pearson {finetuned['pearson']:.3f}, Kendall {finetuned['kendall']:.3f}; "
           f"inherited: Pearson {inherited['pearson']:.3f}, Kendall {inherited['kendall']:.3f}")
     return 0

@@ -15,23 +15,19 @@ from nasrec_torchrec.artifacts import read_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import check, from_mapping, option
+from nasrec_torchrec.train.schedules import LR_SCHEDULES
 
 DEVICE_CHOICES = ("auto", "cpu", "cuda")
 """auto: CUDA when available, else CPU (`train.distributed.init_distributed`)."""
+
+OPTIMIZER_CHOICES = ("adagrad", "adam")
+"""The dense optimizers (`train.optimizers.dense_optimizer`; the tables follow, see there)."""
 
 PIPELINES = ("auto", "base", "sparse_dist")
 
 MONITORS = ("auc", "log_loss")
 
 SHARDING_TYPES = ("table_wise", "column_wise", "table_column_wise", "row_wise")
-
-
-def _registry(module: str, name: str) -> list[str]:
-    """The names of a registry in `nasrec_torchrec.train.<module>` (imported when needed:
-    some import torch)."""
-    import importlib
-
-    return list(getattr(importlib.import_module(f"nasrec_torchrec.train.{module}"), name))
 
 
 @dataclass
@@ -108,7 +104,7 @@ class TrainConfig:
     optimizer: str = option("adagrad", "adagrad (the paper's: fused exact Adagrad for the "
                             "tables) or adam (torch Adam; tables data-parallel on CPU, where "
                             "FBGEMM has no Adam; fused ADAM on CUDA)",
-                            choices=lambda: _registry("optimizers", "OPTIMIZER_CHOICES"))
+                            choices=OPTIMIZER_CHOICES)
     betas: tuple[float, float] = option((0.9, 0.999), "Adam's (beta1, beta2)", cli=False,
                                         minimum=0.0, below=1.0)
     embedding_l2: float = option(0.0, "add LAMBDA * (batch mean of the sum of squared pooled "
@@ -123,7 +119,7 @@ class TrainConfig:
         "reduction) to NORM before the dense optimizer step (the official NASRec code: 5.0); "
         "the fused tables are not included (default: off)", above=0.0, metavar="NORM")
     lr_schedule: str = option("cosine", "learning-rate schedule over the run",
-                              choices=lambda: _registry("schedules", "LR_SCHEDULES"))
+                              choices=lambda: list(LR_SCHEDULES))
     lr_warmup_fraction: float = option(0.0, "linear learning-rate warm-up over this fraction "
                                        "of the steps", flag="--lr-warmup", minimum=0.0,
                                        below=1.0, metavar="FRACTION")

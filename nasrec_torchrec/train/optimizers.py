@@ -37,13 +37,13 @@ from torchrec.optim.optimizers import in_backward_optimizer_filter
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients
+from nasrec_torchrec.train.config import OPTIMIZER_CHOICES
 from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 
 DEFAULT_DENSE_LR = 0.04
 DEFAULT_EPS = 1e-8
 
 
-OPTIMIZER_CHOICES = ("adagrad", "adam")
 DEFAULT_BETAS = (0.9, 0.999)
 
 
