@@ -7,10 +7,11 @@ RNG state, data position, step, config). It is written under a temporary name an
 complete, so a directory named `step_*` is always whole; only the last `keep_last` are kept.
 The directory must be visible to every rank (one machine, or a shared filesystem).
 
-Loading uses `DefaultLoadPlanner(allow_partial_load=True)`, so a checkpoint saved by W ranks
-with one sharding plan loads into any other world size and plan: DCP reshards the tensors.
-Model tensors missing from a checkpoint are an error; optimizer keys may differ between plans
-and are reported.
+Loading allows a partial load, so a checkpoint saved by W ranks with one sharding plan loads
+into any other world size and plan: DCP reshards the tensors. Model tensors missing from a
+checkpoint are an error; optimizer keys may differ between plans and are reported. Loading
+never executes what a checkpoint holds (`train.checkpoint_reader`): a crafted, truncated or
+corrupt checkpoint is a `NASRecError` naming it.
 """
 
 from __future__ import annotations
@@ -26,11 +27,12 @@ import torch
 import torch.distributed as dist
 import torch.distributed.checkpoint as dcp
 from torch import nn
-from torch.distributed.checkpoint import (
-    DefaultLoadPlanner, DefaultSavePlanner, FileSystemReader)
+from torch.distributed.checkpoint import DefaultSavePlanner
+from torch.distributed.checkpoint.api import CheckpointException
 from torch.distributed.checkpoint.planner import WriteItem
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.train.checkpoint_reader import SafeFileSystemReader, SafeLoadPlanner
 from nasrec_torchrec.train.distributed import barrier
 
 logger = logging.getLogger(__name__)
@@ -183,7 +185,8 @@ def load_checkpoint(path: str, model: nn.Module,
     """
     header = read_run_state(path)
     state = _state(model, optimizer)
-    saved = set(FileSystemReader(path).read_metadata().state_dict_metadata)
+    reader = SafeFileSystemReader(path)
+    saved = set(reader.read_metadata().state_dict_metadata)
     wanted = _flat_keys(state)
     missing = sorted(wanted - saved)
     missing_model = [key for key in missing if key.startswith("model.")]
@@ -195,10 +198,28 @@ def load_checkpoint(path: str, model: nn.Module,
     if missing and _rank() == 0:
         logger.warning("%s: %d optimizer entries not in the checkpoint, left as they are: %s",
                        path, len(missing), missing[:5])
-    dcp.load(state, checkpoint_id=path, planner=DefaultLoadPlanner(allow_partial_load=True))
+    try:
+        dcp.load(state, storage_reader=reader,
+                 planner=SafeLoadPlanner(allow_partial_load=True))
+    except CheckpointException as error:
+        raise _unreadable(path, error) from None
     model.load_state_dict(state["model"])
     if optimizer is not None:
         optimizer.load_state_dict(state["optim"])
     run_state = dict(header.get("run_state", {}))
     run_state["step"] = int(header["step"])
     return run_state
+
+
+def _unreadable(path: str, error: CheckpointException) -> NASRecError:
+    """A `NASRecError` for a checkpoint DCP could not read (a rank's own error if it was one)."""
+    failures = [failure[0] if isinstance(failure, tuple) else failure
+                for failure in error.failures.values()]
+    for failure in failures:
+        if isinstance(failure, NASRecError):
+            return failure
+    cause = failures[0] if failures else error
+    text = str(cause).strip().splitlines()
+    detail = f"{type(cause).__name__}: {text[-1]}" if text else type(cause).__name__
+    return NASRecError(f"{path}: cannot read the checkpoint, truncated or corrupt ({detail}); "
+                       "delete it to go on from an earlier one")
