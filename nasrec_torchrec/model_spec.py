@@ -81,7 +81,12 @@ class ModelSpec:
         if self.kind != "architecture" or self.architecture is None:
             raise NASRecError(f"{source}: field 'model.kind': {self.kind!r} is not a found "
                               "architecture")
-        return Architecture.from_dict(self.architecture, source=f"{source}: model.architecture")
+        from nasrec_torchrec.space.validation import validate_structure
+
+        where = f"{source}: model.architecture"
+        architecture = Architecture.from_dict(self.architecture, source=where)
+        validate_structure(architecture, where)
+        return architecture
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

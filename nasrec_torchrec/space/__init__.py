@@ -39,7 +39,7 @@ from nasrec_torchrec.space.sampling import (
     sample_sources,
 )
 from nasrec_torchrec.space.search_space import SPACES, SearchSpace, get_space, load_space
-from nasrec_torchrec.space.validation import validate_architecture
+from nasrec_torchrec.space.validation import validate_architecture, validate_structure
 
 __all__ = [
     "DEAD_BLOCK",
@@ -77,4 +77,5 @@ __all__ = [
     "sample_sources",
     "to_official",
     "validate_architecture",
+    "validate_structure",
 ]

@@ -224,7 +224,7 @@ class Architecture:
     @classmethod
     def from_dict(cls, data: dict[str, Any], source: str = "architecture") -> "Architecture":
         """Parse `to_dict()` output; faults raise `NASRecError` naming the block and field."""
-        if not isinstance(data, dict) or "blocks" not in data:
+        if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
             raise NASRecError(f"{source}: expected an object with a 'blocks' list")
         names = {f.name for f in fields(Block)}
         required = {f.name for f in fields(Block) if f.default is MISSING}
@@ -238,12 +238,18 @@ class Architecture:
             missing = required - set(raw)
             if missing:
                 raise NASRecError(f"{source}: block {number}: missing field '{sorted(missing)[0]}'")
-            values = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
-            try:
-                blocks.append(Block(**values))
-            except TypeError as error:
-                raise NASRecError(f"{source}: block {number}: {error}") from None
-        return cls(blocks=tuple(blocks), project_concat_rows=int(data.get("project_concat_rows", 1)))
+            for name, value in raw.items():
+                wrong = _wrong_type(name, value)
+                if wrong:
+                    raise NASRecError(f"{source}: block {number}: field '{name}': {value!r} "
+                                      f"is not {wrong}")
+            blocks.append(Block(**{k: tuple(v) if isinstance(v, list) else v
+                                   for k, v in raw.items()}))
+        rows = data.get("project_concat_rows", 1)
+        if isinstance(rows, bool) or not isinstance(rows, int):
+            raise NASRecError(f"{source}: field 'project_concat_rows': {rows!r} is not an "
+                              "integer")
+        return cls(blocks=tuple(blocks), project_concat_rows=rows)
 
     @classmethod
     def from_json(cls, text: str, source: str = "architecture") -> "Architecture":
@@ -253,3 +259,20 @@ class Architecture:
         except json.JSONDecodeError as error:
             raise NASRecError(f"{source}: line {error.lineno}: invalid JSON: {error.msg}") from None
         return cls.from_dict(data, source)
+
+
+_LIST_GENES = {"dense_sources": int, "sparse_sources": int, "dense_ops": str, "sparse_ops": str}
+_FLAG_GENES = ("project_concat", "fm")
+
+
+def _wrong_type(name: str, value: Any) -> str:
+    """What a block's JSON gene `name` should be when `value` is not that ("" when it is)."""
+    if name in _LIST_GENES:
+        kind = _LIST_GENES[name]
+        if not isinstance(value, list) or not all(
+                isinstance(item, kind) and not isinstance(item, bool) for item in value):
+            return "a list of " + ("block indices" if kind is int else "operator names")
+        return ""
+    if name in _FLAG_GENES:
+        return "" if isinstance(value, bool) else "true or false"
+    return "" if isinstance(value, int) and not isinstance(value, bool) else "an integer"

@@ -17,6 +17,8 @@ from typing import Any
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.space.architecture import Architecture, Block
 from nasrec_torchrec.space.operators import DENSE, operator_spec
+from nasrec_torchrec.space.search_space import get_space
+from nasrec_torchrec.space.validation import validate_structure
 
 # The node table of each official config, and the preset space it corresponds to.
 OFFICIAL_NODES: dict[str, tuple[str, ...]] = {
@@ -167,7 +169,9 @@ def _is_int(value: Any) -> bool:
 
 
 def load_architecture(path: str | Path) -> Architecture:
-    """An architecture JSON file in this project's format or the official one."""
+    """An architecture JSON file in this project's format or the official one, checked before
+    any model is built from it: every gene must be one some space admits (an official file's:
+    one its space admits); a fault is a `NASRecError` naming the file, block and field."""
     path = Path(path)
     try:
         data = json.loads(path.read_text())
@@ -178,5 +182,13 @@ def load_architecture(path: str | Path) -> Architecture:
     except json.JSONDecodeError as error:
         raise NASRecError(f"{path}:{error.lineno}: invalid JSON: {error.msg}") from None
     if isinstance(data, dict) and "blocks" in data:
-        return Architecture.from_dict(data, source=str(path))
-    return from_official(data, source=str(path))[0]
+        architecture = Architecture.from_dict(data, source=str(path))
+        validate_structure(architecture, str(path))
+        return architecture
+    architecture, space_name = from_official(data, source=str(path))
+    validate_structure(architecture, str(path))
+    try:
+        architecture.validate(get_space(space_name))
+    except NASRecError as error:
+        raise NASRecError(f"{path}: {error}") from None
+    return architecture

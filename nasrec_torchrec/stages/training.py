@@ -12,6 +12,7 @@ from nasrec_torchrec.artifacts import iter_jsonl, write_text
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.space.validation import validate_structure
 
 
 def write_architecture(path: str, architecture: Architecture) -> str:
@@ -54,6 +55,7 @@ def top_candidates(records: list[dict[str, Any]], k: int, source: str = "candida
     seen: set[Architecture] = set()
     for _, line, record in scored:
         architecture = Architecture.from_dict(record["architecture"], source=f"{source}:{line}")
+        validate_structure(architecture, f"{source}:{line}")
         key = architecture.canonical()
         if key in seen:
             continue

@@ -106,3 +106,67 @@ def test_fm_when_not_searchable(small, valid):
 def test_flag_must_be_boolean(small, valid):
     with pytest.raises(NASRecError, match=r"block 2: field 'project_concat': 1 is not true or false"):
         with_block(valid, 2, project_concat=1).validate(small)
+
+
+# --- an architecture file: checked against what any space admits, before a model is built
+
+
+def _file_with(tmp_path, valid, number=None, **genes):
+    import json
+
+    data = valid.to_dict()
+    if number is None:
+        data.update(genes)
+    else:
+        data["blocks"][number - 1].update(genes)
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(data))
+    return str(path)
+
+
+@pytest.mark.parametrize("number, genes, message", [
+    (1, {"dense_ops": ["warp"]}, r"block 1: field 'dense_ops': 'warp' is not one of .*no such"),
+    (1, {"dense_ops": ["embed_fc"]}, r"block 1: field 'dense_ops': 'embed_fc' is not one of"),
+    (2, {"dense_sources": [0, 9]}, r"block 2: field 'dense_sources': 9 is not one of \[0, 1\]"),
+    (2, {"sparse_sources": [2]}, r"block 2: field 'sparse_sources': 2 is not one of .*earlier"),
+    (3, {"dense_left": -1}, r"block 3: field 'dense_left': -1 is not one of"),
+    (1, {"dense_dim": -4}, r"block 1: field 'dense_dim': -4 is not a positive integer"),
+    (1, {"sparse_dim": 0}, r"block 1: field 'sparse_dim': 0 is not a positive integer"),
+    (1, {"dense_dim": 2.5}, r"block 1: field 'dense_dim': 2.5 is not an integer"),
+    (1, {"sparse_dim": "16"}, r"block 1: field 'sparse_dim': '16' is not an integer"),
+    (1, {"fm": "yes"}, r"block 1: field 'fm': 'yes' is not true or false"),
+    (1, {"dense_ops": "fc"}, r"block 1: field 'dense_ops': 'fc' is not a list of operator"),
+    (1, {"sparse_sources": [[0]]}, r"block 1: field 'sparse_sources': \[\[0\]\] is not a list"),
+    (None, {"blocks": []}, r"field 'blocks': no block"),
+    (None, {"project_concat_rows": -1}, r"field 'project_concat_rows': -1 is not a positive"),
+    (None, {"project_concat_rows": "8"}, r"field 'project_concat_rows': '8' is not an integer"),
+])
+def test_architecture_files_are_checked_naming_block_and_field(tmp_path, valid, number, genes,
+                                                               message):
+    from nasrec_torchrec.space import load_architecture
+
+    path = _file_with(tmp_path, valid, number, **genes)
+    with pytest.raises(NASRecError, match=rf"arch\.json: {message}"):
+        load_architecture(path)
+
+
+def test_architecture_files_of_any_space_load(tmp_path):
+    from nasrec_torchrec.space import SPACES, load_architecture, to_official
+
+    for name, space in SPACES.items():
+        architecture = sample_architecture(space, random.Random(1))
+        path = tmp_path / f"{name}.json"
+        path.write_text(architecture.to_json())
+        assert load_architecture(str(path)) == architecture
+    official = sample_architecture(get_space("official-small"), random.Random(2))
+    path = tmp_path / "official.json"
+    import json
+
+    data = to_official(official, "autoctr")
+    path.write_text(json.dumps(data))
+    assert load_architecture(str(path)) == official
+    data["micro"][0]["dense_in_dims"] = 20  # not a size of the official space
+    path.write_text(json.dumps(data))
+    with pytest.raises(NASRecError, match=r"official\.json: block 1: field 'dense_dim': 20 is "
+                       r"not one of"):
+        load_architecture(str(path))
