@@ -32,6 +32,7 @@ ARCHITECTURE_FILE = "architecture.json"
 CANDIDATES_FILE = "candidates.jsonl"
 SEARCH_SUMMARY_FILE = "search.json"
 SEARCH_STATE_FILE = "search_state.json"
+SEARCH_RUN_FILE = "search_run.json"  # the settings it runs with (a resume must keep them)
 BEST_ARCHITECTURE_FILE = "best_architecture.json"
 # retrain, final, pipeline
 RETRAIN_FILE = "retrain.json"

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import option
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.search_space import SearchSpace
 
@@ -42,7 +43,8 @@ class ModelSpec:
 
     kind: str
     architecture: Optional[dict[str, Any]] = None
-    architecture_file: Optional[str] = None
+    architecture_file: Optional[str] = option(None, "the file it was read from", cli=False,
+                                              fixed_on_resume=False)
     space: Optional[dict[str, Any]] = None
     strategy: Optional[str] = None
     path_warmup: Optional[float] = None

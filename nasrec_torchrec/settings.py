@@ -22,8 +22,10 @@ Example::
 from __future__ import annotations
 
 import argparse
+import json
+import os
 import typing
-from dataclasses import MISSING, Field, dataclass, field, fields, is_dataclass
+from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass
 from typing import (Any, Callable, Iterable, Iterator, Mapping, NoReturn, Optional, Sequence,
                     Union)
 
@@ -44,6 +46,10 @@ class Option:
         metavar: the flag's value placeholder.
         minimum, maximum: inclusive bounds; above, below: exclusive bounds.
         cli: False for a field that is set by code only (no flag).
+        fixed_on_resume: False for a setting a resumed run may change (`changed_settings`):
+            one that cannot change what the run computes (threads, progress bars, logging,
+            where files go) or only says how far it goes (a search's budget).
+        path: the value names a file or directory (compared as a real path on resume).
     """
 
     help: str = ""
@@ -55,6 +61,8 @@ class Option:
     above: Optional[float] = None
     below: Optional[float] = None
     cli: bool = True
+    fixed_on_resume: bool = True
+    path: bool = False
 
     def choice_names(self) -> Optional[tuple[str, ...]]:
         """The admitted values (a registry's current names), or None for any."""
@@ -193,6 +201,36 @@ def from_args(cls: type, args: argparse.Namespace, base: Any = None,
         elif base is not None:
             values[item.name] = inner
     return cls(**values)
+
+
+def _comparable(value: Any) -> Any:
+    """`value` as JSON would hold it (tuples as lists, dataclasses as dicts)."""
+    return json.loads(json.dumps(asdict(value) if is_dataclass(value) else value, default=str))
+
+
+def changed_settings(config: Any, recorded: Mapping[str, Any], prefix: str = "") -> list[str]:
+    """The settings of `config` a resumed run must keep (`Option.fixed_on_resume`) whose
+    value differs from `recorded` (the same config class as a dict, e.g. an earlier
+    run's): one `"name (--flag): recorded -> now"` each. Nested dataclasses are compared
+    field by field; a field missing from `recorded` counts as its default."""
+    changes: list[str] = []
+    for item in fields(config):
+        spec = option_of(item)
+        if not spec.fixed_on_resume:
+            continue
+        value = getattr(config, item.name)
+        earlier = recorded.get(item.name, _default(item))
+        if is_dataclass(value) and isinstance(earlier, Mapping):
+            changes += changed_settings(value, earlier, f"{prefix}{item.name}.")
+        elif spec.path and isinstance(value, str) and isinstance(earlier, str):
+            if os.path.realpath(value) != os.path.realpath(earlier):
+                changes.append(f"{prefix}{item.name} ({flag_of(item)}): {earlier!r} -> "
+                               f"{value!r}")
+        elif _comparable(value) != _comparable(earlier):
+            flag = f" ({flag_of(item)})" if spec.cli and "option" in item.metadata else ""
+            changes.append(f"{prefix}{item.name}{flag}: {_comparable(earlier)!r} -> "
+                           f"{_comparable(value)!r}")
+    return changes
 
 
 def _fault(source: str, item: Field, prefix: str, value: Any, why: str) -> NASRecError:

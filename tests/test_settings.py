@@ -132,3 +132,31 @@ def test_strict_parser_raises_instead_of_exiting():
         parser.parse_args(["--x"])
     with pytest.raises(NASRecError, match="invalid int value"):
         parser.parse_args(["--steps", "many"])
+
+
+@dataclass
+class Resumable:
+    data: str = option("", "dataset", path=True)
+    lr: float = option(0.04, "learning rate", flag="--lr")
+    threads: Optional[int] = option(None, "threads", fixed_on_resume=False)
+    train: Inner = field(default_factory=Inner)
+    model: Optional[dict] = None
+
+
+def test_changed_settings_lists_what_a_resume_must_keep(tmp_path, monkeypatch):
+    from dataclasses import asdict
+
+    from nasrec_torchrec.settings import changed_settings
+
+    monkeypatch.chdir(tmp_path)
+    recorded = asdict(Resumable(data=str(tmp_path / "data"), model={"layers": [1, 2]}))
+    same = Resumable(data="data", threads=8, model={"layers": [1, 2]})  # threads may change
+    assert changed_settings(same, recorded) == []
+    changed = Resumable(data="other", lr=0.1, train=Inner(betas=(0.5, 0.999)),
+                        model={"layers": [1]})
+    assert changed_settings(changed, recorded) == [
+        f"data (--data): '{tmp_path / 'data'}' -> 'other'", "lr (--lr): 0.04 -> 0.1",
+        "train.betas: [0.9, 0.999] -> [0.5, 0.999]",
+        "model: {'layers': [1, 2]} -> {'layers': [1]}"]
+    del recorded["lr"]  # a field an older run did not record counts as its default
+    assert changed_settings(same, recorded) == []

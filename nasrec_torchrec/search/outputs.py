@@ -2,6 +2,8 @@
 
 - `candidates.jsonl`: one line per candidate, appended as soon as it is scored;
 - `search_state.json`: the strategy's state, written after every generation (`SearchBase`);
+- `search_run.json`: the settings the search runs with (`SearchRun`); a resume must keep
+  those that change what it computes;
 - `best_architecture.json`: the best candidate's architecture (for `nasrec train --arch`);
 - `search.json`: the summary (settings, best, Pareto front, history, timing);
 - `progress.png`, `loss_cdf.png`, `pareto.png`: plots.
@@ -22,14 +24,16 @@ from __future__ import annotations
 
 import logging
 import os
+from dataclasses import asdict
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.analysis.flops import FLOPS_CONVENTION
 from nasrec_torchrec.analysis.plots import plot_loss_cdf, plot_pareto, plot_search_progress
 from nasrec_torchrec.artifacts import (BEST_ARCHITECTURE_FILE, CANDIDATES_FILE,
-                                       SEARCH_STATE_FILE, SEARCH_SUMMARY_FILE, append_jsonl,
-                                       write_json, write_text)
+                                       SEARCH_RUN_FILE, SEARCH_STATE_FILE, SEARCH_SUMMARY_FILE,
+                                       append_jsonl, read_json, write_json, write_text)
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.settings import changed_settings
 from nasrec_torchrec.search.base import SearchBase
 from nasrec_torchrec.search.pareto import pareto_front
 from nasrec_torchrec.space.architecture import Architecture
@@ -73,11 +77,23 @@ class SearchOutputs:
                                   "--resume, replace it with --overwrite or choose another "
                                   "--output")
             for name in (SEARCH_STATE_FILE, CANDIDATES_FILE, SEARCH_SUMMARY_FILE,
-                         BEST_ARCHITECTURE_FILE):
+                         BEST_ARCHITECTURE_FILE, SEARCH_RUN_FILE):
                 if os.path.exists(self.path(name)):
                     os.remove(self.path(name))
         if not resume and os.path.exists(self.candidates_path):
             os.remove(self.candidates_path)
+
+    def record_settings(self, run: Any, resume: bool) -> None:
+        """Write `search_run.json` (the search's settings, a dataclass); with `resume`, first
+        refuse the settings a resumed search must keep that differ from the recorded ones."""
+        path = self.path(SEARCH_RUN_FILE)
+        if resume and os.path.exists(path):
+            changes = changed_settings(run, read_json(path))
+            if changes:
+                raise NASRecError(f"{path}: --resume with other settings than the search's: "
+                                  f"{'; '.join(changes)}; resume with the search's settings, "
+                                  "or start afresh with --overwrite or another --output")
+        write_json(path, asdict(run))
 
     def append_candidate(self, record: Mapping[str, Any]) -> None:
         """Append one candidate's record to `candidates.jsonl` (a `SearchBase.on_candidate`)."""

@@ -52,6 +52,7 @@ def run_search(run: SearchRun, source: str = "search") -> dict[str, Any]:
     set_threads(run.threads)
     outputs = SearchOutputs(run.output)
     outputs.prepare(resume=run.resume, overwrite=run.overwrite)
+    outputs.record_settings(run, run.resume)
     started = time.perf_counter()
     loaded, scorer = load_scorer(run, run.finetune)
     load_seconds = time.perf_counter() - started

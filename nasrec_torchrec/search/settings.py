@@ -34,12 +34,13 @@ class ScoringRun:
     (each field's help: its flag's)."""
 
     supernet: str = option("", "a `nasrec train-supernet` run directory (required)",
-                           metavar="DIR")
+                           metavar="DIR", path=True)
     data: Optional[str] = option(None, "prepared dataset (default: the one the supernet "
-                                 "trained on)", metavar="DIR")
-    output: str = option("", "where results go (required)", metavar="DIR")
+                                 "trained on)", metavar="DIR", path=True)
+    output: str = option("", "where results go (required)", metavar="DIR",
+                         fixed_on_resume=False)
     checkpoint: Optional[str] = option(None, "a step_* checkpoint of the supernet (default: "
-                                       "the latest)", metavar="DIR")
+                                       "the latest)", metavar="DIR", path=True)
     finetune_steps: int = option(500, "head fine-tuning steps per candidate", minimum=0)
     finetune_batch_size: int = option(256, "rows per fine-tuning step", minimum=1)
     finetune_lr: float = option(0.04, "Adagrad learning rate of the fine-tuning (cosine)",
@@ -50,8 +51,10 @@ class ScoringRun:
     eval_split: str = option("val", "split scored")
     seed: int = option(0, "seed of the search and of the fine-tuning data order")
     threads: Optional[int] = option(None, "intra-op threads (default: OMP_NUM_THREADS or the "
-                                    "cores; on a busy machine 1 is often fastest)", minimum=1)
-    progress: bool = option(True, "no progress bar", flag="--no-progress")
+                                    "cores; on a busy machine 1 is often fastest)", minimum=1,
+                                    fixed_on_resume=False)
+    progress: bool = option(True, "no progress bar", flag="--no-progress",
+                            fixed_on_resume=False)
 
     def validate(self, source: str = "search") -> None:
         """Raise `NASRecError` naming the field whose value is missing or not admitted."""
@@ -71,8 +74,11 @@ class SearchRun(ScoringRun):
                          "children, 100 generations) or official (128 / 64 / 8 / 240)",
                          choices=lambda: list(PRESETS))
     budget: Optional[int] = option(None, "distinct candidates scored at most (random search: "
-                                   "required)", minimum=1, metavar="N")
-    generations: Optional[int] = option(None, "override the preset's generations", minimum=1)
+                                   "required; may be raised to continue a search)", minimum=1,
+                                   metavar="N", fixed_on_resume=False)
+    generations: Optional[int] = option(None, "override the preset's generations (may be "
+                                        "raised to continue a search)", minimum=1,
+                                        fixed_on_resume=False)
     population: Optional[int] = option(None, "override the population size", minimum=1)
     sample_size: Optional[int] = option(None, "override the parent sample size", minimum=1)
     children: Optional[int] = option(None, "override the children per generation", minimum=1)
@@ -80,8 +86,10 @@ class SearchRun(ScoringRun):
                                          "sample (fvcore)", above=0.0, metavar="MFLOPS")
     finetune: str = option("head", "scoring: fine-tune the final FC, nothing, or every dense "
                            "weight of the subnet", choices=FINETUNE_MODES)
-    resume: bool = option(False, "continue the search saved in --output")
-    overwrite: bool = option(False, "replace an earlier search in --output")
+    resume: bool = option(False, "continue the search saved in --output (with the same "
+                          "settings)", fixed_on_resume=False)
+    overwrite: bool = option(False, "replace an earlier search in --output",
+                             fixed_on_resume=False)
 
     def validate(self, source: str = "search") -> None:
         """`ScoringRun.validate`, and a budget for the strategies that need one."""

@@ -28,7 +28,7 @@ from nasrec_torchrec.artifacts import (
     ARCHITECTURE_FILE, REPORT_FILE, RESULTS_FILE, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
-from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.combined import combined_split_view, has_split
 from nasrec_torchrec.stages.report import write_report
 from nasrec_torchrec.stages.training import (
@@ -78,12 +78,20 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
     architecture = load_architecture(run.arch)
+    source_file = os.path.abspath(run.arch)
     results = existing_results(config.output) if config.resume else None
     if results is not None:
+        plan = final_plan(config, architecture, run.protocol, run.layer_norm, run.dropout,
+                          source_file)
+        changes = changed_settings(plan.run, results.get("config") or {})
+        if changes:
+            raise NASRecError(f"{os.path.join(config.output, RESULTS_FILE)}: --resume of a "
+                              f"finished run with other settings: {'; '.join(changes)}; "
+                              "start afresh with --overwrite or another --output")
         logger.info("%s: already finished (results.json); nothing to do", config.output)
         return results
     return run_final(config, architecture, run.protocol, layer_norm=run.layer_norm,
-                     dropout=run.dropout, architecture_source=os.path.abspath(run.arch))
+                     dropout=run.dropout, architecture_source=source_file)
 
 
 def final_done(output: str) -> bool:
@@ -100,6 +108,41 @@ def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
     return ParquetBatchLoader(data, split, config.eval_batch_size // world,
                               embedding_cap=config.embedding_cap, shuffle=False,
                               drop_last=False, rank=context.rank, world_size=world)
+
+
+@dataclass
+class FinalPlan:
+    """What a final run trains on and reports: its `TrainConfig` (`run`), the splits it
+    trains on and reports, and the bars protocol's patience (None for paper)."""
+
+    run: TrainConfig
+    train_splits: list[str]
+    report_splits: list[str]
+    patience: Optional[int]
+
+
+def final_plan(config: Any, architecture: Architecture, protocol: str, layer_norm: bool,
+               dropout: float, architecture_source: Optional[str]) -> FinalPlan:
+    """The `FinalPlan` of a final run of `architecture` on `config.data` into `config.output`
+    (the paper protocol trains on a train+val view in the output)."""
+    if protocol not in PROTOCOLS:
+        raise NASRecError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
+    data, output = config.data, config.output
+    has_val, has_test = has_split(data, "val"), has_split(data, "test")
+    bars = protocol == "bars"
+    if bars and not has_val:
+        raise NASRecError(f"{data}: the bars protocol needs a val split for early stopping")
+    patience = (BARS_PATIENCE if config.patience is None else config.patience) if bars else None
+    train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
+    report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
+        else (["val", "test"] if has_test else ["val"])
+    train_data = os.path.join(output, TRAIN_VAL_VIEW) if len(train_splits) > 1 else data
+    model = ModelSpec.for_architecture(architecture, layer_norm, dropout, architecture_source)
+    run = run_config(config, output, model, {
+        "stage": "final", "protocol": protocol, "train_splits": train_splits},
+        data=train_data, source_data=os.path.abspath(data),
+        eval_split="val" if bars else "", patience=patience)
+    return FinalPlan(run, train_splits, report_splits, patience)
 
 
 def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
@@ -123,39 +166,23 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
     from nasrec_torchrec.train.checkpoint import latest_checkpoint
     from nasrec_torchrec.train.distributed import barrier, init_distributed, teardown
 
-    if protocol not in PROTOCOLS:
-        raise NASRecError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     started = time.perf_counter()
     data, output = config.data, config.output
     schema = Schema.load(data)
-    has_val, has_test = has_split(data, "val"), has_split(data, "test")
-    bars = protocol == "bars"
-    if bars and not has_val:
-        raise NASRecError(f"{data}: the bars protocol needs a val split for early stopping")
-    patience = (BARS_PATIENCE if config.patience is None else config.patience) if bars else None
-    train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
-    report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
-        else (["val", "test"] if has_test else ["val"])
+    plan = final_plan(config, architecture, protocol, layer_norm, dropout, architecture_source)
+    bars, patience, run = protocol == "bars", plan.patience, plan.run
+    train_splits, report_splits = plan.train_splits, plan.report_splits
     command = command or " ".join(["nasrec", *map(shlex.quote, sys.argv[1:])])
 
     context = init_distributed(config.device, config.threads)
     try:
         arch_path = os.path.join(output, ARCHITECTURE_FILE)
-        train_data = data
         if context.is_main:
             os.makedirs(output, exist_ok=True)
             write_architecture(arch_path, architecture)
             if len(train_splits) > 1:
                 combined_split_view(data, train_splits, os.path.join(output, TRAIN_VAL_VIEW))
         barrier()
-        if len(train_splits) > 1:
-            train_data = os.path.join(output, TRAIN_VAL_VIEW)
-        model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
-                                           architecture_source)
-        run = run_config(config, output, model, {
-            "stage": "final", "protocol": protocol, "train_splits": train_splits},
-            data=train_data, source_data=os.path.abspath(data),
-            eval_split="val" if bars else "", patience=patience)
         # bars: val is the trainer's eval split; its metrics are the best epoch's record
         loaders = {split: _eval_loader(data, split, run, context) for split in report_splits
                    if not (bars and split == "val")}

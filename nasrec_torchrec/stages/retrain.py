@@ -25,7 +25,7 @@ from nasrec_torchrec.artifacts import (
     SEARCH_SUMMARY_FILE, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
-from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.training import (
     architecture_trainer, dense_and_embedding_params, load_candidates, run_config,
     top_candidates, write_architecture)
@@ -134,20 +134,21 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
             results_path = os.path.join(run_dir, RESULTS_FILE)
             done = broadcast_object(os.path.exists(results_path))
             arch_path = os.path.join(run_dir, ARCHITECTURE_FILE)
+            candidate = {key: record.get(key) for key in
+                         ("index", "generation", "loss", "log_loss", "auc", "mflops",
+                          "params")}
+            model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
+                                               os.path.abspath(arch_path))
+            candidate_run = run_config(config, run_dir, model, {
+                "stage": "retrain", "search_candidate": candidate},
+                resume=True, overwrite=False)
             if done:
                 logger.info("candidate %02d: done (%s), skipped", rank, results_path)
                 results = read_json(results_path)
+                _refuse_changed(results_path, candidate_run, results.get("config"))
             else:
                 if context.is_main:
                     write_architecture(arch_path, architecture)
-                candidate = {key: record.get(key) for key in
-                             ("index", "generation", "loss", "log_loss", "auc", "mflops",
-                              "params")}
-                model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
-                                                   os.path.abspath(arch_path))
-                candidate_run = run_config(config, run_dir, model, {
-                    "stage": "retrain", "search_candidate": candidate},
-                    resume=True, overwrite=False)
                 logger.info("candidate %02d of %d: search %s %.5f -> %s", rank, len(chosen),
                             metric, float(record["loss"]), run_dir)
                 trainer = architecture_trainer(candidate_run, context, architecture)
@@ -192,6 +193,15 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         write_architecture(os.path.join(output, BEST_ARCHITECTURE_FILE), best_architecture)
         write_json(os.path.join(output, RETRAIN_FILE), summary)
     return summary
+
+
+def _refuse_changed(results_path: str, config: Any, recorded: Any) -> None:
+    """A finished candidate is reused only when trained with the settings asked for now."""
+    changes = changed_settings(config, recorded) if isinstance(recorded, dict) else []
+    if changes:
+        raise NASRecError(f"{results_path}: a finished candidate trained with other settings: "
+                          f"{'; '.join(changes)}; retrain with its settings, or start afresh "
+                          "in another --output")
 
 
 def _schema(data: str) -> Any:

@@ -7,7 +7,7 @@ The same config gives the same run on any number of ranks: `batch_size` is the g
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.data.schema import DEFAULT_EMBEDDING_CAP
@@ -91,8 +91,9 @@ class TrainConfig:
             `model_spec.run_model_spec` only).
     """
 
-    data: str = option("", "prepared dataset (nasrec prepare/synth)", metavar="DIR")
-    output: str = option("", "run directory (metrics, checkpoints, results)", metavar="DIR")
+    data: str = option("", "prepared dataset (nasrec prepare/synth)", metavar="DIR", path=True)
+    output: str = option("", "run directory (metrics, checkpoints, results)", metavar="DIR",
+                         fixed_on_resume=False)
     batch_size: int = option(512, "global rows per step, divided over the ranks", minimum=1)
     eval_batch_size: int = option(4096, "global rows per evaluation batch", minimum=1)
     epochs: int = option(1, "passes over the training split", minimum=1)
@@ -131,18 +132,22 @@ class TrainConfig:
         "+-1/sqrt(rows))", above=0.0, metavar="STD")
     seed: int = option(0, "seed of init, data order and paths")
     shuffle: bool = option(True, "train in file order")
-    device: str = option("auto", "compute device", choices=DEVICE_CHOICES)
-    threads: Optional[int] = option(None, "intra-op threads per rank", minimum=1)
+    device: str = option("auto", "compute device", choices=DEVICE_CHOICES,
+                         fixed_on_resume=False)
+    threads: Optional[int] = option(None, "intra-op threads per rank", minimum=1,
+                                    fixed_on_resume=False)
     pipeline: str = option("auto", "TorchRec train pipeline (auto: sparse_dist on CUDA, base "
-                           "on CPU)", choices=PIPELINES)
+                           "on CPU)", choices=PIPELINES, fixed_on_resume=False)
     checkpoint_every: Optional[int] = option(None, "checkpoint every N steps (default: only "
                                              "at the end; 0: never)", minimum=0,
-                                             metavar="STEPS")
-    keep_checkpoints: int = option(3, "checkpoints kept", minimum=1)
-    resume: bool = option(False, "continue from the output's latest checkpoint")
+                                             metavar="STEPS", fixed_on_resume=False)
+    keep_checkpoints: int = option(3, "checkpoints kept", minimum=1, fixed_on_resume=False)
+    resume: bool = option(False, "continue from the output's latest checkpoint",
+                          fixed_on_resume=False)
     overwrite: bool = option(False, "replace an earlier run's checkpoints and metrics in "
-                             "--output")
-    log_every: int = option(50, "steps per metrics.jsonl line", minimum=1)
+                             "--output", fixed_on_resume=False)
+    log_every: int = option(50, "steps per metrics.jsonl line", minimum=1,
+                            fixed_on_resume=False)
     eval_split: str = option("val", "split evaluated at the end ('' skips)")
     patience: Optional[int] = option(None, "evaluate the eval split after every epoch; stop "
                                      "after EPOCHS epochs without improvement; results and "
@@ -153,14 +158,15 @@ class TrainConfig:
                                       "after an epoch without improvement (1: never)",
                                       above=0.0, maximum=1.0, metavar="FACTOR")
     memory_budget_bytes: Optional[int] = option(None, "per-rank memory for the planner",
-                                                cli=False, minimum=1)
+                                                cli=False, minimum=1, fixed_on_resume=False)
     sharding_type: Optional[str] = option(None, "force one sharding type for every table",
-                                          choices=SHARDING_TYPES)
-    progress_bar: bool = option(True, "no progress bar", flag="--no-progress")
+                                          choices=SHARDING_TYPES, fixed_on_resume=False)
+    progress_bar: bool = option(True, "no progress bar", flag="--no-progress",
+                                fixed_on_resume=False)
     model: Optional[ModelSpec] = None
     source_data: Optional[str] = None
-    notes: dict[str, Any] = field(default_factory=dict)
-    extra: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, Any] = option(default_factory=dict, cli=False, fixed_on_resume=False)
+    extra: dict[str, Any] = option(default_factory=dict, cli=False, fixed_on_resume=False)
 
     def validate(self, world_size: int = 1, source: str = "train config") -> None:
         """Raise `NASRecError` naming `source` and the field at fault."""

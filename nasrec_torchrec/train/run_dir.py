@@ -16,7 +16,8 @@ from nasrec_torchrec.artifacts import (
     CHECKPOINT_DIR, EARLY_STOPPING_FILE, METRICS_FILE, RESULTS_FILE, append_jsonl, iter_jsonl,
     rewrite_jsonl, write_json)
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints
+from nasrec_torchrec.settings import changed_settings
+from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, read_run_state
 from nasrec_torchrec.train.distributed import barrier
 
 
@@ -87,3 +88,15 @@ class RunDirectory:
                 if os.path.abspath(path) != os.path.abspath(checkpoint):
                     shutil.rmtree(path, ignore_errors=True)
         barrier()
+
+
+def refuse_changed_settings(checkpoint: str, config: Any) -> None:
+    """Raise `NASRecError` listing the settings of `config` (a `TrainConfig`) a resumed run
+    must keep (`settings.Option.fixed_on_resume`: all but threads, progress, logging,
+    checkpointing and where the run goes) that differ from those `checkpoint` was saved with."""
+    recorded = read_run_state(checkpoint).get("run_state", {}).get("config")
+    changes = changed_settings(config, recorded) if isinstance(recorded, dict) else []
+    if changes:
+        raise NASRecError(f"{checkpoint}: --resume with other settings than the run's: "
+                          f"{'; '.join(changes)}; resume with the run's settings, or start "
+                          "afresh with --overwrite or another --output")

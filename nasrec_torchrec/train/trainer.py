@@ -56,7 +56,7 @@ from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping, check
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
     attach_fused_adam, build_optimizer)
-from nasrec_torchrec.train.run_dir import RunDirectory
+from nasrec_torchrec.train.run_dir import RunDirectory, refuse_changed_settings
 from nasrec_torchrec.train.schedules import LRSchedule
 from nasrec_torchrec.train.sharding import check_table_sharding, table_sharding
 
@@ -223,7 +223,9 @@ class Trainer:
                                self.run_state(), keep_last=self.config.keep_checkpoints)
 
     def resume(self, path: str) -> None:
-        """Continue from the checkpoint at `path` (a collective)."""
+        """Continue from the checkpoint at `path` (a collective); settings that change the
+        results must be the checkpoint's."""
+        refuse_changed_settings(path, self.config)
         state = load_checkpoint(path, self.dmp, self.optimizer)
         for key, mine in (("steps_per_epoch", self.steps_per_epoch),
                           ("total_steps", self.total_steps)):

@@ -72,11 +72,16 @@ def test_final_paper_protocol_reports_test_metrics_and_evaluate_agrees(tiny_crit
     with pytest.raises(NASRecError, match="--schema-from"):
         run_command("evaluate", ["--model", output, "--data", other, "--split", "test"])
 
-    # a finished run is not retrained with --resume
+    # a finished run is not retrained with --resume, nor reused with other settings
     stamp = os.path.getmtime(os.path.join(output, "results.json"))
     assert run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
-                                 "--max-steps", "3", "--resume", *FAST]) == 0
+                                 "--max-steps", "3", "--dropout", "0.2", "--resume",
+                                 *FAST]) == 0
     assert os.path.getmtime(os.path.join(output, "results.json")) == stamp
+    with pytest.raises(NASRecError, match=r"results.json: --resume of a finished run with "
+                       r"other settings: model.dropout: 0.2 -> 0.0"):
+        run_command("final", ["--arch", ARCH, "--data", tiny_criteo, "--output", output,
+                              "--max-steps", "3", "--resume", *FAST])
 
 
 def test_final_bars_protocol_stops_early_and_keeps_the_best_epoch(tiny_criteo, tmp_path):

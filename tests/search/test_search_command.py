@@ -34,6 +34,12 @@ def test_search_command_writes_results_and_resumes(supernet_run, tmp_path):
     assert len(lines) == 6
     with pytest.raises(NASRecError, match="--resume"):
         run([*base, "--generations", "1", "--max-mflops", "3.0"])
+    # a resume must score candidates as the search did (the generations may be raised)
+    with pytest.raises(NASRecError, match=r"search_run.json: --resume with other settings than "
+                       r"the search's: finetune_steps \(--finetune-steps\): 3 -> 4"):
+        run([*base, "--generations", "2", "--max-mflops", "3.0", "--resume",
+             "--finetune-steps", "4"])
+    assert len((output / "candidates.jsonl").read_text().splitlines()) == 6
     assert run([*base, "--generations", "2", "--max-mflops", "3.0", "--resume"]) == 0
     records = [json.loads(line) for line in (output / "candidates.jsonl").read_text().splitlines()]
     assert [r["generation"] for r in records] == [0] * 4 + [1] * 2 + [2] * 2

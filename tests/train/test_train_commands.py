@@ -95,6 +95,13 @@ def test_train_supernet_command_trains_and_resumes(tiny_criteo, tmp_path):
     assert again["steps"] == 4
     assert again["val"]["auc"] == pytest.approx(first["val"]["auc"], abs=1e-9)
     assert len(read_metrics(str(output))) == 4
+    # a resume may change threads, logging and progress bars, not what the run computes
+    assert run(train_supernet, [*argv, "--resume", "--log-every", "3", "--threads", "2"]) == 0
+    with pytest.raises(NASRecError, match=r"step_000000004: --resume with other settings than "
+                       r"the run's: learning_rate \(--lr\): 0.04 -> 0.1; model.strategy: "
+                       r"'single_op_any_conn' -> 'any_op_any_conn'"):
+        run(train_supernet, [*argv, "--resume", "--lr", "0.1", "--strategy", "any_op_any_conn"])
+    assert json.loads((output / "config.json").read_text())["config"]["learning_rate"] == 0.04
 
 
 def _run_supernet_command(argv: list[str]) -> None:
