@@ -1,11 +1,22 @@
-"""The `nasrec` command: one subcommand per stage, each in `nasrec_torchrec.commands`."""
+"""The `nasrec` command: one subcommand per stage, each in `nasrec_torchrec.commands`.
+
+How a command ends: 0 on success; 2 with one line `nasrec <stage>: error: ...` naming the
+file, line, field or flag for an error the user caused (a `NASRecError`, or a flag argparse
+refuses); 130 (Ctrl-C) or 143 (SIGTERM, turned into the same interruption so that partial
+outputs are cleaned up) with one line; 1 for an internal error (a bug), with its traceback
+and where to report it.
+"""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import signal
 import sys
-from typing import Sequence
+import threading
+import traceback
+from typing import Any, Iterator, NoReturn, Sequence
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.logs import setup_logging, verbose_from_environment
@@ -25,10 +36,26 @@ COMMANDS: dict[str, str] = {
     "pipeline": "pipeline",
 }
 
+USER_ERROR = 2
+INTERNAL_ERROR = 1
+REPORT_BUGS = ("the nasrec_torchrec issue tracker (README.md, 'Reporting a bug'), with the "
+               "command line and this traceback")
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised where the process is, like Ctrl-C: clean-ups run on the way out."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """An `ArgumentParser` whose error is one line (and exit code 2), not the usage."""
+
+    def error(self, message: str) -> NoReturn:  # type: ignore[override]
+        self.exit(USER_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
 
 def build_parser() -> argparse.ArgumentParser:
     """The top-level parser with every registered subcommand."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="nasrec",
         description="Weight-sharing neural architecture search for CTR models on TorchRec. "
         "Run 'nasrec <stage> --help' for the options of a stage.",
@@ -49,15 +76,51 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+@contextlib.contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    """While the command runs, SIGTERM raises `Terminated` (main thread only)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminate(signum: int, frame: Any) -> None:
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _one_line(error: BaseException, command: str) -> str:
+    text = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
+    return text.removeprefix(f"{command}: ")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Entry point of the `nasrec` console script."""
+    """Entry point of the `nasrec` console script (see the module doc for its exit codes)."""
     args = build_parser().parse_args(argv)
     setup_logging(args.verbose or verbose_from_environment())
+    command = f"nasrec {args.command}"
     try:
-        return int(args._module.run(args) or 0)
+        with _sigterm_as_interrupt():
+            return int(args._module.run(args) or 0)
     except NASRecError as error:
-        print(f"nasrec {args.command}: error: {error}", file=sys.stderr)
-        return 2
+        print(f"{command}: error: {_one_line(error, command)}", file=sys.stderr)
+        return USER_ERROR
+    except KeyboardInterrupt as interrupt:
+        terminated = isinstance(interrupt, Terminated)
+        print(f"{command}: interrupted ({'SIGTERM' if terminated else 'Ctrl-C'}); partial "
+              "outputs were removed, a resumable stage continues with --resume",
+              file=sys.stderr)
+        return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
+    except Exception as error:  # a bug: say so, show where, and where to report it
+        traceback.print_exc()
+        print(f"{command}: internal error (a bug, not your input): {type(error).__name__}: "
+              f"{_one_line(error, command)}; please report it to {REPORT_BUGS}",
+              file=sys.stderr)
+        return INTERNAL_ERROR
 
 
 if __name__ == "__main__":

@@ -146,7 +146,7 @@ def test_bad_row_fails_without_output_and_skip_counts_it(tmp_path: Path, capsys)
 
 
 def test_failure_mid_write_leaves_nothing(tmp_path: Path, criteo_file: Path,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
+                                          monkeypatch: pytest.MonkeyPatch, capsys) -> None:
     original = shards.ShardWriter.write
     calls = []
 
@@ -158,10 +158,12 @@ def test_failure_mid_write_leaves_nothing(tmp_path: Path, criteo_file: Path,
         original(self, table)
 
     monkeypatch.setattr(shards.ShardWriter, "write", failing_write)
-    with pytest.raises(KeyboardInterrupt):
-        prepare("--format", "criteo", "--input", str(criteo_file), "--output",
-                str(tmp_path / "out"), "--row-group-rows", "100", "--shard-rows", "200")
+    assert prepare("--format", "criteo", "--input", str(criteo_file), "--output",
+                   str(tmp_path / "out"), "--row-group-rows", "100", "--shard-rows", "200") == 130
     assert sorted(os.listdir(tmp_path)) == ["train.txt"]
+    assert capsys.readouterr().err.strip().splitlines()[-1] == (
+        "nasrec prepare: interrupted (Ctrl-C); partial outputs were removed, a resumable "
+        "stage continues with --resume")
 
 
 def test_existing_output_needs_overwrite(tmp_path: Path, criteo_file: Path) -> None:
