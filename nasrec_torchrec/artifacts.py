@@ -40,13 +40,26 @@ REPORT_FILE = "report.md"
 PIPELINE_FILE = "pipeline.json"
 
 
+def make_directory(path: str) -> str:
+    """Create the folder `path` (and its parents) if missing; returns it. A folder that
+    cannot be created is a `NASRecError` naming it."""
+    try:
+        os.makedirs(path, exist_ok=True)
+    except OSError as error:
+        raise NASRecError(f"{path}: cannot create the folder: {error.strerror or error}") \
+            from None
+    return path
+
+
 def _replace_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
+    make_directory(os.path.dirname(os.path.abspath(path)))
     staging = f"{path}.tmp"
-    with open(staging, "w") as handle:
-        handle.write(text)
-    os.replace(staging, path)
+    try:
+        with open(staging, "w") as handle:
+            handle.write(text)
+        os.replace(staging, path)
+    except OSError as error:
+        raise NASRecError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
 def write_text(path: str, text: str) -> str:
@@ -78,9 +91,12 @@ def read_json(path: str) -> Any:
 
 def append_jsonl(path: str, records: Iterable[Any]) -> None:
     """Append one JSON line per record to `path` (created with its folder if missing)."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    with open(path, "a") as handle:
-        handle.writelines(json.dumps(record) + "\n" for record in records)
+    make_directory(os.path.dirname(os.path.abspath(path)))
+    try:
+        with open(path, "a") as handle:
+            handle.writelines(json.dumps(record) + "\n" for record in records)
+    except OSError as error:
+        raise NASRecError(f"{path}: cannot write: {error.strerror or error}") from None
 
 
 def iter_jsonl(path: str) -> Iterator[tuple[int, Any]]:

@@ -1,8 +1,8 @@
 """The `nasrec` command: one subcommand per stage, each in `nasrec_torchrec.commands`.
 
 How a command ends: 0 on success; 2 with one line `nasrec <stage>: error: ...` naming the
-file, line, field or flag for an error the user caused (a `NASRecError`, or a flag argparse
-refuses); 130 (Ctrl-C) or 143 (SIGTERM, turned into the same interruption so that partial
+file, line, field or flag for an error the user caused (a `NASRecError`, a flag argparse
+refuses, or a file the system refused); 130 (Ctrl-C) or 143 (SIGTERM, turned into the same interruption so that partial
 outputs are cleaned up) with one line; 1 for an internal error (a bug), with its traceback
 and where to report it.
 """
@@ -94,8 +94,9 @@ def _sigterm_as_interrupt() -> Iterator[None]:
 
 
 def _one_line(error: BaseException, command: str) -> str:
+    """The message on one line, without a repeated `nasrec <stage>: ` or `<stage>: `."""
     text = " ".join(part.strip() for part in str(error).splitlines() if part.strip())
-    return text.removeprefix(f"{command}: ")
+    return text.removeprefix(f"{command}: ").removeprefix(f"{command.split()[-1]}: ")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -115,7 +116,12 @@ def main(argv: Sequence[str] | None = None) -> int:
               "outputs were removed, a resumable stage continues with --resume",
               file=sys.stderr)
         return 128 + (signal.SIGTERM if terminated else signal.SIGINT)
-    except Exception as error:  # a bug: say so, show where, and where to report it
+    except Exception as error:
+        if isinstance(error, OSError) and error.filename:  # a file the system refused
+            print(f"{command}: error: {error.filename}: {error.strerror or error}",
+                  file=sys.stderr)
+            return USER_ERROR
+        # a bug: say so, show where, and where to report it
         traceback.print_exc()
         print(f"{command}: internal error (a bug, not your input): {type(error).__name__}: "
               f"{_one_line(error, command)}; please report it to {REPORT_BUGS}",

@@ -62,6 +62,12 @@ def run(args: argparse.Namespace) -> int:
         raise NASRecError("rank-study: --num-subnets must be at least 3 for a correlation")
     if args.train_steps < 1:
         raise NASRecError("rank-study: --train-steps must be at least 1")
+    if args.train_batch_size is not None and args.train_batch_size < 1:
+        raise NASRecError("rank-study: --train-batch-size must be at least 1, got "
+                          f"{args.train_batch_size}")
+    if args.train_lr is not None and not 0 < args.train_lr < float("inf"):
+        raise NASRecError(f"rank-study: --train-lr must be a positive number, got "
+                          f"{args.train_lr}")
     if args.train_clip_grad_norm is not None and args.train_clip_grad_norm < 0:
         raise NASRecError("rank-study: --train-clip-grad-norm must be >= 0, got "
                           f"{args.train_clip_grad_norm}")

@@ -6,8 +6,9 @@ sparse feature names of the format, and `chunks(path)` streaming a file as `RawC
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
@@ -16,7 +17,9 @@ import pyarrow.csv as pa_csv
 from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.data.fields import RawChunk
 from nasrec_torchrec.data.parquet_reader import parquet_columns, read_parquet
-from nasrec_torchrec.data.text_reader import DEFAULT_BLOCK_BYTES, TextLayout, read_header, read_text
+from nasrec_torchrec.data.text_reader import (DEFAULT_BLOCK_BYTES, TextLayout,
+                                              check_unique_columns, open_input, read_header,
+                                              read_text)
 from nasrec_torchrec.data.tokens import HEX_BYTES, MISSING_KEY, token_keys
 from nasrec_torchrec.errors import NASRecError, located
 
@@ -97,17 +100,11 @@ class KddProfile:
             raise located(f"wrong field count: expected 3 fields, got {row.actual_columns}",
                           path, row.number)
 
+        if not os.path.isfile(path):
+            raise NASRecError(f"{path}: KDD user profile not found")
         try:
-            table = pa_csv.read_csv(
-                path, read_options=pa_csv.ReadOptions(column_names=["UserID", *KDD_PROFILE],
-                                                      use_threads=False),
-                parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False,
-                                                  invalid_row_handler=on_invalid),
-                convert_options=pa_csv.ConvertOptions(
-                    column_types={name: pa.string() for name in ("UserID", *KDD_PROFILE)}),
-            )
-        except FileNotFoundError:
-            raise NASRecError(f"{path}: KDD user profile not found") from None
+            with open_input(path) as handle:
+                table = _read_profile(handle, on_invalid)
         except pa.ArrowInvalid as error:
             raise located(f"cannot read the KDD user profile: {error}", path) from None
         users, _ = token_keys(table["UserID"])
@@ -124,6 +121,18 @@ class KddProfile:
             found = (self.user_keys[position] == users) & (users != MISSING_KEY)
             profile[found] = self.profile_keys[position[found]]
         return np.concatenate([keys, profile], axis=1)
+
+
+def _read_profile(handle: Any, on_invalid: Callable[[pa_csv.InvalidRow], str]) -> pa.Table:
+    """The profile's three columns as strings."""
+    return pa_csv.read_csv(
+        handle, read_options=pa_csv.ReadOptions(column_names=["UserID", *KDD_PROFILE],
+                                                use_threads=False),
+        parse_options=pa_csv.ParseOptions(delimiter="\t", quote_char=False,
+                                          invalid_row_handler=on_invalid),
+        convert_options=pa_csv.ConvertOptions(
+            column_types={name: pa.string() for name in ("UserID", *KDD_PROFILE)}),
+    )
 
 
 def _no_profile(keys: np.ndarray, columns: dict[str, pa.Array]) -> np.ndarray:
@@ -145,6 +154,7 @@ def _mapped_columns(path: str, columns: list[str], options: ReaderOptions,
     """Dense and sparse columns of a csv/parquet input: as given, or all non-label columns."""
     if not columns:
         raise located("empty file: no data rows", path, line)
+    check_unique_columns(columns, path, line)
     for name in (options.label_column, *options.dense_columns, *(options.sparse_columns or ())):
         if name not in columns:
             raise located(f"unknown column (the file has {', '.join(columns)})", path, line, name)

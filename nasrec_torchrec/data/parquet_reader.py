@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Iterator
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from nasrec_torchrec.data.fields import BadRows, RawChunk, parse_dense, parse_labels, parse_sparse
+from nasrec_torchrec.data.text_reader import check_unique_columns
 from nasrec_torchrec.errors import NASRecError, located
 
 BATCH_ROWS = 65_536
@@ -25,14 +27,19 @@ def read_parquet(path: str, label: str, dense: list[str], sparse: list[str],
                  on_bad_row: str) -> Iterator[RawChunk]:
     """Parse `path` in batches; a "line" in messages is the 1-based row number."""
     names = parquet_columns(path)
+    check_unique_columns(names, path, None)
+    parquet = pq.ParquetFile(path)
     for name in (label, *dense, *sparse):
         if name not in names:
             raise located(f"unknown column (the file has {', '.join(names)})", path, None, name)
-    parquet = pq.ParquetFile(path)
+        kind = parquet.schema_arrow.field(name).type
+        if pa.types.is_nested(kind):
+            raise located(f"a column of {kind}: prepare takes one value per row and column "
+                          "(flatten it, or leave it out with --sparse-columns)", path, None, name)
     if parquet.metadata.num_rows == 0:
         raise located("empty file: no data rows", path)
     first_row = 1
-    for batch in parquet.iter_batches(batch_size=BATCH_ROWS, columns=[label, *dense, *sparse]):
+    for batch in _batches(parquet, path, [label, *dense, *sparse]):
         n = batch.num_rows
         lines = np.arange(first_row, first_row + n, dtype=np.int64)
         first_row += n
@@ -46,3 +53,16 @@ def read_parquet(path: str, label: str, dense: list[str], sparse: list[str],
             labels, dense_values, keys, lines = (labels[keep], dense_values[keep], keys[keep],
                                                  lines[keep])
         yield RawChunk(path, lines, labels, dense_values, keys, skipped=len(bad.faults))
+
+
+def _batches(parquet: pq.ParquetFile, path: str, columns: list[str]) -> Iterator[pa.RecordBatch]:
+    """The file's batches; a file that breaks off or is corrupt is a `NASRecError`."""
+    batches = parquet.iter_batches(batch_size=BATCH_ROWS, columns=columns)
+    while True:
+        try:
+            batch = next(batches)
+        except StopIteration:
+            return
+        except (OSError, pa.ArrowException) as error:
+            raise NASRecError(f"{path}: cannot read the Parquet file: {error}") from None
+        yield batch

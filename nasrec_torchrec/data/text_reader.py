@@ -4,20 +4,24 @@ A file is read in blocks of whole lines (`block_bytes`, default 16 MiB) so memor
 O(block) whatever the file size; each block is parsed by pyarrow's CSV parser into string
 columns, then checked and converted by `fields`. Line numbers are exact: the first line of a
 block is counted in Python and pyarrow reports the line of every row with a wrong field count.
-Quoted fields may not span lines (no CTR log does).
+Quoted fields may not span lines (no CTR log does). A gzip-compressed file (raw Criteo and
+Avazu logs ship as `.gz`) is decompressed as it is read, whatever its name (`open_input`);
+text must be UTF-8, so a binary file is refused at its first line that is not.
 """
 
 from __future__ import annotations
 
+import gzip
+import zlib
 from dataclasses import dataclass
-from typing import Callable, Iterator
+from typing import IO, Callable, Iterator
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 
 from nasrec_torchrec.data.fields import BadRows, RawChunk, parse_dense, parse_labels, parse_sparse
-from nasrec_torchrec.errors import located
+from nasrec_torchrec.errors import NASRecError, located
 
 DEFAULT_BLOCK_BYTES = 16 << 20
 
@@ -49,23 +53,57 @@ class TextLayout:
     token_what: str = "token"
 
 
+GZIP_MAGIC = b"\x1f\x8b"
+
+
+def open_input(path: str) -> IO[bytes]:
+    """`path` opened for reading bytes, decompressed if it is gzip (by its first bytes)."""
+    try:
+        handle = open(path, "rb")
+    except OSError as error:
+        raise NASRecError(f"{path}: cannot read: {error.strerror}") from None
+    if handle.read(2) == GZIP_MAGIC:
+        handle.close()
+        return gzip.open(path, "rb")
+    handle.seek(0)
+    return handle
+
+
+def _read(handle: IO[bytes], path: str, size: int = -1) -> bytes:
+    try:
+        return handle.read(size)
+    except (OSError, EOFError, zlib.error) as error:  # gzip: truncated or corrupt
+        raise NASRecError(f"{path}: cannot decompress: {error}") from None
+
+
+def _check_text(block: bytes, path: str, first_line: int) -> None:
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError as error:
+        line = first_line + block.count(b"\n", 0, error.start)
+        raise located(f"not UTF-8 text (byte {block[error.start]:#04x}): a binary file? "
+                      "(gzip-compressed text is read as such)", path, line) from None
+
+
 def read_header(path: str, delimiter: str) -> list[str]:
     """Column names on the first line of `path` (empty list for an empty file)."""
-    with open(path, "rb") as handle:
-        first = handle.readline().decode("utf-8", errors="replace").rstrip("\r\n")
-    return [name.strip().strip('"') for name in first.split(delimiter)] if first else []
+    with open_input(path) as handle:
+        first = _read(handle, path, 1 << 20).split(b"\n", 1)[0]
+    _check_text(first, path, 1)
+    text = first.decode("utf-8").rstrip("\r\n")
+    return [name.strip().strip('"') for name in text.split(delimiter)] if text else []
 
 
 def _blocks(path: str, skip_first_line: bool, block_bytes: int) -> Iterator[tuple[int, bytes]]:
     """`(number of the block's first line, block of whole lines)` over the file."""
     line = 1
-    with open(path, "rb") as handle:
+    with open_input(path) as handle:
         if skip_first_line:
             handle.readline()
             line = 2
         rest = b""
         while True:
-            data = handle.read(block_bytes)
+            data = _read(handle, path, block_bytes)
             if not data:
                 break
             data = rest + data
@@ -74,9 +112,11 @@ def _blocks(path: str, skip_first_line: bool, block_bytes: int) -> Iterator[tupl
                 rest = data
                 continue
             block, rest = data[:cut + 1], data[cut + 1:]
+            _check_text(block, path, line)
             yield line, block
             line += block.count(b"\n")
         if rest.strip(b"\r\n"):
+            _check_text(rest, path, line)
             yield line, rest
 
 
@@ -106,6 +146,7 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
     columns = list(layout.columns) if layout.columns else read_header(path, layout.delimiter)
     if not columns:
         raise located("empty file: no data rows", path, 1)
+    check_unique_columns(columns, path, 1)
     for name in (layout.label, *layout.dense, *layout.sparse):
         if name not in columns:
             raise located(f"unknown column (the file has {', '.join(columns)})", path, 1, name)
@@ -114,9 +155,9 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
     for first_line, block in _blocks(path, header, block_bytes):
         # pyarrow knows the line of a faulty row only when parsing on one thread: parse on
         # all threads, and again on one when the block has faulty rows.
-        table, wrong_width = _parse(block, first_line, columns, wanted, layout, threads=True)
+        table, wrong_width = _parse(path, block, first_line, columns, wanted, layout, True)
         if wrong_width:
-            table, wrong_width = _parse(block, first_line, columns, wanted, layout, threads=False)
+            table, wrong_width = _parse(path, block, first_line, columns, wanted, layout, False)
         if wrong_width and on_bad_row == "error":
             line, actual = wrong_width[0]
             raise located(f"wrong field count: expected {len(columns)} fields, got {actual}",
@@ -132,7 +173,17 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
         raise located("empty file: no data rows", path, 2 if header else 1)
 
 
-def _parse(block: bytes, first_line: int, columns: list[str], wanted: list[str],
+def check_unique_columns(columns: list[str], path: str, line: int | None) -> None:
+    """Raise naming the first column name `columns` holds twice."""
+    seen: set[str] = set()
+    for name in columns:
+        if name in seen:
+            raise located("the column name appears twice; names must be unique", path, line,
+                          name)
+        seen.add(name)
+
+
+def _parse(path: str, block: bytes, first_line: int, columns: list[str], wanted: list[str],
            layout: TextLayout, threads: bool) -> tuple[pa.Table, list[tuple[int, int]]]:
     """One block as string columns, and `(line, field count)` of each row of wrong width."""
     wrong_width: list[tuple[int, int]] = []
@@ -142,7 +193,16 @@ def _parse(block: bytes, first_line: int, columns: list[str], wanted: list[str],
         wrong_width.append((line, row.actual_columns))
         return "skip"
 
-    table = pa_csv.read_csv(
+    try:
+        table = _read_csv(block, columns, wanted, layout, threads, on_invalid)
+    except pa.ArrowInvalid as error:
+        raise located(f"cannot parse: {str(error).splitlines()[0]}", path, first_line) from None
+    return table, wrong_width
+
+
+def _read_csv(block: bytes, columns: list[str], wanted: list[str], layout: TextLayout,
+              threads: bool, on_invalid: Callable[[pa_csv.InvalidRow], str]) -> pa.Table:
+    return pa_csv.read_csv(
         pa.py_buffer(block),
         read_options=pa_csv.ReadOptions(column_names=columns, use_threads=threads,
                                         block_size=(1 << 20) if threads else len(block) + 1),
@@ -153,7 +213,6 @@ def _parse(block: bytes, first_line: int, columns: list[str], wanted: list[str],
             column_types={name: pa.string() for name in columns},
             include_columns=wanted, strings_can_be_null=True, quoted_strings_can_be_null=True),
     )
-    return table, wrong_width
 
 
 def _chunk(path: str, table: pa.Table, lines: np.ndarray, layout: TextLayout, on_bad_row: str,

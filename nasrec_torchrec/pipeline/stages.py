@@ -23,7 +23,7 @@ from typing import Any, Callable, Optional
 
 from nasrec_torchrec.artifacts import (
     ARCHITECTURE_FILE, BEST_ARCHITECTURE_FILE, PIPELINE_FILE, RESULTS_FILE, RETRAIN_FILE,
-    SCHEMA_FILE, SEARCH_SUMMARY_FILE, read_json, write_json)
+    SCHEMA_FILE, SEARCH_SUMMARY_FILE, make_directory, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.pipeline.config import ExperimentConfig
 from nasrec_torchrec.pipeline.run_stage import STAGE_FUNCTIONS, run_in_fresh_process
@@ -222,7 +222,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         if is_main:
             print(f"[pipeline] {message}", flush=True)
 
-    os.makedirs(output, exist_ok=True)
+    make_directory(output)
     stages = plan_stages(config, output, data, where)
     path = os.path.join(output, PIPELINE_FILE)
     previous = read_json(path).get("stages", {}) if os.path.exists(path) else {}

@@ -31,7 +31,8 @@ from nasrec_torchrec.analysis.flops import FLOPS_CONVENTION
 from nasrec_torchrec.analysis.plots import plot_loss_cdf, plot_pareto, plot_search_progress
 from nasrec_torchrec.artifacts import (BEST_ARCHITECTURE_FILE, CANDIDATES_FILE,
                                        SEARCH_RUN_FILE, SEARCH_STATE_FILE, SEARCH_SUMMARY_FILE,
-                                       append_jsonl, read_json, write_json, write_text)
+                                       append_jsonl, make_directory, read_json, write_json,
+                                       write_text)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.settings import changed_settings
 from nasrec_torchrec.search.base import SearchBase
@@ -67,15 +68,31 @@ class SearchOutputs:
         """`candidates.jsonl`."""
         return self.path(CANDIDATES_FILE)
 
+    def check(self, run: Any) -> None:
+        """Refuse, before anything is written, an earlier search in the folder that `run` (a
+        `SearchRun`) neither continues (`resume`, with the settings it must keep) nor
+        replaces (`overwrite`)."""
+        if os.path.exists(self.state_path) and not run.resume and not run.overwrite:
+            raise NASRecError(f"{self.directory}: holds an earlier search; continue it with "
+                              "--resume, replace it with --overwrite or choose another "
+                              "--output")
+        path = self.path(SEARCH_RUN_FILE)
+        if run.resume and os.path.exists(path):
+            changes = changed_settings(run, read_json(path))
+            if changes:
+                raise NASRecError(f"{path}: --resume with other settings than the search's: "
+                                  f"{'; '.join(changes)}; resume with the search's settings, "
+                                  "or start afresh with --overwrite or another --output")
+
     def prepare(self, resume: bool, overwrite: bool) -> None:
         """Create the folder; an earlier search in it is continued (`resume`), replaced
         (`overwrite`: its files removed) or refused."""
-        os.makedirs(self.directory, exist_ok=True)
+        if os.path.exists(self.state_path) and not resume and not overwrite:
+            raise NASRecError(f"{self.directory}: holds an earlier search; continue it with "
+                              "--resume, replace it with --overwrite or choose another "
+                              "--output")
+        make_directory(self.directory)
         if os.path.exists(self.state_path) and not resume:
-            if not overwrite:
-                raise NASRecError(f"{self.directory}: holds an earlier search; continue it with "
-                                  "--resume, replace it with --overwrite or choose another "
-                                  "--output")
             for name in (SEARCH_STATE_FILE, CANDIDATES_FILE, SEARCH_SUMMARY_FILE,
                          BEST_ARCHITECTURE_FILE, SEARCH_RUN_FILE):
                 if os.path.exists(self.path(name)):
@@ -83,17 +100,9 @@ class SearchOutputs:
         if not resume and os.path.exists(self.candidates_path):
             os.remove(self.candidates_path)
 
-    def record_settings(self, run: Any, resume: bool) -> None:
-        """Write `search_run.json` (the search's settings, a dataclass); with `resume`, first
-        refuse the settings a resumed search must keep that differ from the recorded ones."""
-        path = self.path(SEARCH_RUN_FILE)
-        if resume and os.path.exists(path):
-            changes = changed_settings(run, read_json(path))
-            if changes:
-                raise NASRecError(f"{path}: --resume with other settings than the search's: "
-                                  f"{'; '.join(changes)}; resume with the search's settings, "
-                                  "or start afresh with --overwrite or another --output")
-        write_json(path, asdict(run))
+    def record_settings(self, run: Any) -> None:
+        """Write `search_run.json`: the settings (`SearchRun`) the search runs with."""
+        write_json(self.path(SEARCH_RUN_FILE), asdict(run))
 
     def append_candidate(self, record: Mapping[str, Any]) -> None:
         """Append one candidate's record to `candidates.jsonl` (a `SearchBase.on_candidate`)."""

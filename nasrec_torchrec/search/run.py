@@ -30,7 +30,11 @@ def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
     from nasrec_torchrec.search.loading import load_supernet
     from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer
 
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+
     loaded = load_supernet(run.supernet, run.data, run.checkpoint)
+    ParquetBatchLoader(loaded.data, run.eval_split, run.eval_batch_size).require_rows(
+        "scoring the candidates (--eval-split)")
     config = ScoringConfig(
         finetune=finetune, finetune_steps=run.finetune_steps,
         batch_size=run.finetune_batch_size, learning_rate=run.finetune_lr,
@@ -51,11 +55,12 @@ def run_search(run: SearchRun, source: str = "search") -> dict[str, Any]:
     run.validate(source)
     set_threads(run.threads)
     outputs = SearchOutputs(run.output)
-    outputs.prepare(resume=run.resume, overwrite=run.overwrite)
-    outputs.record_settings(run, run.resume)
+    outputs.check(run)
     started = time.perf_counter()
     loaded, scorer = load_scorer(run, run.finetune)
     load_seconds = time.perf_counter() - started
+    outputs.prepare(resume=run.resume, overwrite=run.overwrite)
+    outputs.record_settings(run)
     space = loaded.supernet.space
     settings = asdict(run)
 

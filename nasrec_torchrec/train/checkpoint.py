@@ -98,18 +98,30 @@ class _AliasingSavePlanner(DefaultSavePlanner):
         return super().transform_object(write_item, object)
 
 
-def _flat_keys(state: Mapping[str, Any], prefix: str = "") -> set[str]:
-    keys: set[str] = set()
+def _flat_items(state: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    items: dict[str, Any] = {}
     for key, value in state.items():
         name = f"{prefix}{key}"
         if isinstance(value, Mapping):
-            keys |= _flat_keys(value, f"{name}.")
+            items.update(_flat_items(value, f"{name}."))
         elif isinstance(value, (list, tuple)) and value and isinstance(value[0], Mapping):
             for index, item in enumerate(value):
-                keys |= _flat_keys(item, f"{name}.{index}.")
+                items.update(_flat_items(item, f"{name}.{index}."))
         else:
-            keys.add(name)
-    return keys
+            items[name] = value
+    return items
+
+
+def _shape_mismatches(items: Mapping[str, Any], saved: Mapping[str, Any]) -> list[str]:
+    """`key: checkpoint [..] vs model [..]` of the model tensors whose global shapes differ."""
+    found = []
+    for key, value in items.items():
+        stored = saved.get(key)
+        size = getattr(stored, "size", None)
+        if key.startswith("model.") and isinstance(size, torch.Size) and hasattr(value, "size"):
+            if tuple(size) != tuple(value.size()):
+                found.append(f"{key}: {list(size)} in the checkpoint, {list(value.size())} here")
+    return found
 
 
 def save_checkpoint(directory: str, step: int, model: nn.Module,
@@ -186,8 +198,10 @@ def load_checkpoint(path: str, model: nn.Module,
     header = read_run_state(path)
     state = _state(model, optimizer)
     reader = SafeFileSystemReader(path)
-    saved = set(reader.read_metadata().state_dict_metadata)
-    wanted = _flat_keys(state)
+    saved_metadata = reader.read_metadata().state_dict_metadata
+    saved = set(saved_metadata)
+    items = _flat_items(state)
+    wanted = set(items)
     missing = sorted(wanted - saved)
     missing_model = [key for key in missing if key.startswith("model.")]
     if missing_model:
@@ -195,6 +209,12 @@ def load_checkpoint(path: str, model: nn.Module,
                           f"{missing_model[:5]}{' ...' if len(missing_model) > 5 else ''} "
                           "(capped and full tables differ in shape; search checkpoints do "
                           "not load into the final model)")
+    mismatches = _shape_mismatches(items, saved_metadata)
+    if mismatches:
+        raise NASRecError(f"{path}: checkpoint does not match the model: {mismatches[0]}"
+                          f"{f' (and {len(mismatches) - 1} more)' if len(mismatches) > 1 else ''}"
+                          "; the tables follow the data's vocabularies: prepare the data with "
+                          "--schema-from the data the model trained on")
     if missing and _rank() == 0:
         logger.warning("%s: %d optimizer entries not in the checkpoint, left as they are: %s",
                        path, len(missing), missing[:5])

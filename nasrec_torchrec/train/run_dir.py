@@ -14,7 +14,7 @@ from typing import Any
 
 from nasrec_torchrec.artifacts import (
     CHECKPOINT_DIR, EARLY_STOPPING_FILE, METRICS_FILE, RESULTS_FILE, append_jsonl, iter_jsonl,
-    rewrite_jsonl, write_json)
+    make_directory, rewrite_jsonl, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.settings import changed_settings
 from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, read_run_state
@@ -44,7 +44,7 @@ class RunDirectory:
     def create(self) -> None:
         """Make the directory (main rank)."""
         if self.is_main:
-            os.makedirs(self.output, exist_ok=True)
+            make_directory(self.output)
 
     def write_json(self, name: str, data: dict[str, Any]) -> None:
         """Write the run's JSON file `name` atomically (main rank)."""

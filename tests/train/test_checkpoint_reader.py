@@ -112,3 +112,12 @@ def test_non_tensor_items_are_read_without_executing(tmp_path):
     safe.seek(0)
     planner.load_bytes(Item, safe)
     assert planner.state_dict["optim.lr"] == {"lr": 0.04, "betas": (0.9, 0.99)}
+
+
+def test_tables_of_other_sizes_are_named_before_anything_loads(checkpoint):
+    # e.g. data prepared with other vocabularies, once the training data is gone
+    other = toy_dmp(toy_schema((7, 40, 300, 1500)))
+    with pytest.raises(NASRecError, match=r"checkpoint does not match the model: "
+                       r"model\..*c3\.weight: \[1000, 4\] in the checkpoint, \[1500, 4\] here; "
+                       r".*--schema-from"):
+        load_checkpoint(checkpoint, other)
