@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import typing
 from dataclasses import MISSING, Field, asdict, dataclass, field, fields, is_dataclass
@@ -251,6 +252,8 @@ def _check_value(item: Field, value: Any, source: str, prefix: str) -> None:
         return
     if value != value:
         raise _fault(source, item, prefix, value, "is not a number")
+    if value in (math.inf, -math.inf):
+        raise _fault(source, item, prefix, value, "is not a finite number")
     for bound, fails, words in ((spec.minimum, lambda b: value < b, "must be at least"),
                                 (spec.maximum, lambda b: value > b, "must be at most"),
                                 (spec.above, lambda b: value <= b, "must be greater than"),

@@ -75,7 +75,11 @@ class BadRows:
 
 
 def _float_column(column: pa.Array | pa.ChunkedArray) -> tuple[np.ndarray, np.ndarray]:
-    """`(values float64 with NaN for null/empty, bad mask)` of a column of numbers or strings."""
+    """`(values float64 with NaN for null/empty, bad mask)` of a column of numbers or strings.
+
+    The one rule for special values: NaN (a float NaN, or the text "nan") is a missing value,
+    like an empty field or a null; an infinite value is bad.
+    """
     if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
         column = pc.if_else(pc.equal(pc.utf8_trim_whitespace(column), ""), None, column)
         try:
@@ -126,7 +130,8 @@ def parse_dense(columns: list[pa.Array | pa.ChunkedArray], names: list[str],
     dense = np.zeros((n, len(names)), dtype=np.float64)
     for index, (column, name) in enumerate(zip(columns, names)):
         values, wrong = _float_column(column)
-        bad.add(wrong, name, f"dense value is not a number (got {_sample(column, wrong)})")
+        bad.add(wrong, name, f"dense value is not a number (got {_sample(column, wrong)}; an "
+                "empty field or NaN is a missing value, an infinite one is refused)")
         dense[:, index] = values
     return dense
 

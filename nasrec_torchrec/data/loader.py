@@ -125,6 +125,14 @@ class ParquetBatchLoader:
             self.row_groups += [(file_index, group, metadata.row_group(group).num_rows)
                                 for group in range(metadata.num_row_groups)]
         self.num_rows = sum(rows for _, _, rows in self.row_groups)
+        self.split_dir = os.path.join(data_dir, split)
+
+    def require_rows(self, purpose: str) -> "ParquetBatchLoader":
+        """This loader; a `NASRecError` naming the split when it has no rows (`purpose`:
+        what they are for, e.g. "the evaluation (--eval-split)")."""
+        if self.num_rows == 0:
+            raise NASRecError(f"{self.split_dir}: the split has no rows, nothing for {purpose}")
+        return self
 
     @property
     def global_batch_size(self) -> int:

@@ -29,14 +29,17 @@ def splitmix64(values: np.ndarray) -> np.ndarray:
 
 
 def parse_weights(text: str) -> tuple[int, ...]:
-    """`"80,10,10"` -> (80, 10, 10)."""
+    """`"80,10,10"` -> (80, 10, 10): the train, val and test percentages (sum 100)."""
     try:
         weights = tuple(int(part) for part in text.split(","))
     except ValueError:
         weights = ()
-    if len(weights) != 3 or min(weights) < 0 or sum(weights) == 0:
+    if len(weights) != 3 or min(weights) < 0:
         raise NASRecError(f"--split: expected three non-negative integers like 80,10,10, "
                           f"'given' or 'none', got '{text}'")
+    if sum(weights) != 100:
+        raise NASRecError(f"--split: the train,val,test percentages '{text}' sum to "
+                          f"{sum(weights)}, not 100")
     return weights
 
 

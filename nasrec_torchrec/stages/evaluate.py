@@ -181,7 +181,7 @@ def evaluate_model(model_dir: str, data: Optional[str] = None, split: Optional[s
     split = split or default_split(data)
     loader = ParquetBatchLoader(data, split, batch_size or config.eval_batch_size,
                                 embedding_cap=config.embedding_cap, shuffle=False,
-                                drop_last=False)
+                                drop_last=False).require_rows("the evaluation (--split)")
     with torch.no_grad():
         metrics = evaluate(wrapper, loader, torch.device("cpu"))
     result = {"model": os.path.abspath(model_dir), "split": split, "data": os.path.abspath(data),

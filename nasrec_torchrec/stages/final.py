@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from nasrec_torchrec.artifacts import (
-    ARCHITECTURE_FILE, REPORT_FILE, RESULTS_FILE, read_json, write_json)
+    ARCHITECTURE_FILE, REPORT_FILE, RESULTS_FILE, make_directory, read_json, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import changed_settings, check, option
@@ -107,7 +107,8 @@ def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
     world = context.world_size
     return ParquetBatchLoader(data, split, config.eval_batch_size // world,
                               embedding_cap=config.embedding_cap, shuffle=False,
-                              drop_last=False, rank=context.rank, world_size=world)
+                              drop_last=False, rank=context.rank,
+                              world_size=world).require_rows("the final model's report")
 
 
 @dataclass
@@ -136,6 +137,9 @@ def final_plan(config: Any, architecture: Architecture, protocol: str, layer_nor
     train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
     report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
         else (["val", "test"] if has_test else ["val"])
+    if not (has_test or has_val):
+        raise NASRecError(f"{data}: neither a test nor a val split with rows: nothing to "
+                          "report the final model on")
     train_data = os.path.join(output, TRAIN_VAL_VIEW) if len(train_splits) > 1 else data
     model = ModelSpec.for_architecture(architecture, layer_norm, dropout, architecture_source)
     run = run_config(config, output, model, {
@@ -178,7 +182,7 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
     try:
         arch_path = os.path.join(output, ARCHITECTURE_FILE)
         if context.is_main:
-            os.makedirs(output, exist_ok=True)
+            make_directory(output)
             write_architecture(arch_path, architecture)
             if len(train_splits) > 1:
                 combined_split_view(data, train_splits, os.path.join(output, TRAIN_VAL_VIEW))

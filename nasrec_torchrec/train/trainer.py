@@ -416,5 +416,6 @@ def make_loaders(config: TrainConfig, context: DistributedContext) -> tuple[Any,
         evaluation = ParquetBatchLoader(
             config.data, config.eval_split, config.eval_batch_size // world,
             embedding_cap=config.embedding_cap, shuffle=False, drop_last=False,
-            rank=context.rank, world_size=world)
+            rank=context.rank, world_size=world).require_rows(
+                "the evaluation (--eval-split; '' skips it)")
     return train, evaluation

@@ -37,3 +37,7 @@ def test_split_weights_are_validated() -> None:
     assert parse_weights("80,10,10") == (80, 10, 10)
     with pytest.raises(NASRecError, match="--split"):
         parse_weights("80,20")
+    with pytest.raises(NASRecError, match=r"--split: the train,val,test percentages '50,50,50' "
+                       r"sum to 150, not 100"):
+        parse_weights("50,50,50")
+    assert parse_weights("100,0,0") == (100, 0, 0)
