@@ -57,6 +57,8 @@ class TrainConfig:
             reduction) to this before each dense optimizer step (the official code: 5.0);
             the fused tables, updated inside the backward by FBGEMM, are not included
             (None: no clipping).
+        max_loss: stop the run when the median training loss of the last 25 steps exceeds
+            this (`train.divergence`; a non-finite loss always stops it).
         lr_schedule: "cosine" (over the run's steps) or "constant".
         lr_warmup_fraction: linear LR warm-up over this fraction of the steps.
         embedding_dim: E.
@@ -119,6 +121,10 @@ class TrainConfig:
         None, "clip the global L2 norm of the dense gradients (after the cross-rank "
         "reduction) to NORM before the dense optimizer step (the official NASRec code: 5.0); "
         "the fused tables are not included (default: off)", above=0.0, metavar="NORM")
+    max_loss: Optional[float] = option(
+        100.0, "stop a diverging run: when the median training loss of the last 25 steps "
+        "exceeds LOSS (a non-finite loss always stops it; the last good checkpoint is kept)",
+        above=0.0, metavar="LOSS", fixed_on_resume=False)
     lr_schedule: str = option("cosine", "learning-rate schedule over the run",
                               choices=lambda: list(LR_SCHEDULES))
     lr_warmup_fraction: float = option(0.0, "linear learning-rate warm-up over this fraction "

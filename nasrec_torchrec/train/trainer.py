@@ -52,6 +52,7 @@ from nasrec_torchrec.train.checkpoint import (
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import (
     DistributedContext, global_mean, same_on_every_rank)
+from nasrec_torchrec.train.divergence import LossGuard
 from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping, checkpoints_to_keep
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
@@ -125,6 +126,7 @@ class Trainer:
         self._seconds_before: float = 0.0
         self.run_dir = RunDirectory(config.output, context.is_main)
         self.checkpoint_dir: str = self.run_dir.checkpoint_dir
+        self.loss_guard = LossGuard(config.max_loss, self.checkpoint_dir)
         self.early_stopping: Optional[EarlyStopping] = self._early_stopping()
         if self.early_stopping is not None:
             self.callbacks.append(self.early_stopping)
@@ -291,6 +293,7 @@ class Trainer:
                                 "lr": step_lrs[-1], "embedding_lr": step_lrs[0],
                                 "samples_per_second": rate})
                     self.last_loss = losses[-1]
+                    self.loss_guard.check(losses, self.step)  # after its metrics line
                     if progress is not None:
                         progress.set_postfix(loss=f"{sum(losses) / len(losses):.4f}",
                                              samples_s=f"{rate:,.0f}")
@@ -299,6 +302,9 @@ class Trainer:
                     progress.update(1)
                 every = config.checkpoint_every
                 if every and self.step % every == 0 and self.step < self.total_steps:
+                    if window:  # only the steps that passed are checkpointed
+                        self.loss_guard.check(global_mean(window, self.context.device),
+                                              self.step, record=False)
                     self._account(start_step, run_start)
                     saving = time.perf_counter()
                     self.save()
