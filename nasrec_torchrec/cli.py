@@ -72,7 +72,7 @@ def build_parser() -> argparse.ArgumentParser:
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
         module.add_arguments(sub)
-        sub.set_defaults(_module=module)
+        sub.set_defaults(_module=module, _parser=sub)
     return parser
 
 
@@ -101,7 +101,9 @@ def _one_line(error: BaseException, command: str) -> str:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `nasrec` console script (see the module doc for its exit codes)."""
-    args = build_parser().parse_args(argv)
+    args, unknown = build_parser().parse_known_args(argv)
+    if unknown:  # named by the stage's parser, with its help
+        args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     setup_logging(args.verbose or verbose_from_environment())
     command = f"nasrec {args.command}"
     try:

@@ -63,6 +63,9 @@ def retrain(run: RetrainRun, source: str = "retrain") -> dict[str, Any]:
     check(run, source)
     if not run.search:
         raise NASRecError(f"{source}: field 'search' (--search): is required")
+    if not os.path.isfile(os.path.join(run.search, CANDIDATES_FILE)):
+        raise NASRecError(f"{os.path.join(run.search, CANDIDATES_FILE)}: not found: is "
+                          f"'{run.search}' a `nasrec search` output (--search)?")
     config = run.train
     config.data = config.data or search_data(run.search) or ""
     if not config.data or not config.output:
