@@ -281,8 +281,9 @@ def small_config(output, **overrides) -> TrainConfig:
 
 
 def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
-                eval_rows: int = 200, callbacks=()):
-    """A `Trainer` over toy data (the train and eval loaders of this rank)."""
+                eval_rows: int = 200, callbacks=(), space=None):
+    """A `Trainer` over toy data (the train and eval loaders of this rank); `supernet`: the
+    `ToySupernet`, or with `space` (a `SearchSpace`) a real `Supernet` with a `PathSampler`."""
     from nasrec_torchrec.train.trainer import Trainer
 
     schema = toy_schema()
@@ -294,6 +295,16 @@ def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
                            world_size=world)
     torch.manual_seed(config.seed)
     dims = (len(schema.dense), len(schema.sparse), config.embedding_dim)
+    if supernet and space is not None:
+        import random
+
+        from nasrec_torchrec.nn.networks import Supernet
+        from nasrec_torchrec.space import PathSampler, sample_full
+
+        return Trainer(config, context, Supernet(space, *dims), train, evaluation,
+                       path_sampler=PathSampler(space, seed=config.seed),
+                       eval_architecture=sample_full(space, random.Random(config.seed)),
+                       callbacks=callbacks)
     if supernet:
         return Trainer(config, context, ToySupernet(*dims), train, evaluation,
                        path_sampler=ToyPathSampler(config.seed), eval_architecture="a",
