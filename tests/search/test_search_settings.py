@@ -31,7 +31,8 @@ def test_every_flag_is_a_field_in_order_with_its_help_and_choices():
         assert action.default is None  # a flag left out keeps the field's default
     choices = {a.dest: tuple(a.choices) for a in actions if a.choices}
     assert choices == {"method": ("evolution", "random"), "preset": ("paper", "official"),
-                       "finetune": ("head", "none", "full")}
+                       "finetune": ("head", "none", "full"),
+                       "finetune_optimizer": ("auto", "adagrad", "adam")}
     assert fields(SearchRun)[:len(fields(ScoringRun))] == fields(ScoringRun)
 
 
