@@ -56,7 +56,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except NASRecError as error:
-        print(f"nasrec {args.command}: error: {error}", file=sys.stderr)
+        command = f"nasrec {args.command}"
+        message = str(error).removeprefix(f"{command}: ")  # a stage names its command too
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 
 

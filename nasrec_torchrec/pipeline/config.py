@@ -184,7 +184,7 @@ class ExperimentConfig:
         """Raise `NASRecError` naming the field whose value no stage accepts."""
         from nasrec_torchrec.space import load_space
 
-        check(self, source)
+        check(self, source, with_flags=False)
         if self.prepare.synth and self.prepare.format:
             raise NASRecError(f"{source}: field 'prepare.format': {self.prepare.format!r} "
                               "conflicts with prepare.synth")

@@ -222,8 +222,8 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         if is_main:
             print(f"[pipeline] {message}", flush=True)
 
+    stages = plan_stages(config, output, data, where)  # bad settings fail before any file
     os.makedirs(output, exist_ok=True)
-    stages = plan_stages(config, output, data, where)
     path = os.path.join(output, PIPELINE_FILE)
     previous = read_json(path).get("stages", {}) if os.path.exists(path) else {}
     record: dict[str, Any] = {"config": config.to_dict(), "output": os.path.abspath(output),
