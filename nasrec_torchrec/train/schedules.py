@@ -39,6 +39,21 @@ def constant_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
     return 1.0
 
 
+def linear_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
+                  final_factor: float = 0.0) -> float:
+    """Linear warm-up as `cosine_factor`, then a straight line from 1 that would reach
+    `final_factor` one step after the last; steps past the end get `final_factor`."""
+    _check(total_steps, warmup_fraction)
+    if step >= total_steps:
+        return final_factor
+    step = max(step, 0)
+    warmup_steps = int(round(warmup_fraction * total_steps))
+    if step < warmup_steps:
+        return (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / (total_steps - warmup_steps)
+    return 1.0 - (1.0 - final_factor) * progress
+
+
 def _check(total_steps: int, warmup_fraction: float) -> None:
     if total_steps <= 0:
         raise NASRecError(f"total_steps must be positive, got {total_steps}")
@@ -46,7 +61,8 @@ def _check(total_steps: int, warmup_fraction: float) -> None:
         raise NASRecError(f"lr warm-up fraction must be in [0, 1), got {warmup_fraction}")
 
 
-LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": constant_factor}
+LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": constant_factor,
+                                           "linear": linear_factor}
 
 
 def schedule_names() -> list[str]:
