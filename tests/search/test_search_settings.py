@@ -30,7 +30,7 @@ def test_every_flag_is_a_field_in_order_with_its_help_and_choices():
         assert action.help.startswith(option_of(spec).help)
         assert action.default is None  # a flag left out keeps the field's default
     choices = {a.dest: tuple(a.choices) for a in actions if a.choices}
-    assert choices == {"method": ("evolution", "random"), "preset": ("paper", "official"),
+    assert choices == {"method": tuple(SEARCH_STRATEGIES), "preset": ("paper", "official"),
                        "finetune": ("head", "none", "full")}
     assert fields(SearchRun)[:len(fields(ScoringRun))] == fields(ScoringRun)
 
