@@ -48,8 +48,8 @@ def test_validate_names_the_field():
     SearchRun(supernet="s", output="o").validate()
     with pytest.raises(NASRecError, match="--method random needs --budget N"):
         SearchRun(supernet="s", output="o", method="random").validate()
-    with pytest.raises(NASRecError, match=r"field 'method' \(--method\): 'local' is not one"):
-        SearchRun(supernet="s", output="o", method="local").validate()
+    with pytest.raises(NASRecError, match=r"field 'method' \(--method\): 'annealing' is not one"):
+        SearchRun(supernet="s", output="o", method="annealing").validate()
     with pytest.raises(NASRecError, match="field 'finetune'"):
         SearchRun(supernet="s", output="o", finetune="last").validate()
     with pytest.raises(NASRecError, match=r"field 'output' \(--output\): is required"):
