@@ -50,29 +50,39 @@ class PrepareConfig:
 
 
 @dataclass
-class SupernetConfig:
+class TrainingSection:
+    """The training settings every training stage's section has.
+
+    Args:
+        epochs, max_steps, batch_size, lr (dense and tables): the training.
+        checkpoint_every: steps between checkpoints (what an interrupted run resumes from).
+        args: further flags of the stage's command.
+    """
+
+    epochs: int = same_as(TrainConfig, "epochs")
+    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
+    batch_size: int = option(256, minimum=1)
+    lr: float = same_as(TrainConfig, "learning_rate")
+    checkpoint_every: Optional[int] = option(2000, minimum=0)
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SupernetConfig(TrainingSection):
     """`nasrec train-supernet` (paper: 1 epoch, Adagrad 0.04 cosine, batch 256, cap 500k,
     single-op any-connection paths, full-path warm-up over the first 1/4).
 
     Args:
         space: search space preset or space file. strategy: path sampling. path_warmup:
-        warm-up fraction. epochs, max_steps, batch_size, lr (dense and tables),
-        embedding_cap: training settings. checkpoint_every: steps between checkpoints (what
-        an interrupted run resumes from). layer_norm: LayerNorm in the operators.
-        args: further `nasrec train-supernet` flags.
+        warm-up fraction. embedding_cap: rows per table at most. layer_norm: LayerNorm in
+        the operators. The rest: `TrainingSection`.
     """
 
     space: str = "nasrec-small"
     strategy: str = same_as(SupernetRun, "strategy")
     path_warmup: float = same_as(SupernetRun, "path_warmup")
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     embedding_cap: int = same_as(TrainConfig, "embedding_cap")
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
     layer_norm: bool = True
-    args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,45 +118,31 @@ class SearchStageConfig:
 
 
 @dataclass
-class RetrainConfig:
+class RetrainConfig(TrainingSection):
     """`nasrec retrain` (paper: top 15 from scratch with capped tables).
 
     Args:
-        top_k: candidates retrained. epochs, max_steps, batch_size, lr, embedding_cap: their
-        training. checkpoint_every: steps between checkpoints. args: further flags.
+        top_k: candidates retrained. embedding_cap: rows per table at most. The rest:
+        `TrainingSection`.
     """
 
     top_k: int = same_as(RetrainRun, "top_k")
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     embedding_cap: int = same_as(TrainConfig, "embedding_cap")
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
-    args: list[str] = field(default_factory=list)
 
 
 @dataclass
-class FinalConfig:
+class FinalConfig(TrainingSection):
     """`nasrec final` (paper: full tables, train+val, 1 epoch).
 
     Args:
-        protocol: paper or bars. patience: bars early stopping.
-        epochs, max_steps, batch_size, lr, lr_schedule: training.
-        embedding_cap: None for full tables. checkpoint_every: steps between checkpoints.
-        args: further `nasrec final` flags.
+        protocol: paper or bars. patience: bars early stopping. lr_schedule: the rate's
+        schedule. embedding_cap: None for full tables. The rest: `TrainingSection`.
     """
 
     protocol: str = same_as(FinalRun, "protocol")
     patience: int = option(2, minimum=1)
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     lr_schedule: str = same_as(TrainConfig, "lr_schedule")
     embedding_cap: Optional[int] = option(None, minimum=2)
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
-    args: list[str] = field(default_factory=list)
 
 
 @dataclass
