@@ -15,7 +15,7 @@ Example::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.errors import NASRecError
