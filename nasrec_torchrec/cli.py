@@ -21,6 +21,7 @@ COMMANDS: dict[str, str] = {
     "rank-study": "rank_study",
     "retrain": "retrain",
     "final": "final",
+    "baselines": "baselines",
     "evaluate": "evaluate",
     "pipeline": "pipeline",
 }

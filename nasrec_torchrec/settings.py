@@ -204,15 +204,15 @@ def _fault(source: str, item: Field, prefix: str, value: Any, why: str,
 
 
 def _check_value(item: Field, value: Any, source: str, prefix: str, with_flag: bool) -> None:
+    if isinstance(value, (list, tuple)):  # each element is checked
+        for element in value:
+            _check_value(item, element, source, prefix, with_flag)
+        return
     spec = option_of(item)
     names = spec.choice_names()
     if names is not None and value not in names:
         raise _fault(source, item, prefix, value, f"is not one of {', '.join(names)}",
                      with_flag)
-    if isinstance(value, (list, tuple)):
-        for element in value:
-            _check_value(item, element, source, prefix, with_flag)
-        return
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if value != value:

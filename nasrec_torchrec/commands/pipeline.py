@@ -25,6 +25,7 @@ import os
 
 from nasrec_torchrec.pipeline.run import PipelineRun, pipeline
 from nasrec_torchrec.settings import add_options, from_args
+from nasrec_torchrec.stages.leaderboard import verdict_line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -46,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     if final:
         for split, metrics in (final.get("metrics") or {}).items():
             print(f"final {split}: log loss {metrics['log_loss']:.5f}, AUC {metrics['auc']:.5f}")
+    if record.get("leaderboard"):
+        print(f"leaderboard: {verdict_line(record['leaderboard'])}")
     if record.get("report"):
         print(f"report: {record['report']}")
     return 0

@@ -21,6 +21,7 @@ from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.settings import SearchRun
 from nasrec_torchrec.settings import check, from_mapping, option, same_as
+from nasrec_torchrec.stages.baselines import BaselinesRun
 from nasrec_torchrec.stages.data import synth_shapes
 from nasrec_torchrec.stages.final import FinalRun
 from nasrec_torchrec.stages.retrain import RetrainRun
@@ -146,6 +147,18 @@ class FinalConfig(TrainingSection):
 
 
 @dataclass
+class BaselinesConfig:
+    """The hand-made models trained exactly as the final model (its section's recipe), for
+    the leaderboard.
+
+    Args:
+        models: baseline names (`nasrec train --model`); an empty list: no baselines stage.
+    """
+
+    models: list[str] = same_as(BaselinesRun, "models")
+
+
+@dataclass
 class ExperimentConfig:
     """One experiment: a dataset, a space, and every stage's settings.
 
@@ -171,6 +184,7 @@ class ExperimentConfig:
     search: SearchStageConfig = field(default_factory=SearchStageConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""

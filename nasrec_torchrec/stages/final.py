@@ -86,10 +86,14 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
 
 
 def final_done(output: str) -> bool:
-    """True when `output` holds a finished final run (its results.json and report.md)."""
+    """True when `output` holds a finished final run (its results.json, and the report of a
+    found architecture)."""
     path = os.path.join(output, RESULTS_FILE)
-    return os.path.exists(os.path.join(output, REPORT_FILE)) and os.path.exists(path) \
-        and bool(read_json(path).get("final"))
+    if not os.path.exists(path):
+        return False
+    results = read_json(path)
+    return bool(results.get("final")) and (
+        not results.get("architecture_file") or os.path.exists(os.path.join(output, REPORT_FILE)))
 
 
 def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
