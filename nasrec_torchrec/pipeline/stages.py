@@ -124,7 +124,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
     """The stages of a pipeline run (typed run configs and done-checks), in order; `where`
     names the config in errors."""
     from nasrec_torchrec.search.settings import SearchRun
-    from nasrec_torchrec.stages.baselines import BaselinesRun, baselines_done
+    from nasrec_torchrec.stages.baselines import BaselinesRun, baselines_done, check_models
     from nasrec_torchrec.stages.final import FinalRun, final_done
     from nasrec_torchrec.stages.retrain import RetrainRun
     from nasrec_torchrec.stages.supernet import SupernetRun
@@ -166,6 +166,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
         Stage("final", "final", final, final_dir, lambda: final_done(final_dir)),
     ]
     models = list(config.baselines.models)
+    check_models(models, f"{where}: field 'baselines.models'")
     if models:  # the same recipe as the final model, by construction
         baselines = BaselinesRun(models=models, protocol=final.protocol,
                                  train=dataclasses.replace(final.train,

@@ -21,19 +21,13 @@ logger = logging.getLogger(__name__)
 DEFAULT_BASELINES = ("dlrm", "deepfm", "dcnv2")
 
 
-def _baseline_names() -> list[str]:
-    from nasrec_torchrec.baselines import BASELINES
-
-    return sorted(BASELINES)
-
-
 @dataclass
 class BaselinesRun:
     """The baselines' runs: which models, and the final model's protocol and training."""
 
     models: list[str] = option(default_factory=lambda: list(DEFAULT_BASELINES),
-                               help="hand-made models trained by the final recipe",
-                               choices=_baseline_names, metavar="MODEL")
+                               help="hand-made models trained by the final recipe (names of "
+                               "`nasrec train --model`)", metavar="MODEL")
     protocol: str = same_as(FinalRun, "protocol")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
@@ -50,9 +44,23 @@ def baselines_done(output: str, models: list[str]) -> bool:
     return all(final_done(baseline_dir(output, model)) for model in models)
 
 
+def check_models(models: list[str], where: str) -> None:
+    """Raise `NASRecError` naming `where` for a name that is not a registered baseline (the
+    registry imports torch: checked when a run is planned, not when a config is read)."""
+    from nasrec_torchrec.baselines import BASELINES, baseline_entry
+
+    for model in models:
+        try:
+            baseline_entry(model)
+        except NASRecError:
+            raise NASRecError(f"{where}: {model!r} is not one of "
+                              f"{', '.join(sorted(BASELINES))}") from None
+
+
 def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, Any]:
     """Train (or reuse) every baseline of `run`; model -> its final `results.json` content."""
     check(run, source)
+    check_models(run.models, f"{source}: field 'models' (--models)")
     config = run.train
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
