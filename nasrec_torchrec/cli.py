@@ -22,6 +22,8 @@ COMMANDS: dict[str, str] = {
     "retrain": "retrain",
     "final": "final",
     "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
     "pipeline": "pipeline",
 }
 
