@@ -62,6 +62,7 @@ def predict(run: PredictRun, source: str = "predict") -> dict[str, Any]:
                        ("output", "--output")):
         if not getattr(run, name):
             raise NASRecError(f"{source}: field '{name}' ({flag}): is required")
+    inputs = parse_inputs(run.input, "none")
     set_threads(run.threads, 1)
     started = time.perf_counter()
     trained = load_model(run.model, "cpu", run.checkpoint)
@@ -72,7 +73,7 @@ def predict(run: PredictRun, source: str = "predict") -> dict[str, Any]:
         sparse_columns=_names(run.sparse_columns) or tuple(schema.sparse_names),
         kdd_user_profile=run.kdd_user_profile, label_optional=True,
     )
-    rows_source = file_source(run.format, parse_inputs(run.input, "none"), options)
+    rows_source = file_source(run.format, inputs, options)
     totals = _write_scores(trained, rows_source, run.output, run.batch_size)
     result = {"output": os.path.abspath(run.output), **totals, "checkpoint": trained.checkpoint,
               "step": trained.step, "seconds": time.perf_counter() - started}
