@@ -23,6 +23,8 @@ COMMANDS: dict[str, str] = {
     "final": "final",
     "baselines": "baselines",
     "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
     "pipeline": "pipeline",
 }
 
