@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any, Iterable, Iterator
@@ -37,6 +38,9 @@ BEST_ARCHITECTURE_FILE = "best_architecture.json"
 RETRAIN_FILE = "retrain.json"
 REPORT_FILE = "report.md"
 PIPELINE_FILE = "pipeline.json"
+# an exported model (`nasrec export`)
+EXPORTED_PROGRAM_FILE = "model.pt2"
+EXPORT_MANIFEST_FILE = "manifest.json"
 
 
 def _replace_atomically(path: str, text: str) -> None:
@@ -45,6 +49,21 @@ def _replace_atomically(path: str, text: str) -> None:
     staging = f"{path}.tmp"
     with open(staging, "w") as handle:
         handle.write(text)
+    os.replace(staging, path)
+
+
+@contextlib.contextmanager
+def staged_path(path: str) -> Iterator[str]:
+    """A temporary name beside `path` to write a file of any kind to; it becomes `path` when
+    the block ends without an exception, and is removed otherwise."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    staging = f"{path}.tmp"
+    try:
+        yield staging
+    except BaseException:
+        if os.path.exists(staging):
+            os.remove(staging)
+        raise
     os.replace(staging, path)
 
 

@@ -21,7 +21,10 @@ COMMANDS: dict[str, str] = {
     "rank-study": "rank_study",
     "retrain": "retrain",
     "final": "final",
+    "baselines": "baselines",
     "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
     "pipeline": "pipeline",
 }
 
@@ -56,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args._module.run(args) or 0)
     except NASRecError as error:
-        print(f"nasrec {args.command}: error: {error}", file=sys.stderr)
+        command = f"nasrec {args.command}"
+        message = str(error).removeprefix(f"{command}: ")  # a stage names its command too
+        print(f"{command}: error: {message}", file=sys.stderr)
         return 2
 
 

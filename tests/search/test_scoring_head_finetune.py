@@ -9,7 +9,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.nn.elastic import ElasticLinear  # noqa: E402
-from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread  # noqa: E402
+from nasrec_torchrec.search.head_finetune import HeadFinetune  # noqa: E402
 from nasrec_torchrec.train.schedules import LRSchedule, step_rates  # noqa: E402
 
 STEPS = 40

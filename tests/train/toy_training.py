@@ -149,8 +149,9 @@ def run_ranks(world_size: int, target: Callable[..., None], *args: object) -> No
 
 def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[int] = None,
             seed: int = 0, sharding_types: Optional[list[str]] = None,
-            embedding_l2: float = 0.0):
-    """A sharded `NASRecModelTrain` over `ToyBody`, seeded tables (the same for any plan)."""
+            embedding_l2: float = 0.0, baseline: Optional[str] = None):
+    """A sharded `NASRecModelTrain` over `ToyBody` (or the body of `baseline`), seeded tables
+    (the same for any plan)."""
     from torchrec.distributed.planner.types import ParameterConstraints
 
     from nasrec_torchrec.embeddings import (
@@ -159,7 +160,12 @@ def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[i
 
     torch.manual_seed(seed)
     ebc = build_embedding_bag_collection(schema, embedding_dim, embedding_cap)
-    body = ToyBody(len(schema.dense), len(schema.sparse), embedding_dim)
+    if baseline is None:
+        body = ToyBody(len(schema.dense), len(schema.sparse), embedding_dim)
+    else:
+        from nasrec_torchrec.baselines import get_baseline
+
+        body = get_baseline(baseline, len(schema.dense), len(schema.sparse), embedding_dim)
     constraints = None
     if sharding_types:
         constraints = {f"t_{name}": ParameterConstraints(sharding_types=sharding_types)
