@@ -15,10 +15,10 @@ from nasrec_torchrec.space import (
     SearchSpace, get_space, sample_any_op_any_conn, sample_single_op_any_conn)
 
 
-def narrow_space() -> SearchSpace:
-    """nasrec-full (every operator) at small widths: a supernet of 3 dense and 4 sparse
-    features holds ~40k weights instead of ~30M."""
-    return dataclasses.replace(get_space("nasrec-full"), name="nasrec-full-narrow",
+def narrow_space(preset: str = "nasrec-full") -> SearchSpace:
+    """A preset (nasrec-full: the paper's operators; nasrec-full-plus: with FM and Cross) at
+    small widths: a supernet of 3 dense and 4 sparse features holds ~40k weights, not ~30M."""
+    return dataclasses.replace(get_space(preset), name=f"{preset}-narrow",
                                dense_dims=(4, 8, 16), sparse_dims=(2, 3, 5))
 
 

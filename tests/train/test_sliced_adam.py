@@ -163,13 +163,14 @@ def _flat(optimizer: SlicedAdam, model: Supernet, key: str) -> torch.Tensor:
     return torch.cat([optimizer.state[p][key].flatten() for p in model.parameters()])
 
 
-@pytest.mark.parametrize("max_grad_norm, weight_decay", [(None, 0.0), (0.05, 0.1)])
+@pytest.mark.parametrize("preset, max_grad_norm, weight_decay", [
+    ("nasrec-full", None, 0.0), ("nasrec-full", 0.05, 0.1), ("nasrec-full-plus", None, 0.0)])
 def test_every_step_is_torch_adam_on_the_materialized_subnet(
-        max_grad_norm: Optional[float], weight_decay: float) -> None:
+        preset: str, max_grad_norm: Optional[float], weight_decay: float) -> None:
     """12 steps of different paths; after each, the supernet weights and moments equal the
     reference's (which then continues from them: a gradient that is zero in exact arithmetic
     is rounding noise that Adam would scale up to a full step, differently on each side)."""
-    space = narrow_space()
+    space = narrow_space(preset)
     reference, sliced, store = supernet_pair(space)
     adam = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-4, weight_decay=weight_decay)
     subnet_adam = SubnetAdam(reference, max_grad_norm, **adam)
