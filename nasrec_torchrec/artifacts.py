@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from typing import Any, Iterable, Iterator
@@ -38,6 +39,9 @@ BEST_ARCHITECTURE_FILE = "best_architecture.json"
 RETRAIN_FILE = "retrain.json"
 REPORT_FILE = "report.md"
 PIPELINE_FILE = "pipeline.json"
+# an exported model (`nasrec export`)
+EXPORTED_PROGRAM_FILE = "model.pt2"
+EXPORT_MANIFEST_FILE = "manifest.json"
 
 
 def make_directory(path: str) -> str:
@@ -60,6 +64,21 @@ def _replace_atomically(path: str, text: str) -> None:
         os.replace(staging, path)
     except OSError as error:
         raise NASRecError(f"{path}: cannot write: {error.strerror or error}") from None
+
+
+@contextlib.contextmanager
+def staged_path(path: str) -> Iterator[str]:
+    """A temporary name beside `path` to write a file of any kind to; it becomes `path` when
+    the block ends without an exception, and is removed otherwise."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    staging = f"{path}.tmp"
+    try:
+        yield staging
+    except BaseException:
+        if os.path.exists(staging):
+            os.remove(staging)
+        raise
+    os.replace(staging, path)
 
 
 def write_text(path: str, text: str) -> str:

@@ -32,7 +32,10 @@ COMMANDS: dict[str, str] = {
     "rank-study": "rank_study",
     "retrain": "retrain",
     "final": "final",
+    "baselines": "baselines",
     "evaluate": "evaluate",
+    "predict": "predict",
+    "export": "export",
     "pipeline": "pipeline",
 }
 

@@ -234,43 +234,47 @@ def changed_settings(config: Any, recorded: Mapping[str, Any], prefix: str = "")
     return changes
 
 
-def _fault(source: str, item: Field, prefix: str, value: Any, why: str) -> NASRecError:
-    flag = f" ({flag_of(item)})" if option_of(item).cli and "option" in item.metadata else ""
-    return NASRecError(f"{source}: field '{prefix}{item.name}'{flag}: {value!r} {why}")
+def _fault(source: str, item: Field, prefix: str, value: Any, why: str,
+           with_flag: bool) -> NASRecError:
+    flag = f" ({flag_of(item)})" if with_flag and option_of(item).cli \
+        and "option" in item.metadata else ""
+    where = f"{source}: " if source else ""
+    return NASRecError(f"{where}field '{prefix}{item.name}'{flag}: {value!r} {why}")
 
 
-def _check_value(item: Field, value: Any, source: str, prefix: str) -> None:
+def _check_value(item: Field, value: Any, source: str, prefix: str, with_flag: bool) -> None:
+    if isinstance(value, (list, tuple)):  # each element is checked
+        for element in value:
+            _check_value(item, element, source, prefix, with_flag)
+        return
     spec = option_of(item)
     names = spec.choice_names()
     if names is not None and value not in names:
-        raise _fault(source, item, prefix, value, f"is not one of {', '.join(names)}")
-    if isinstance(value, (list, tuple)):
-        for element in value:
-            _check_value(item, element, source, prefix)
-        return
+        raise _fault(source, item, prefix, value, f"is not one of {', '.join(names)}",
+                     with_flag)
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     if value != value:
-        raise _fault(source, item, prefix, value, "is not a number")
+        raise _fault(source, item, prefix, value, "is not a number", with_flag)
     if value in (math.inf, -math.inf):
-        raise _fault(source, item, prefix, value, "is not a finite number")
+        raise _fault(source, item, prefix, value, "is not a finite number", with_flag)
     for bound, fails, words in ((spec.minimum, lambda b: value < b, "must be at least"),
                                 (spec.maximum, lambda b: value > b, "must be at most"),
                                 (spec.above, lambda b: value <= b, "must be greater than"),
                                 (spec.below, lambda b: value >= b, "must be less than")):
         if bound is not None and fails(bound):
-            raise _fault(source, item, prefix, value, f"{words} {bound}")
+            raise _fault(source, item, prefix, value, f"{words} {bound}", with_flag)
 
 
-def check(config: Any, source: str, prefix: str = "") -> None:
-    """Raise `NASRecError` naming `source`, the field and its flag for the first value its
-    `Option` does not admit (None passes for Optional fields)."""
+def check(config: Any, source: str = "", prefix: str = "", with_flags: bool = True) -> None:
+    """Raise `NASRecError` naming `source` (if any), the field and (`with_flags`) its flag for
+    the first value its `Option` does not admit (None passes for Optional fields)."""
     for item in fields(config):
         value = getattr(config, item.name)
         if is_dataclass(value):
-            check(value, source, f"{prefix}{item.name}.")
+            check(value, source, f"{prefix}{item.name}.", with_flags)
         elif value is not None:
-            _check_value(item, value, source, prefix)
+            _check_value(item, value, source, prefix, with_flags)
 
 
 def _typed(value: Any, hint: Any, name: str, source: str) -> Any:

@@ -212,11 +212,13 @@ CASES = [
          r"\(--finetune-steps\): 3 -> 4"),
     # --- rank-study
     Case("rank-study-too-few", "rank-study --supernet {supernet} --output {out} "
-         "--num-subnets 2", r"--num-subnets must be at least 3"),
+         "--num-subnets 2", r"\(--num-subnets\): 2 must be at least 3"),
     Case("rank-study-batch-size", "rank-study --supernet {supernet} --output {out} "
-         "--train-batch-size 0", r"--train-batch-size must be at least 1, got 0"),
+         "--train-batch-size 0", r"\(--train-batch-size\): 0 must be at least 1"),
     Case("rank-study-lr", "rank-study --supernet {supernet} --output {out} --train-lr -1",
-         r"--train-lr must be a positive number, got -1\.0"),
+         r"\(--train-lr\): -1\.0 must be greater than 0"),
+    Case("rank-study-crafted-checkpoint", "rank-study --supernet {supernet_crafted} "
+         "--output {out}", r"\.metadata: refused: it asks for 'posix\.system'"),
     # --- retrain
     Case("retrain-search-missing", "retrain --search {root}/none --output {out}",
          r"none/candidates\.jsonl: not found: is '.*none' a `nasrec search` output"),
@@ -261,6 +263,33 @@ CASES = [
          r"field 'batch_size' \(--batch-size\): 0 must be at least 1"),
     Case("evaluate-not-a-checkpoint", "evaluate --model {model} --checkpoint {data}",
          r"data/state\.json: not found: '.*data' is not a complete checkpoint"),
+    # --- baselines
+    Case("baselines-unknown-model", "baselines --data {data} --output {out} --models dlrm nope",
+         r"field 'models' \(--models\): 'nope' is not one of autoint"),
+    Case("baselines-bars-without-val", "baselines --data {no_val} --output {out} "
+         "--protocol bars {RUN}", r"no_val: the bars protocol needs a val split"),
+    Case("baselines-negative-lr", "baselines --data {data} --output {out} --lr -1",
+         r"\(--lr\): -1\.0 must be greater than 0"),
+    # --- predict
+    Case("predict-binary-input", "predict --model {model} --format criteo --input {binary} "
+         "--output {out}", r"blob\.bin:1: not UTF-8 text"),
+    Case("predict-truncated-gzip", "predict --model {model} --format criteo "
+         "--input {truncated_gz} --output {out}", r"day_0\.gz: cannot decompress"),
+    Case("predict-crafted-checkpoint", "predict --model {model_crafted} --format criteo "
+         "--input {raw} --output {out}", r"\.metadata: refused: it asks for 'posix\.system'"),
+    Case("predict-a-supernet", "predict --model {supernet} --format criteo --input {raw} "
+         "--output {out}", r"supernet: a supernet run"),
+    Case("predict-input-missing", "predict --model {model} --format criteo "
+         "--input {root}/none.txt --output {out}", r"none\.txt: input file not found"),
+    # --- export
+    Case("export-crafted-checkpoint", "export --model {model_crafted} --output {out}",
+         r"\.metadata: refused: it asks for 'posix\.system'"),
+    Case("export-a-supernet", "export --model {supernet} --output {out}",
+         r"supernet: a supernet run"),
+    Case("export-check-rows", "export --model {model} --output {out} --check-rows -1",
+         r"\(--check-rows\): -1 must be at least 0"),
+    Case("export-output-exists", "export --model {model} --output {data}",
+         r"/data: output already exists \(pass --overwrite"),
     # --- pipeline
     Case("pipeline-config-missing", "pipeline --output {out} --config {root}/none.yaml",
          r"none\.yaml: not found"),
@@ -269,9 +298,10 @@ CASES = [
     Case("pipeline-unknown-section", "pipeline --output {out} --synth criteo --rows 500 "
          "--set nothere.x=1", r"unknown field 'nothere'"),
     Case("pipeline-negative-steps", "pipeline --output {out} --synth criteo --rows 500 "
-         "--set supernet.max_steps=-1", r"field 'supernet\.max_steps' \(--max-steps\): -1"),
+         "--set supernet.max_steps=-1", r"config: field 'supernet\.max_steps': -1 must be at "
+         r"least 1"),
     Case("pipeline-negative-rows", "pipeline --output {out} --synth criteo --rows -5",
-         r"field 'prepare\.rows' \(--rows\): -5 must be at least 1"),
+         r"field 'rows' \(--rows\): -5 must be at least 1"),
     Case("pipeline-no-data", "pipeline --output {out}", r"give --data \(a prepared dataset\)"),
     Case("pipeline-stop-after", "pipeline --output {out} --synth criteo --stop-after deploy",
          r"argument --stop-after: invalid choice: 'deploy'"),

@@ -32,6 +32,7 @@ PURE_TESTS = (
     "tests/test_settings.py",
     "tests/test_layers.py",
     "tests/train/test_schedules.py",
+    "tests/stages/test_leaderboard.py",
 )
 """Tests of pure modules. A test here that needs torch skips itself (`importorskip`)."""
 

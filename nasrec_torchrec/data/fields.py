@@ -25,7 +25,7 @@ class RawChunk:
     Args:
         path: the file the rows come from.
         lines: `[n]` line (text) or row (Parquet) number of each row, 1-based.
-        labels: `[n]` int8 0/1.
+        labels: `[n]` int8 0/1, or None when the input has no label column (`nasrec predict`).
         dense: `[n, Dn]` float64 raw values, NaN = missing.
         keys: `[n, F]` uint64 token keys (`tokens.token_keys`), 0 = missing.
         skipped: rows of this block dropped by `on_bad_row="skip"`.
@@ -34,14 +34,14 @@ class RawChunk:
 
     path: str
     lines: np.ndarray
-    labels: np.ndarray
+    labels: np.ndarray | None
     dense: np.ndarray
     keys: np.ndarray
     skipped: int = 0
     probability: np.ndarray | None = None
 
     def __len__(self) -> int:
-        return len(self.labels)
+        return len(self.lines)
 
 
 @dataclass

@@ -7,7 +7,7 @@ sparse feature names of the format, and `chunks(path)` streaming a file as `RawC
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Iterator
 
 import numpy as np
@@ -64,6 +64,9 @@ class ReaderOptions:
         sparse_columns: csv/parquet categorical columns (default all other columns).
         kdd_user_profile: optional KDD `userid_profile.txt` (UserID, Gender, Age).
         block_bytes: bytes per text block.
+        label_optional: inputs may lack the label (`nasrec predict`): a csv/parquet file
+            without the label column, or a criteo/avazu file whose first line has one field
+            fewer than the format's; their chunks' labels are None. KDD keeps its label.
     """
 
     on_bad_row: str = "error"
@@ -72,6 +75,7 @@ class ReaderOptions:
     sparse_columns: tuple[str, ...] | None = None
     kdd_user_profile: str | None = None
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    label_optional: bool = False
 
 
 @dataclass
@@ -79,7 +83,7 @@ class Reader:
     """A format opened for reading: feature names and a chunk stream per file."""
 
     format_name: str
-    label: str
+    label: str | None
     dense: list[str]
     sparse: list[str]
     chunks: Callable[[str], Iterator[RawChunk]] = field(repr=False)
@@ -149,13 +153,37 @@ def _text_reader(format_name: str, layout: TextLayout, options: ReaderOptions,
                   [*layout.sparse, *extra_names], chunks)
 
 
+def _unlabelled(layout: TextLayout) -> TextLayout:
+    """`layout` without its label column."""
+    columns = tuple(name for name in layout.columns or () if name != layout.label)
+    return replace(layout, columns=columns, label=None)
+
+
+def _fixed_layout(layout: TextLayout, options: ReaderOptions, first_input: str) -> TextLayout:
+    """`layout`, or without its label when that is optional and `first_input`'s first line
+    has one field fewer than the format's columns."""
+    if not options.label_optional or layout.columns is None:
+        return layout
+    fields = len(read_header(first_input, layout.delimiter))
+    return _unlabelled(layout) if fields == len(layout.columns) - 1 else layout
+
+
+def _label_of(columns: list[str], options: ReaderOptions) -> str | None:
+    """The csv/parquet label column, None when optional and absent."""
+    if options.label_optional and options.label_column not in columns:
+        return None
+    return options.label_column
+
+
 def _mapped_columns(path: str, columns: list[str], options: ReaderOptions,
                     line: int | None) -> tuple[list[str], list[str]]:
     """Dense and sparse columns of a csv/parquet input: as given, or all non-label columns."""
     if not columns:
         raise located("empty file: no data rows", path, line)
     check_unique_columns(columns, path, line)
-    for name in (options.label_column, *options.dense_columns, *(options.sparse_columns or ())):
+    label = _label_of(columns, options)
+    for name in (*([label] if label else []), *options.dense_columns,
+                 *(options.sparse_columns or ())):
         if name not in columns:
             raise located(f"unknown column (the file has {', '.join(columns)})", path, line, name)
     dense = list(options.dense_columns)
@@ -169,23 +197,27 @@ def _mapped_columns(path: str, columns: list[str], options: ReaderOptions,
 def open_reader(format_name: str, options: ReaderOptions, first_input: str) -> Reader:
     """The reader of `format_name`; csv/parquet feature names come from `first_input`."""
     if format_name == "criteo":
-        return _text_reader("criteo", CRITEO_LAYOUT, options)
+        return _text_reader("criteo", _fixed_layout(CRITEO_LAYOUT, options, first_input), options)
     if format_name == "avazu":
-        return _text_reader("avazu", AVAZU_LAYOUT, options)
+        return _text_reader("avazu", _fixed_layout(AVAZU_LAYOUT, options, first_input), options)
     if format_name == "kdd":
         profile = KddProfile.load(options.kdd_user_profile) if options.kdd_user_profile else None
         return _text_reader("kdd", KDD_LAYOUT, options,
                             profile.append if profile else _no_profile, KDD_PROFILE)
     if format_name == "csv":
-        dense, sparse = _mapped_columns(first_input, read_header(first_input, ","), options, 1)
+        header = read_header(first_input, ",")
+        dense, sparse = _mapped_columns(first_input, header, options, 1)
         layout = TextLayout(delimiter=",", quoted=True, columns=None, header="always",
-                            label=options.label_column, dense=tuple(dense), sparse=tuple(sparse))
+                            label=_label_of(header, options), dense=tuple(dense),
+                            sparse=tuple(sparse))
         return _text_reader("csv", layout, options)
     if format_name == "parquet":
-        dense, sparse = _mapped_columns(first_input, parquet_columns(first_input), options, None)
+        columns = parquet_columns(first_input)
+        dense, sparse = _mapped_columns(first_input, columns, options, None)
+        label = _label_of(columns, options)
 
         def chunks(path: str) -> Iterator[RawChunk]:
-            return read_parquet(path, options.label_column, dense, sparse, options.on_bad_row)
+            return read_parquet(path, label, dense, sparse, options.on_bad_row)
 
-        return Reader("parquet", options.label_column, dense, sparse, chunks)
+        return Reader("parquet", label, dense, sparse, chunks)
     raise NASRecError(f"unknown format '{format_name}' (known: {', '.join(FORMATS)})")

@@ -239,15 +239,22 @@ class ParquetBatchLoader:
     def _batch(self, rows: _Rows, global_rows: int) -> Batch:
         """This rank's `Batch` of a global batch."""
         mine = rows.take(self._rank_slice(global_rows))
-        size = len(mine)
-        values = torch.from_numpy(np.ascontiguousarray(mine.sparse.T).reshape(-1))
-        sparse = KeyedJaggedTensor(
-            keys=self.feature_names, values=values,
-            lengths=torch.ones(size * len(self.feature_names), dtype=torch.int32), stride=size,
-        )
-        return Batch(dense_features=torch.from_numpy(np.ascontiguousarray(mine.dense)),
-                     sparse_features=sparse,
-                     labels=torch.from_numpy(np.ascontiguousarray(mine.labels)))
+        return rows_batch(self.feature_names, mine.dense, mine.sparse, mine.labels)
+
+
+def rows_batch(feature_names: list[str], dense: np.ndarray, sparse: np.ndarray,
+               labels: np.ndarray) -> Batch:
+    """A `Batch` of n rows: dense `[n, Dn]` float32, sparse table rows `[n, F]` int64 (one id
+    per feature per row, columns in `feature_names` order), labels `[n]` float32."""
+    size = len(labels)
+    values = torch.from_numpy(np.ascontiguousarray(sparse.T).reshape(-1))
+    sparse_features = KeyedJaggedTensor(
+        keys=feature_names, values=values,
+        lengths=torch.ones(size * len(feature_names), dtype=torch.int32), stride=size,
+    )
+    return Batch(dense_features=torch.from_numpy(np.ascontiguousarray(dense)),
+                 sparse_features=sparse_features,
+                 labels=torch.from_numpy(np.ascontiguousarray(labels)))
 
 
 _END = object()

@@ -23,13 +23,15 @@ def parquet_columns(path: str) -> list[str]:
         raise NASRecError(f"{path}: not a readable Parquet file: {error}") from None
 
 
-def read_parquet(path: str, label: str, dense: list[str], sparse: list[str],
+def read_parquet(path: str, label: str | None, dense: list[str], sparse: list[str],
                  on_bad_row: str) -> Iterator[RawChunk]:
-    """Parse `path` in batches; a "line" in messages is the 1-based row number."""
+    """Parse `path` in batches; a "line" in messages is the 1-based row number. With
+    `label` None the file has no label column and the chunks' labels are None."""
     names = parquet_columns(path)
     check_unique_columns(names, path, None)
     parquet = pq.ParquetFile(path)
-    for name in (label, *dense, *sparse):
+    wanted = [*([label] if label else []), *dense, *sparse]
+    for name in wanted:
         if name not in names:
             raise located(f"unknown column (the file has {', '.join(names)})", path, None, name)
         kind = parquet.schema_arrow.field(name).type
@@ -39,19 +41,19 @@ def read_parquet(path: str, label: str, dense: list[str], sparse: list[str],
     if parquet.metadata.num_rows == 0:
         raise located("empty file: no data rows", path)
     first_row = 1
-    for batch in _batches(parquet, path, [label, *dense, *sparse]):
+    for batch in _batches(parquet, path, wanted):
         n = batch.num_rows
         lines = np.arange(first_row, first_row + n, dtype=np.int64)
         first_row += n
         bad = BadRows(path, lines, on_bad_row)
-        labels = parse_labels(batch.column(label), label, bad)
+        labels = parse_labels(batch.column(label), label, bad) if label else None
         dense_values = parse_dense([batch.column(name) for name in dense], dense, bad, n)
         keys = parse_sparse([batch.column(name) for name in sparse], sparse, bad, n)
         bad.raise_first()
         if bad.faults:
             keep = bad.keep_mask(n)
-            labels, dense_values, keys, lines = (labels[keep], dense_values[keep], keys[keep],
-                                                 lines[keep])
+            dense_values, keys, lines = dense_values[keep], keys[keep], lines[keep]
+            labels = labels[keep] if labels is not None else None
         yield RawChunk(path, lines, labels, dense_values, keys, skipped=len(bad.faults))
 
 

@@ -142,7 +142,7 @@ def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,
     started = time.perf_counter()
     with atomic_directory(output, overwrite) as directory:
         if schema_from is not None:
-            vocabularies, min_frequency = _reused_vocabularies(schema_from, source)
+            vocabularies, min_frequency = reused_vocabularies(schema_from, source)
             shutil.copytree(os.path.join(schema_from, VOCABULARY_DIR),
                             os.path.join(directory, VOCABULARY_DIR))
         else:
@@ -184,7 +184,7 @@ def prepare_source(source: ChunkSource, output: str, plan: SplitPlan, *,
     return stats
 
 
-def _reused_vocabularies(schema_from: str, source: ChunkSource) -> tuple[list[Vocabulary], int]:
+def reused_vocabularies(schema_from: str, source: ChunkSource) -> tuple[list[Vocabulary], int]:
     """The vocabularies (and min frequency) of an earlier prepare whose features match `source`."""
     earlier = Schema.load(schema_from)
     path = os.path.join(schema_from, "schema.json")

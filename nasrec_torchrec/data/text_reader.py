@@ -35,7 +35,8 @@ class TextLayout:
         quoted: whether `"` quotes fields (CSV) or is an ordinary byte (TSV).
         columns: the column order of a headerless file; None = the header names the columns.
         header: "never", "always" or "auto" (a first line equal to the joined `columns`).
-        label: label column; `label_rule` "binary" (0/1) or "count" (> 0 is a click).
+        label: label column (None: the files have none, the chunks' labels are None);
+            `label_rule` "binary" (0/1) or "count" (> 0 is a click).
         dense: dense columns; `sparse`: categorical columns, in output order.
         allowed_bytes: optional 256-entry table of the bytes a categorical token may hold.
         token_what: what a token is, for error messages ("hex id").
@@ -45,7 +46,7 @@ class TextLayout:
     quoted: bool
     columns: tuple[str, ...] | None
     header: str
-    label: str
+    label: str | None
     dense: tuple[str, ...]
     sparse: tuple[str, ...]
     label_rule: str = "binary"
@@ -147,10 +148,10 @@ def read_text(path: str, layout: TextLayout, on_bad_row: str,
     if not columns:
         raise located("empty file: no data rows", path, 1)
     check_unique_columns(columns, path, 1)
-    for name in (layout.label, *layout.dense, *layout.sparse):
+    wanted = [*([layout.label] if layout.label else []), *layout.dense, *layout.sparse]
+    for name in wanted:
         if name not in columns:
             raise located(f"unknown column (the file has {', '.join(columns)})", path, 1, name)
-    wanted = [layout.label, *layout.dense, *layout.sparse]
     rows_seen = 0
     for first_line, block in _blocks(path, header, block_bytes):
         # pyarrow knows the line of a faulty row only when parsing on one thread: parse on
@@ -221,7 +222,8 @@ def _chunk(path: str, table: pa.Table, lines: np.ndarray, layout: TextLayout, on
     """Check and convert one parsed block; faulty rows raise or are dropped."""
     n = table.num_rows
     bad = BadRows(path, lines, on_bad_row)
-    labels = parse_labels(table[layout.label], layout.label, bad, layout.label_rule)
+    labels = parse_labels(table[layout.label], layout.label, bad, layout.label_rule) \
+        if layout.label else None
     dense = parse_dense([table[name] for name in layout.dense], list(layout.dense), bad, n)
     keys = parse_sparse([table[name] for name in layout.sparse], list(layout.sparse), bad, n,
                         layout.allowed_bytes, layout.token_what)
@@ -230,5 +232,6 @@ def _chunk(path: str, table: pa.Table, lines: np.ndarray, layout: TextLayout, on
         keys = extra_sparse(keys, {name: table[name] for name in table.column_names})
     if bad.faults:
         keep = bad.keep_mask(n)
-        labels, dense, keys, lines = labels[keep], dense[keep], keys[keep], lines[keep]
+        dense, keys, lines = dense[keep], keys[keep], lines[keep]
+        labels = labels[keep] if labels is not None else None
     return RawChunk(path, lines, labels, dense, keys, skipped=skipped + len(bad.faults))

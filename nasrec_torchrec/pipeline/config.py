@@ -15,12 +15,13 @@ Example::
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
-from typing import Any, Mapping, Optional, Sequence
+from typing import Any, Optional, Sequence
 
 from nasrec_torchrec.data.choices import FORMATS
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.settings import SearchRun
 from nasrec_torchrec.settings import check, from_mapping, option, same_as
+from nasrec_torchrec.stages.baselines import BaselinesRun
 from nasrec_torchrec.stages.data import synth_shapes
 from nasrec_torchrec.stages.final import FinalRun
 from nasrec_torchrec.stages.retrain import RetrainRun
@@ -50,29 +51,39 @@ class PrepareConfig:
 
 
 @dataclass
-class SupernetConfig:
+class TrainingSection:
+    """The training settings every training stage's section has.
+
+    Args:
+        epochs, max_steps, batch_size, lr (dense and tables): the training.
+        checkpoint_every: steps between checkpoints (what an interrupted run resumes from).
+        args: further flags of the stage's command.
+    """
+
+    epochs: int = same_as(TrainConfig, "epochs")
+    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
+    batch_size: int = option(256, minimum=1)
+    lr: float = same_as(TrainConfig, "learning_rate")
+    checkpoint_every: Optional[int] = option(2000, minimum=0)
+    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SupernetConfig(TrainingSection):
     """`nasrec train-supernet` (paper: 1 epoch, Adagrad 0.04 cosine, batch 256, cap 500k,
     single-op any-connection paths, full-path warm-up over the first 1/4).
 
     Args:
         space: search space preset or space file. strategy: path sampling. path_warmup:
-        warm-up fraction. epochs, max_steps, batch_size, lr (dense and tables),
-        embedding_cap: training settings. checkpoint_every: steps between checkpoints (what
-        an interrupted run resumes from). layer_norm: LayerNorm in the operators.
-        args: further `nasrec train-supernet` flags.
+        warm-up fraction. embedding_cap: rows per table at most. layer_norm: LayerNorm in
+        the operators. The rest: `TrainingSection`.
     """
 
     space: str = "nasrec-small"
     strategy: str = same_as(SupernetRun, "strategy")
     path_warmup: float = same_as(SupernetRun, "path_warmup")
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     embedding_cap: int = same_as(TrainConfig, "embedding_cap")
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
     layer_norm: bool = True
-    args: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -108,45 +119,43 @@ class SearchStageConfig:
 
 
 @dataclass
-class RetrainConfig:
+class RetrainConfig(TrainingSection):
     """`nasrec retrain` (paper: top 15 from scratch with capped tables).
 
     Args:
-        top_k: candidates retrained. epochs, max_steps, batch_size, lr, embedding_cap: their
-        training. checkpoint_every: steps between checkpoints. args: further flags.
+        top_k: candidates retrained. embedding_cap: rows per table at most. The rest:
+        `TrainingSection`.
     """
 
     top_k: int = same_as(RetrainRun, "top_k")
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     embedding_cap: int = same_as(TrainConfig, "embedding_cap")
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
-    args: list[str] = field(default_factory=list)
 
 
 @dataclass
-class FinalConfig:
+class FinalConfig(TrainingSection):
     """`nasrec final` (paper: full tables, train+val, 1 epoch).
 
     Args:
-        protocol: paper or bars. patience: bars early stopping.
-        epochs, max_steps, batch_size, lr, lr_schedule: training.
-        embedding_cap: None for full tables. checkpoint_every: steps between checkpoints.
-        args: further `nasrec final` flags.
+        protocol: paper or bars. patience: bars early stopping. lr_schedule: the rate's
+        schedule. embedding_cap: None for full tables. The rest: `TrainingSection`.
     """
 
     protocol: str = same_as(FinalRun, "protocol")
     patience: int = option(2, minimum=1)
-    epochs: int = same_as(TrainConfig, "epochs")
-    max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
-    batch_size: int = option(256, minimum=1)
-    lr: float = same_as(TrainConfig, "learning_rate")
     lr_schedule: str = same_as(TrainConfig, "lr_schedule")
     embedding_cap: Optional[int] = option(None, minimum=2)
-    checkpoint_every: Optional[int] = option(2000, minimum=0)
-    args: list[str] = field(default_factory=list)
+
+
+@dataclass
+class BaselinesConfig:
+    """The hand-made models trained exactly as the final model (its section's recipe), for
+    the leaderboard.
+
+    Args:
+        models: baseline names (`nasrec train --model`); an empty list: no baselines stage.
+    """
+
+    models: list[str] = same_as(BaselinesRun, "models")
 
 
 @dataclass
@@ -175,6 +184,7 @@ class ExperimentConfig:
     search: SearchStageConfig = field(default_factory=SearchStageConfig)
     retrain: RetrainConfig = field(default_factory=RetrainConfig)
     final: FinalConfig = field(default_factory=FinalConfig)
+    baselines: BaselinesConfig = field(default_factory=BaselinesConfig)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -184,7 +194,7 @@ class ExperimentConfig:
         """Raise `NASRecError` naming the field whose value no stage accepts."""
         from nasrec_torchrec.space import load_space
 
-        check(self, source)
+        check(self, source, with_flags=False)
         if self.prepare.synth and self.prepare.format:
             raise NASRecError(f"{source}: field 'prepare.format': {self.prepare.format!r} "
                               "conflicts with prepare.synth")

@@ -46,6 +46,8 @@ STAGE_FUNCTIONS: dict[str, StageFunction] = {
     "search": StageFunction("nasrec_torchrec.search.run", "run_search", "SearchRun"),
     "retrain": StageFunction("nasrec_torchrec.stages.retrain", "retrain", "RetrainRun"),
     "final": StageFunction("nasrec_torchrec.stages.final", "final", "FinalRun"),
+    "baselines": StageFunction("nasrec_torchrec.stages.baselines", "train_baselines",
+                               "BaselinesRun"),
 }
 """The `nasrec` command a stage is (its name here) -> its library function."""
 

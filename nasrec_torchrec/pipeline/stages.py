@@ -13,6 +13,7 @@ equivalent command line and its time; at the end the final report gets the stage
 
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import logging
 import os
@@ -33,7 +34,7 @@ from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 logger = logging.getLogger(__name__)
 
-STAGES = ("prepare", "supernet", "search", "retrain", "final")
+STAGES = ("prepare", "supernet", "search", "retrain", "final", "baselines")
 SINGLE_PROCESS_STAGES = frozenset({"prepare", "search"})
 """Under torchrun these run on rank 0, in a child process without the ranks' process group,
 while the other ranks wait."""
@@ -123,6 +124,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
     """The stages of a pipeline run (typed run configs and done-checks), in order; `where`
     names the config in errors."""
     from nasrec_torchrec.search.settings import SearchRun
+    from nasrec_torchrec.stages.baselines import BaselinesRun, baselines_done, check_models
     from nasrec_torchrec.stages.final import FinalRun, final_done
     from nasrec_torchrec.stages.retrain import RetrainRun
     from nasrec_torchrec.stages.supernet import SupernetRun
@@ -150,7 +152,8 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
                      train=_train(config, f, data_dir, dirs["final"], patience=f.patience,
                                   lr_schedule=f.lr_schedule, embedding_cap=f.embedding_cap))
     final_dir = dirs["final"]
-    return [
+    final = _with_args(final, f.args, f"{where}: field 'final.args'", early_stopping=True)
+    stages = [
         _data_stage(config, data_dir, data is not None, where),
         Stage("supernet", "train-supernet",
               _with_args(supernet, s.args, f"{where}: field 'supernet.args'"),
@@ -160,10 +163,17 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
         Stage("retrain", "retrain",
               _with_args(retrain, r.args, f"{where}: field 'retrain.args'"),
               dirs["retrain"], _exists(dirs["retrain"], RETRAIN_FILE)),
-        Stage("final", "final",
-              _with_args(final, f.args, f"{where}: field 'final.args'", early_stopping=True),
-              final_dir, lambda: final_done(final_dir)),
+        Stage("final", "final", final, final_dir, lambda: final_done(final_dir)),
     ]
+    models = list(config.baselines.models)
+    check_models(models, f"{where}: field 'baselines.models'")
+    if models:  # the same recipe as the final model, by construction
+        baselines = BaselinesRun(models=models, protocol=final.protocol,
+                                 train=dataclasses.replace(final.train,
+                                                           output=dirs["baselines"]))
+        stages.append(Stage("baselines", "baselines", baselines, dirs["baselines"],
+                            lambda: baselines_done(dirs["baselines"], models)))
+    return stages
 
 
 def _run_stage(stage: Stage, output: str, fresh_process: bool = False) -> None:
@@ -211,7 +221,6 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
                   stop_after: Optional[str], is_main: bool, multi_rank: bool = False,
                   where: str = "config") -> dict[str, Any]:
     from nasrec_torchrec.stages.final import final_done
-    from nasrec_torchrec.stages.report import write_report
     from nasrec_torchrec.train.distributed import barrier, broadcast_object
 
     def save(record: dict[str, Any]) -> None:
@@ -222,7 +231,7 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         if is_main:
             print(f"[pipeline] {message}", flush=True)
 
-    stages = plan_stages(config, output, data, where)
+    stages = plan_stages(config, output, data, where)  # bad settings fail before any file
     make_directory(output)
     path = os.path.join(output, PIPELINE_FILE)
     previous = read_json(path).get("stages", {}) if os.path.exists(path) else {}
@@ -260,20 +269,42 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
         if stage.name == stop_after:
             break
     record["finished"] = _now()
-    final_dir = stages[-1].output
+    by_name = {stage.name: stage for stage in stages}
+    final_dir = by_name["final"].output
     if is_main and final_done(final_dir):
-        from nasrec_torchrec.space import load_architecture
-
-        results = read_json(os.path.join(final_dir, RESULTS_FILE))
-        results["name"] = config.name
-        architecture = load_architecture(os.path.join(final_dir, ARCHITECTURE_FILE))
         stage_table = {name: {"seconds": entry.get("seconds"), "command": entry.get("command"),
                               "skipped": entry.get("status") == "skipped"
                               and entry.get("seconds") is None}
                        for name, entry in record["stages"].items()}
-        record["report"] = write_report(final_dir, results, architecture, stage_table)
-        record["final"] = {"metrics": results.get("metrics"),
-                           "mflops": results.get("cost", {}).get("mflops"),
-                           "params": results.get("cost", {}).get("params")}
+        record.update(_report(config, final_dir, by_name.get("baselines"), stage_table, say))
     save(record)
     return record
+
+
+def _report(config: ExperimentConfig, final_dir: str, baselines: Optional[Stage],
+            stage_table: dict[str, Any], say: Callable[[str], None]) -> dict[str, Any]:
+    """Write the final report (with the leaderboard when the baselines are done) and the
+    leaderboard into the final `results.json`; the pipeline record's `report`, `final` and
+    `leaderboard` entries."""
+    from nasrec_torchrec.space import load_architecture
+    from nasrec_torchrec.stages.baselines import baseline_dir
+    from nasrec_torchrec.stages.leaderboard import leaderboard, verdict_line
+    from nasrec_torchrec.stages.report import write_report
+
+    results = read_json(os.path.join(final_dir, RESULTS_FILE))
+    entry: dict[str, Any] = {}
+    if baselines is not None and baselines.done():
+        board = leaderboard(results, {
+            model: read_json(os.path.join(baseline_dir(baselines.output, model), RESULTS_FILE))
+            for model in baselines.run.models})
+        if results.get("leaderboard") != board:  # a rerun with nothing new writes nothing
+            write_json(os.path.join(final_dir, RESULTS_FILE), {**results, "leaderboard": board})
+        results["leaderboard"] = entry["leaderboard"] = board
+        say(verdict_line(board))
+    architecture = load_architecture(os.path.join(final_dir, ARCHITECTURE_FILE))
+    entry["report"] = write_report(final_dir, {**results, "name": config.name}, architecture,
+                                   stage_table)
+    entry["final"] = {"metrics": results.get("metrics"),
+                      "mflops": results.get("cost", {}).get("mflops"),
+                      "params": results.get("cost", {}).get("params")}
+    return entry

@@ -1,8 +1,9 @@
 """The search stage as a library call: `run_search(SearchRun(...))`.
 
 Every candidate is scored in this process from the one loaded supernet (`SubnetScorer`): by
-default its inherited final FC is fine-tuned (500 steps of 256 rows, Adagrad 0.04, cosine),
-then it is evaluated on the whole validation split. The strategy (`SEARCH_STRATEGIES`) never
+default its inherited final FC is fine-tuned (500 steps of 256 rows, rate 0.04, cosine, with
+the supernet's optimizer: Adagrad, or Adam when it trained with Adam), then it is evaluated on
+the whole validation split. The strategy (`SEARCH_STRATEGIES`) never
 scores a duplicate and, with `max_mflops`, rejects candidates over the FLOPs limit before
 scoring. The state is saved after every generation; `resume` continues an interrupted search
 exactly. The files written are described in `search/outputs.py`.
@@ -26,20 +27,25 @@ from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 
 
 def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
-    """(`LoadedSupernet`, `SubnetScorer`) of the supernet, data and scoring of `run`."""
+    """(`LoadedSupernet`, `SubnetScorer`) of the supernet, data and scoring of `run`; the
+    fine-tuning's optimizer "auto" is the supernet run's (and Adam's betas are its)."""
     from nasrec_torchrec.search.loading import load_supernet
     from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer
-
     from nasrec_torchrec.data.loader import ParquetBatchLoader
+    from nasrec_torchrec.train.config import TrainConfig
 
     loaded = load_supernet(run.supernet, run.data, run.checkpoint)
     ParquetBatchLoader(loaded.data, run.eval_split, run.eval_batch_size).require_rows(
         "scoring the candidates (--eval-split)")
+    trained = TrainConfig.from_dict(loaded.config, source=loaded.run_dir)
+    optimizer = run.finetune_optimizer
     config = ScoringConfig(
         finetune=finetune, finetune_steps=run.finetune_steps,
         batch_size=run.finetune_batch_size, learning_rate=run.finetune_lr,
         seed=run.seed, eval_split=run.eval_split, eval_batch_size=run.eval_batch_size,
-        eval_rows=run.eval_rows)
+        eval_rows=run.eval_rows,
+        optimizer=trained.optimizer if optimizer == "auto" else optimizer,
+        betas=tuple(trained.betas))  # type: ignore[arg-type]
     return loaded, SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap, config)
 
 

@@ -10,7 +10,9 @@ fine-tuning batches and of the validation split are read, looked up and kept onc
 (`scoring_rows`, within `cache_limit_mb`): every candidate then trains on exactly the same
 batches and is evaluated on exactly the same rows. With `finetune="head"` (the paper's
 post-training fine-tuning) only the head `[last dense | flattened last sparse] -> 1` trains:
-Adagrad (lr 0.04), cosine schedule, 500 steps of 256 rows by default. The frozen body does not
+Adagrad (lr 0.04), cosine schedule, 500 steps of 256 rows by default; with `optimizer` "adam"
+(the search's default when the supernet trained with Adam) torch Adam's steps instead. The
+frozen body does not
 depend on the head, so it runs without autograd on chunks of `body_batch_size` rows (whole
 fine-tuning batches, in step order) and the head then steps batch by batch on its outputs:
 the same steps as a batch-by-batch fine-tune, at a fraction of the per-call overhead.
@@ -36,6 +38,7 @@ from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
 from nasrec_torchrec.search.settings import FINETUNE_MODES, ScoringRun, SearchRun
 from nasrec_torchrec.space.architecture import Architecture
+from nasrec_torchrec.train.config import OPTIMIZER_CHOICES, TrainConfig
 from nasrec_torchrec.train.schedules import LR_SCHEDULES, step_rates
 
 logger = logging.getLogger(__name__)
@@ -51,8 +54,8 @@ class ScoringConfig:
             subnet; embeddings stay frozen).
         finetune_steps: fine-tuning steps.
         batch_size: rows per fine-tuning step.
-        learning_rate: Adagrad rate (cosine schedule to 0 over the steps).
-        eps: Adagrad epsilon.
+        learning_rate: the fine-tuning rate (cosine schedule to 0 over the steps).
+        eps: the optimizer's epsilon.
         lr_schedule: "cosine" or "constant".
         seed: seeds the order of the fine-tuning rows (the same batches for every candidate).
         train_split: the split fine-tuned on.
@@ -67,6 +70,9 @@ class ScoringConfig:
         cache_limit_mb: a split whose rows would take more memory than this (1.7 kB a row
             for 13 dense and 26 sparse features at E = 16) is not cached but read and looked
             up again for every candidate.
+        optimizer: the fine-tuning's optimizer, "adagrad" or "adam" (torch's, or the same
+            steps in closed form for the head).
+        betas: Adam's (beta1, beta2).
     """
 
     finetune: str = SearchRun.finetune
@@ -83,12 +89,17 @@ class ScoringConfig:
     body_batch_size: int = 2048
     cache_inputs: bool = True
     cache_limit_mb: float = 4096.0
+    optimizer: str = "adagrad"
+    betas: tuple[float, float] = TrainConfig.betas
 
     def validate(self) -> None:
         """Raise `NASRecError` naming the field at fault."""
         if self.finetune not in FINETUNE_MODES:
             raise NASRecError(f"scoring: field 'finetune': {self.finetune!r} is not one of "
                               f"{list(FINETUNE_MODES)}")
+        if self.optimizer not in OPTIMIZER_CHOICES:
+            raise NASRecError(f"scoring: field 'optimizer': {self.optimizer!r} is not one of "
+                              f"{list(OPTIMIZER_CHOICES)}")
         for name in ("batch_size", "eval_batch_size", "body_batch_size"):
             if getattr(self, name) < 1:
                 raise NASRecError(f"scoring: field '{name}': must be at least 1")
@@ -285,7 +296,11 @@ class SubnetScorer:
         trainable = list(net.parameters())
         for parameter in trainable:
             parameter.requires_grad_(True)
-        optimizer = torch.optim.Adagrad(trainable, lr=config.learning_rate, eps=config.eps)
+        if config.optimizer == "adam":
+            optimizer: torch.optim.Optimizer = torch.optim.Adam(
+                trainable, lr=config.learning_rate, betas=config.betas, eps=config.eps)
+        else:
+            optimizer = torch.optim.Adagrad(trainable, lr=config.learning_rate, eps=config.eps)
         schedule = LRSchedule(optimizer, config.finetune_steps, schedule=config.lr_schedule)
         losses = []
         try:
@@ -303,7 +318,7 @@ class SubnetScorer:
 
     def _finetune_head(self, net: NASRecNet) -> list[float]:
         """The head fine-tune: the frozen body on chunks of whole batches, then the head's
-        Adagrad steps batch by batch on the body's outputs (`HeadFinetune`)."""
+        Adagrad or Adam steps batch by batch on the body's outputs (`HeadFinetune`)."""
         config = self.config
         rates = step_rates(config.lr_schedule, config.learning_rate, config.finetune_steps)
         trainer: Optional[HeadFinetune] = None
@@ -314,7 +329,8 @@ class SubnetScorer:
             features, _, ranges = head_input(net, dense, sparse)
             self.body_seconds += time.perf_counter() - mark
             if trainer is None:
-                trainer = HeadFinetune(net.head, ranges, rates, config.eps)
+                trainer = HeadFinetune(net.head, ranges, rates, config.eps, config.optimizer,
+                                       config.betas)
             with single_thread():
                 for start in range(0, len(labels), batch):
                     trainer.step(features[start:start + batch], labels[start:start + batch])

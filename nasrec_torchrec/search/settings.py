@@ -22,10 +22,15 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.evolution import PRESETS
 from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.train.config import OPTIMIZER_CHOICES
 
 FINETUNE_MODES = ("head", "none", "full")
 """How a candidate is scored (`SubnetScorer.finetune`): fine-tune the final FC only, nothing,
 or every dense weight of the subnet."""
+
+FINETUNE_OPTIMIZERS = ("auto",) + OPTIMIZER_CHOICES
+"""The fine-tuning's optimizer: auto (the supernet run's `TrainConfig.optimizer`) or one of
+the training optimizers."""
 
 
 @dataclass
@@ -43,8 +48,10 @@ class ScoringRun:
                                        "the latest)", metavar="DIR", path=True)
     finetune_steps: int = option(500, "head fine-tuning steps per candidate", minimum=0)
     finetune_batch_size: int = option(256, "rows per fine-tuning step", minimum=1)
-    finetune_lr: float = option(0.04, "Adagrad learning rate of the fine-tuning (cosine)",
-                                above=0.0)
+    finetune_lr: float = option(0.04, "learning rate of the fine-tuning (cosine)", above=0.0)
+    finetune_optimizer: str = option("auto", "optimizer of the fine-tuning: auto (the "
+                                     "supernet's --optimizer, with its betas), adagrad or adam",
+                                     choices=FINETUNE_OPTIMIZERS)
     eval_batch_size: int = option(4096, "rows per evaluation batch", minimum=1)
     eval_rows: Optional[int] = option(None, "score on the first N validation rows only "
                                       "(default: all)", minimum=1, metavar="N")

@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from nasrec_torchrec.search.base import SearchBase
 from nasrec_torchrec.search.evolution import RegularizedEvolution
+from nasrec_torchrec.search.local_search import LocalSearch
 from nasrec_torchrec.search.random_search import RandomSearch
 
 SEARCH_STRATEGIES: dict[str, type[SearchBase]] = {
-    strategy.kind: strategy for strategy in (RegularizedEvolution, RandomSearch)
+    strategy.kind: strategy for strategy in (RegularizedEvolution, RandomSearch, LocalSearch)
 }
 

@@ -2,9 +2,11 @@
 
 One `OperatorSpec` per operator says which branch it belongs to and which of the block's
 inputs it reads; validation, liveness, the canonical form, search spaces, mutation and
-sampling read this table, and `nn.operators.OPERATORS` holds the module of each name. FM and
-Project-Concat are block-level flags (`Block.fm`, `Block.project_concat`), not operators.
-The semantics of each operator are in docs/search_space.md.
+sampling read this table, and `nn.operators.OPERATOR_CLASSES` holds the module of each name.
+The operator `fm` (FM over the block's sparse input) is not the block-level flag `Block.fm`
+of the official spaces (FM over the block's own sparse branch output); that flag and
+Project-Concat (`Block.project_concat`) are not operators of the table. The semantics of each
+operator are in docs/search_space.md.
 """
 
 from __future__ import annotations
@@ -55,10 +57,11 @@ OPERATORS: dict[str, OperatorSpec] = {spec.name: spec for spec in (
     OperatorSpec("gating", DENSE, frozenset({DENSE_PAIR})),
     OperatorSpec("sum", DENSE, frozenset({DENSE_PAIR})),
     OperatorSpec("dot_product", DENSE, frozenset({DENSE_CONCAT, SPARSE_CONCAT})),
+    OperatorSpec("fm", DENSE, frozenset({SPARSE_CONCAT})),
+    OperatorSpec("cross", DENSE, frozenset({DENSE_CONCAT})),
     OperatorSpec("embed_fc", SPARSE, frozenset({SPARSE_CONCAT})),
     OperatorSpec("attention", SPARSE, frozenset({SPARSE_CONCAT})),
 )}
-
 
 
 def branch_operators(branch: str) -> tuple[str, ...]:

@@ -17,6 +17,8 @@ FULL_DENSE_OPS: tuple[str, ...] = ("fc", "gating", "sum", "dot_product")
 FULL_SPARSE_OPS: tuple[str, ...] = ("embed_fc", "attention")
 SMALL_DENSE_OPS: tuple[str, ...] = ("fc", "dot_product")
 SMALL_SPARSE_OPS: tuple[str, ...] = ("embed_fc",)
+# The operators the "-plus" presets add to the paper's: DeepFM's FM and DCNv2's Cross.
+PLUS_DENSE_OPS: tuple[str, ...] = ("fm", "cross")
 PAPER_DENSE_DIMS: tuple[int, ...] = (32, 64, 128, 256, 512)
 PAPER_SPARSE_DIMS: tuple[int, ...] = (16, 32, 64)
 OFFICIAL_DENSE_DIMS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 768, 1024)
@@ -182,7 +184,8 @@ def _check_dims(dims: Any, name: str) -> tuple[int, ...]:
     return tuple(sorted(dims))
 
 
-# The preset spaces by name: the paper's two and the official release's two.
+# The preset spaces by name: the paper's two, the official release's two, and the paper's two
+# plus FM and Cross.
 SPACES: dict[str, SearchSpace] = {
     space.name: space
     for space in (
@@ -213,6 +216,20 @@ SPACES: dict[str, SearchSpace] = {
             dense_dims=OFFICIAL_DENSE_DIMS, sparse_dims=OFFICIAL_SPARSE_DIMS,
             project_concat_searchable=True, project_concat_rows=8,
             fm_searchable=True, max_connections=4,
+        ),
+        SearchSpace(
+            name="nasrec-small-plus", num_blocks=7,
+            dense_ops=SMALL_DENSE_OPS + PLUS_DENSE_OPS, sparse_ops=SMALL_SPARSE_OPS,
+            dense_dims=PAPER_DENSE_DIMS, sparse_dims=PAPER_SPARSE_DIMS,
+            project_concat_searchable=True, project_concat_rows=1,
+            fm_searchable=False, max_connections=None,
+        ),
+        SearchSpace(
+            name="nasrec-full-plus", num_blocks=7,
+            dense_ops=FULL_DENSE_OPS + PLUS_DENSE_OPS, sparse_ops=FULL_SPARSE_OPS,
+            dense_dims=PAPER_DENSE_DIMS, sparse_dims=PAPER_SPARSE_DIMS,
+            project_concat_searchable=True, project_concat_rows=1,
+            fm_searchable=False, max_connections=None,
         ),
     )
 }

@@ -145,6 +145,58 @@ def load_trained_model(model_dir: str, data: Optional[str] = None,
     return wrapper, config, checkpoint, int(state["step"])
 
 
+@dataclass
+class TrainedModel:
+    """A trained run loaded for the user's own code (`nasrec_torchrec.load_model`).
+
+    Args:
+        model: the `NASRecModel` (found architecture or baseline body), in eval mode,
+            unsharded: `model(dense_features [B, Dn], sparse_features KJT) -> logits [B]`.
+        schema: the `Schema` of the prepared data it trained on (features, vocabularies).
+        embedding_cap: its tables' row cap (None: full tables); the KJT's ids are table rows,
+            `data.schema.table_row(full_vocabulary_rows, schema.table_rows(name, cap))`.
+        data: the prepared dataset it trained on (its `vocab/` maps raw tokens to rows).
+        checkpoint: the checkpoint loaded; step: its training step.
+
+    Example::
+
+        trained = load_model("runs/final")
+        loader = ParquetBatchLoader(trained.data, "test", 1024,
+                                    embedding_cap=trained.embedding_cap)
+        logits = trained.model(batch.dense_features, batch.sparse_features)  # [B]
+        # sharded again: DMP initialises its tables itself, so copy them in
+        tables = trained.embedding_tables()
+        dmp = DistributedModelParallel(NASRecModelTrain(trained.model), device=device)
+        embeddings.load_embedding_tables(dmp, tables)
+    """
+
+    model: Any
+    schema: Any
+    embedding_cap: Optional[int]
+    data: str
+    checkpoint: str
+    step: int
+
+    def embedding_tables(self) -> dict[str, Any]:
+        """A copy of every table's weight `[rows, E]` by table name (`t_<feature>`), for
+        `embeddings.load_embedding_tables(dmp, tables)` once the model is sharded again."""
+        bags = self.model.embedding_bag_collection.embedding_bags
+        return {name: bag.weight.detach().clone() for name, bag in bags.items()}
+
+
+def load_model(model_dir: str, device: Any = "cpu",
+               checkpoint: Optional[str] = None) -> TrainedModel:
+    """The trained model of a run directory of `nasrec train` / `retrain` / `final`, on
+    `device`, with the schema of its data; `checkpoint`: a `step_*` directory (default: the
+    one `results.json` names, else the latest). A supernet run is refused."""
+    from nasrec_torchrec.data.schema import Schema
+
+    wrapper, config, checkpoint, step = load_trained_model(model_dir, checkpoint=checkpoint)
+    data = training_data(config)
+    return TrainedModel(wrapper.model.to(device), Schema.load(data), config.embedding_cap,
+                        data, checkpoint, step)
+
+
 def default_split(data: str) -> str:
     """`test` when the dataset has one with rows, else `val`."""
     from nasrec_torchrec.stages.combined import has_split

@@ -32,8 +32,7 @@ from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.combined import combined_split_view, has_split
 from nasrec_torchrec.stages.report import write_report
 from nasrec_torchrec.stages.training import (
-    architecture_trainer, dense_and_embedding_params, run_config, write_architecture)
-from nasrec_torchrec.space.architecture import Architecture
+    model_cost, model_name, model_trainer, run_config, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -77,28 +76,30 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
         raise NASRecError(f"{source}: field 'arch' (--arch): is required")
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
-    architecture = load_architecture(run.arch)
-    source_file = os.path.abspath(run.arch)
+    model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
+                                       run.dropout, os.path.abspath(run.arch))
     results = existing_results(config.output) if config.resume else None
     if results is not None:
-        plan = final_plan(config, architecture, run.protocol, run.layer_norm, run.dropout,
-                          source_file)
-        changes = changed_settings(plan.run, results.get("config") or {})
+        changes = changed_settings(final_plan(config, model, run.protocol).run,
+                                   results.get("config") or {})
         if changes:
             raise NASRecError(f"{os.path.join(config.output, RESULTS_FILE)}: --resume of a "
                               f"finished run with other settings: {'; '.join(changes)}; "
                               "start afresh with --overwrite or another --output")
         logger.info("%s: already finished (results.json); nothing to do", config.output)
         return results
-    return run_final(config, architecture, run.protocol, layer_norm=run.layer_norm,
-                     dropout=run.dropout, architecture_source=source_file)
+    return run_final(config, model, run.protocol)
 
 
 def final_done(output: str) -> bool:
-    """True when `output` holds a finished final run (its results.json and report.md)."""
+    """True when `output` holds a finished final run (its results.json, and the report of a
+    found architecture)."""
     path = os.path.join(output, RESULTS_FILE)
-    return os.path.exists(os.path.join(output, REPORT_FILE)) and os.path.exists(path) \
-        and bool(read_json(path).get("final"))
+    if not os.path.exists(path):
+        return False
+    results = read_json(path)
+    return bool(results.get("final")) and (
+        not results.get("architecture_file") or os.path.exists(os.path.join(output, REPORT_FILE)))
 
 
 def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:
@@ -122,10 +123,10 @@ class FinalPlan:
     patience: Optional[int]
 
 
-def final_plan(config: Any, architecture: Architecture, protocol: str, layer_norm: bool,
-               dropout: float, architecture_source: Optional[str]) -> FinalPlan:
-    """The `FinalPlan` of a final run of `architecture` on `config.data` into `config.output`
-    (the paper protocol trains on a train+val view in the output)."""
+def final_plan(config: Any, model: ModelSpec, protocol: str) -> FinalPlan:
+    """The `FinalPlan` of a final run of `model` on `config.data` into `config.output` (the
+    paper protocol trains on a train+val view in the output); faults of the data or the
+    protocol are found here, before anything is written."""
     if protocol not in PROTOCOLS:
         raise NASRecError(f"--protocol must be one of {', '.join(PROTOCOLS)}, got '{protocol}'")
     data, output = config.data, config.output
@@ -133,15 +134,14 @@ def final_plan(config: Any, architecture: Architecture, protocol: str, layer_nor
     bars = protocol == "bars"
     if bars and not has_val:
         raise NASRecError(f"{data}: the bars protocol needs a val split for early stopping")
+    if not (has_test or has_val):
+        raise NASRecError(f"{data}: neither a test nor a val split with rows: nothing to "
+                          "report the final model on")
     patience = (BARS_PATIENCE if config.patience is None else config.patience) if bars else None
     train_splits = ["train", "val"] if protocol == "paper" and has_val else ["train"]
     report_splits = (["test"] if has_test else ["val"]) if protocol == "paper" \
         else (["val", "test"] if has_test else ["val"])
-    if not (has_test or has_val):
-        raise NASRecError(f"{data}: neither a test nor a val split with rows: nothing to "
-                          "report the final model on")
     train_data = os.path.join(output, TRAIN_VAL_VIEW) if len(train_splits) > 1 else data
-    model = ModelSpec.for_architecture(architecture, layer_norm, dropout, architecture_source)
     run = run_config(config, output, model, {
         "stage": "final", "protocol": protocol, "train_splits": train_splits},
         data=train_data, source_data=os.path.abspath(data),
@@ -149,21 +149,18 @@ def final_plan(config: Any, architecture: Architecture, protocol: str, layer_nor
     return FinalPlan(run, train_splits, report_splits, patience)
 
 
-def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
-              layer_norm: bool = True, dropout: float = 0.0,
-              architecture_source: Optional[str] = None,
+def run_final(config: Any, model: ModelSpec, protocol: str = "paper",
               command: Optional[str] = None) -> dict[str, Any]:
-    """Train the final model and score it; returns the content of `results.json`.
+    """Train the final model (a found architecture, or a baseline trained the same way) and
+    score it; returns the content of `results.json`.
 
     Args:
         config: the `TrainConfig` (`data` = the prepared dataset, `output` = the run
             directory; `embedding_cap` None for full tables; `bars`: the early stopping's
             `patience`, `monitor`, `lr_plateau_factor`).
-        architecture: the model's architecture.
+        model: what is trained (`ModelSpec`); a found architecture also gets
+            `architecture.json` and `report.md`.
         protocol: "paper" or "bars" (see the module doc).
-        layer_norm: LayerNorm in the operators.
-        dropout: dropout on the blocks' dense outputs while training.
-        architecture_source: where the architecture came from (recorded).
         command: the command line (recorded in the report).
     """
     from nasrec_torchrec.data.schema import Schema
@@ -173,25 +170,25 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
     started = time.perf_counter()
     data, output = config.data, config.output
     schema = Schema.load(data)
-    plan = final_plan(config, architecture, protocol, layer_norm, dropout, architecture_source)
+    plan = final_plan(config, model, protocol)
     bars, patience, run = protocol == "bars", plan.patience, plan.run
     train_splits, report_splits = plan.train_splits, plan.report_splits
     command = command or " ".join(["nasrec", *map(shlex.quote, sys.argv[1:])])
 
     context = init_distributed(config.device, config.threads)
     try:
-        arch_path = os.path.join(output, ARCHITECTURE_FILE)
+        architecture = model.found_architecture() if model.kind == "architecture" else None
         if context.is_main:
             make_directory(output)
-            write_architecture(arch_path, architecture)
+            if architecture is not None:
+                write_architecture(os.path.join(output, ARCHITECTURE_FILE), architecture)
             if len(train_splits) > 1:
                 combined_split_view(data, train_splits, os.path.join(output, TRAIN_VAL_VIEW))
         barrier()
         # bars: val is the trainer's eval split; its metrics are the best epoch's record
         loaders = {split: _eval_loader(data, split, run, context) for split in report_splits
                    if not (bars and split == "val")}
-        trainer = architecture_trainer(run, context, architecture,
-                                       eval_loader="default" if bars else None)
+        trainer = model_trainer(run, context, eval_loader="default" if bars else None)
         train_started = time.perf_counter()
         train_results = trainer.fit()
         train_seconds = time.perf_counter() - train_started
@@ -211,16 +208,17 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
             split: best["val"] if bars and split == "val" else trainer.evaluate(loaders[split])
             for split in report_splits}
         evaluation_seconds = time.perf_counter() - evaluation_started
-        cost = dense_and_embedding_params(architecture, schema, run.embedding_dim,
-                                          run.embedding_cap, layer_norm)
+        cost = model_cost(model, schema, run.embedding_dim, run.embedding_cap)
         results: dict[str, Any] = {
             "final": True, "protocol": protocol, "output": os.path.abspath(output),
             "data": os.path.abspath(data), "train_splits": train_splits,
             "report_split": report_splits[-1], "metrics": metrics, **metrics,
-            "architecture_file": ARCHITECTURE_FILE, "architecture_source": architecture_source,
+            "model": model_name(model),
+            "architecture_file": ARCHITECTURE_FILE if architecture is not None else None,
+            "architecture_source": model.architecture_file,
             "checkpoint": os.path.relpath(checkpoint, output) if checkpoint else None,
-            "step": step, "embedding_cap": run.embedding_cap, "layer_norm": layer_norm,
-            "dropout": dropout, "patience": patience, "cost": cost,
+            "step": step, "embedding_cap": run.embedding_cap, "layer_norm": model.layer_norm,
+            "dropout": model.dropout, "patience": patience, "cost": cost,
             "steps": trainer.step, "samples_per_second": train_results["samples_per_second"],
             "final_train_loss": train_results["final_train_loss"],
             "timing": {"train_seconds": train_seconds, "evaluation_seconds": evaluation_seconds,
@@ -234,7 +232,8 @@ def run_final(config: Any, architecture: Architecture, protocol: str = "paper",
                                     "epochs": stopping.epochs}
         if context.is_main:
             write_json(os.path.join(output, RESULTS_FILE), results)
-            write_report(output, results, architecture)
+            if architecture is not None:
+                write_report(output, results, architecture)
         barrier()
     finally:
         teardown(context)

@@ -27,8 +27,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.training import (
-    architecture_trainer, dense_and_embedding_params, load_candidates, run_config,
-    top_candidates, write_architecture)
+    load_candidates, model_cost, model_trainer, run_config, top_candidates, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -154,14 +153,13 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
                     write_architecture(arch_path, architecture)
                 logger.info("candidate %02d of %d: search %s %.5f -> %s", rank, len(chosen),
                             metric, float(record["loss"]), run_dir)
-                trainer = architecture_trainer(candidate_run, context, architecture)
+                trainer = model_trainer(candidate_run, context)
                 results = trainer.fit()
                 del trainer
                 gc.collect()
             metrics = results.get(config.eval_split) or {}
-            cost = dense_and_embedding_params(
-                architecture, _schema(config.data), config.embedding_dim, config.embedding_cap,
-                layer_norm)
+            cost = model_cost(ModelSpec.for_architecture(architecture, layer_norm),
+                              _schema(config.data), config.embedding_dim, config.embedding_cap)
             rows.append({
                 "rank": rank, "dir": os.path.relpath(run_dir, output),
                 "search_index": record.get("index"), "search_generation": record.get("generation"),

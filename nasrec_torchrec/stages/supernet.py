@@ -39,7 +39,8 @@ class SupernetRun:
     """
 
     space: str = option("", "search space: a preset name (nasrec-small, nasrec-full, "
-                        "official-small, official-full) or a space file (.yaml/.json)",
+                        "nasrec-small-plus, nasrec-full-plus, official-small, official-full) "
+                        "or a space file (.yaml/.json)",
                         metavar="NAME|FILE")
     strategy: str = option("single_op_any_conn", "path sampling strategy",
                            choices=_strategies)

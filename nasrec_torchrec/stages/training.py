@@ -68,10 +68,10 @@ def top_candidates(records: list[dict[str, Any]], k: int, source: str = "candida
     return chosen
 
 
-def architecture_trainer(config: Any, context: Any, architecture: Architecture,
-                         eval_loader: Any = "default", callbacks: tuple = ()) -> Any:
-    """A `Trainer` of `architecture`'s `NASRecNet` (as `config.model` describes it: LayerNorm,
-    dropout) on `config.data`, seeded as `nasrec train`.
+def model_trainer(config: Any, context: Any, eval_loader: Any = "default",
+                  callbacks: tuple = ()) -> Any:
+    """A `Trainer` of the body `config.model` describes (a `NASRecNet` with its LayerNorm and
+    dropout, or a baseline) on `config.data`, seeded as `nasrec train`.
 
     `eval_loader="default"` evaluates `config.eval_split` at the end; None evaluates nothing.
     """
@@ -102,13 +102,32 @@ def run_config(base: Any, output: str, model: ModelSpec, notes: dict[str, Any],
     return config
 
 
-def dense_and_embedding_params(architecture: Architecture, schema: Any, embedding_dim: int,
-                               embedding_cap: Optional[int], layer_norm: bool) -> dict[str, Any]:
-    """FLOPs per sample (fvcore) and parameters (dense, embedding, total) of a model."""
-    from nasrec_torchrec.analysis.flops import FLOPS_CONVENTION, architecture_cost
+def model_name(model: ModelSpec) -> str:
+    """How a leaderboard names a model: the baseline's name, or "found architecture"."""
+    if model.kind == "baseline" and model.baseline:
+        return model.baseline
+    return "found architecture"
 
-    cost = architecture_cost(architecture, len(schema.dense), len(schema.sparse),
-                             embedding_dim, layer_norm)
+
+def model_cost(model: ModelSpec, schema: Any, embedding_dim: int,
+               embedding_cap: Optional[int]) -> dict[str, Any]:
+    """FLOPs per sample (fvcore) and parameters (dense, embedding, total) of a model."""
+    from nasrec_torchrec.analysis.flops import (FLOPS_CONVENTION, ModelCost, architecture_cost,
+                                                count_flops)
+
+    dense, sparse = len(schema.dense), len(schema.sparse)
+    if model.kind == "architecture":
+        cost = architecture_cost(model.found_architecture(), dense, sparse, embedding_dim,
+                                 model.layer_norm)
+    else:
+        import torch
+
+        from nasrec_torchrec.model_spec import build_body
+
+        with torch.random.fork_rng():  # building the body must not move the caller's RNG
+            body = build_body(model, dense, sparse, embedding_dim)
+        cost = ModelCost(flops=count_flops(body, dense, sparse, embedding_dim),
+                         params=sum(p.numel() for p in body.parameters()))
     embedding = sum(schema.table_rows(name, embedding_cap) for name in schema.sparse_names) \
         * embedding_dim
     return {"flops": cost.flops, "mflops": cost.mflops, "dense_params": cost.params,

@@ -45,7 +45,7 @@ class TrainConfig:
         embedding_learning_rate: rate of the tables.
         eps: epsilon of the optimizer (dense and tables).
         optimizer: "adagrad" (the paper's: fused exact Adagrad for the tables, dense Adagrad)
-            or "adam" (see `nasrec_torchrec.train.optimizers`).
+            or "adam" (see `nasrec_torchrec.train.optimizers`; a supernet's body: `SlicedAdam`).
         betas: Adam's (beta1, beta2).
         embedding_l2: weight of the pooled-embedding L2 term added to the training loss:
             `embedding_l2 * mean over the batch of sum over features and dims of e^2` (any
@@ -105,8 +105,9 @@ class TrainConfig:
                                             flag="--embedding-lr", above=0.0)
     eps: float = option(1e-8, "optimizer epsilon", above=0.0)
     optimizer: str = option("adagrad", "adagrad (the paper's: fused exact Adagrad for the "
-                            "tables) or adam (torch Adam; tables data-parallel on CPU, where "
-                            "FBGEMM has no Adam; fused ADAM on CUDA)",
+                            "tables) or adam (torch Adam, per element on a supernet's slices; "
+                            "tables data-parallel on CPU, where FBGEMM has no Adam; fused "
+                            "ADAM on CUDA)",
                             choices=OPTIMIZER_CHOICES)
     betas: tuple[float, float] = option((0.9, 0.999), "Adam's (beta1, beta2)", cli=False,
                                         minimum=0.0, below=1.0)

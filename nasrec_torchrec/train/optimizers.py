@@ -13,10 +13,15 @@ Frappe's, slow for Criteo-size tables) and updated by the same `torch.optim.Adam
 `embedding_weight_decay` as Adam's `weight_decay` on whole tables (FuxiCTR's
 `embedding_regularizer`: the gradient of `lambda / 2 * ||W||^2`).
 
+A supernet (`slice_gradients`): its body is updated slice by slice, by `SlicedAdagrad` or
+`SlicedAdam` (exact per-element Adam); with `adam` on CPU its data-parallel tables are in the
+same optimizer (a param group of their own, already averaged by DDP) and get torch Adam's
+whole-table update.
+
 Gradient clipping (`max_grad_norm`, the official NASRec code's 5.0): the global L2 norm of the
 gradients the dense optimizer applies is clipped before its step, after the cross-rank
-reduction (DDP's in the backward; `SlicedAdagrad`'s inside its step), so it is the same on
-every rank. The fused tables are updated inside the backward by FBGEMM and are not included.
+reduction (DDP's in the backward; the sliced optimizers' inside their step), so it is the same
+on every rank. The fused tables are updated inside the backward by FBGEMM and are not included.
 
 The schedule (`train.schedules.LRSchedule`) sets the `lr` of every param group of the
 combined optimizer, the fused ones included: TorchRec's fused optimizer
@@ -39,6 +44,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients
 from nasrec_torchrec.train.config import OPTIMIZER_CHOICES
 from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
+from nasrec_torchrec.train.sliced_adam import SlicedAdam
 
 DEFAULT_DENSE_LR = 0.04
 DEFAULT_EPS = 1e-8
@@ -100,7 +106,8 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
     among these parameters (data-parallel tables) form the first param group, with
     `table_learning_rate` (default `learning_rate`) and, for Adam, `table_weight_decay`.
     With `slice_gradients` (a supernet recording the gradients of the slices it used), a
-    `SlicedAdagrad` that all-reduces and updates those slices only (Adagrad only).
+    `SlicedAdagrad` or `SlicedAdam` that all-reduces and updates those slices only (the
+    tables' gradients, averaged by DDP, are not reduced again).
     `max_grad_norm`: clip the global L2 norm of these parameters' (reduced) gradients to it
     before each step (None: no clipping; the fused tables are not included).
     """
@@ -109,10 +116,7 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
     if max_grad_norm is not None and max_grad_norm <= 0:
         raise NASRecError(f"max_grad_norm must be > 0, got {max_grad_norm}")
     params = dict(in_backward_optimizer_filter(model.named_parameters()))
-    if slice_gradients is not None:
-        if optimizer != "adagrad":
-            raise NASRecError("supernet training supports --optimizer adagrad only (its body "
-                              "uses SlicedAdagrad)")
+    if slice_gradients is not None and optimizer == "adagrad":
         return KeyedOptimizerWrapper(params, lambda group: SlicedAdagrad(
             group, slice_gradients, lr=learning_rate, eps=eps, max_grad_norm=max_grad_norm))
     if table_weight_decay and optimizer != "adam":
@@ -124,6 +128,11 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
         groups = [{"params": [p for p in group if id(p) in tables], "lr": table_lr},
                   {"params": [p for p in group if id(p) not in tables]}]
         groups = [g for g in groups if g["params"]]
+        if slice_gradients is not None:  # adam: the tables are data-parallel, DDP-averaged
+            if tables:
+                groups[0].update(weight_decay=table_weight_decay, synchronised=True)
+            return SlicedAdam(groups, slice_gradients, lr=learning_rate, betas=betas, eps=eps,
+                              max_grad_norm=max_grad_norm)
         if optimizer == "adam":
             if tables:
                 groups[0]["weight_decay"] = table_weight_decay
@@ -132,7 +141,7 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
         return torch.optim.Adagrad(groups, lr=learning_rate, eps=eps)
 
     wrapper = KeyedOptimizerWrapper(params, make)
-    if max_grad_norm is None:
+    if max_grad_norm is None or slice_gradients is not None:  # the sliced ones clip
         return wrapper
     # DDP has averaged the .grads in the backward: the same norm on every rank
     return GradientClippingOptimizer(wrapper, GradientClipping.NORM, max_grad_norm)

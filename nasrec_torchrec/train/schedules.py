@@ -16,20 +16,37 @@ from nasrec_torchrec.errors import NASRecError
 ScheduleFactor = Callable[[int, int, float, float], float]
 
 
-def cosine_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
-                  final_factor: float = 0.0) -> float:
-    """Linear warm-up from 1/warmup_steps to 1 over the first `warmup_fraction` of the steps,
-    then a half cosine from 1 that would reach `final_factor` one step after the last (so no
-    step trains at the final rate); steps past the end get `final_factor`."""
-    _check(total_steps, warmup_fraction)
-    if step >= total_steps:
-        return final_factor
-    step = max(step, 0)
-    warmup_steps = int(round(warmup_fraction * total_steps))
-    if step < warmup_steps:
-        return (step + 1) / warmup_steps
-    progress = (step - warmup_steps) / (total_steps - warmup_steps)
-    return final_factor + (1.0 - final_factor) * 0.5 * (1.0 + math.cos(math.pi * progress))
+def _after_warm_up(shape: Callable[[float], float]) -> ScheduleFactor:
+    """A factor: linear warm-up from 1/warmup_steps to 1 over the first `warmup_fraction` of
+    the steps, then `final_factor + (1 - final_factor) * shape(progress)` with `progress` from
+    0 (the first step after the warm-up) towards 1, which it would reach one step after the
+    last (so no step trains at the final rate); steps past the end get `final_factor`."""
+    def factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
+               final_factor: float = 0.0) -> float:
+        _check(total_steps, warmup_fraction)
+        if step >= total_steps:
+            return final_factor
+        step = max(step, 0)
+        warmup_steps = int(round(warmup_fraction * total_steps))
+        if step < warmup_steps:
+            return (step + 1) / warmup_steps
+        progress = (step - warmup_steps) / (total_steps - warmup_steps)
+        return final_factor + (1.0 - final_factor) * shape(progress)
+    return factor
+
+
+def _half_cosine(progress: float) -> float:
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+def _straight_line(progress: float) -> float:
+    return 1.0 - progress
+
+
+cosine_factor = _after_warm_up(_half_cosine)
+"""Warm-up, then a half cosine from 1 towards `final_factor`."""
+linear_factor = _after_warm_up(_straight_line)
+"""Warm-up, then a straight line from 1 towards `final_factor`."""
 
 
 def constant_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
@@ -46,7 +63,8 @@ def _check(total_steps: int, warmup_fraction: float) -> None:
         raise NASRecError(f"lr warm-up fraction must be in [0, 1), got {warmup_fraction}")
 
 
-LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": constant_factor}
+LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": constant_factor,
+                                           "linear": linear_factor}
 
 
 def schedule_names() -> list[str]:

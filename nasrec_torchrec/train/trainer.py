@@ -9,8 +9,9 @@ fused Adagrad), the optimizers and LR schedule, TorchRec's train pipeline, check
 Supernet training: with a `path_sampler`, every step first draws a path
 (`path_sampler.next_path(step)`, seeded identically on every rank) and sets it with
 `body.set_architecture(path)`. The supernet records the gradients of the weight slices the
-path used (`nn.elastic.SliceGradients`); `SlicedAdagrad` averages them over the ranks and
-updates those slices only, so DDP leaves the supernet's parameters alone.
+path used (`nn.elastic.SliceGradients`); `SlicedAdagrad` (or, with `optimizer` "adam",
+`SlicedAdam`: Adam exact per element) averages them over the ranks and updates those slices
+only, so DDP leaves the supernet's parameters alone.
 
 The model is the public train wrapper `nn.model.NASRecModelTrain` (with `config.embedding_l2`,
 its pooled-embedding L2 term; the logged train loss is the BCE alone); the tables are sharded
@@ -102,9 +103,6 @@ class Trainer:
         config.validate(context.world_size)
         if path_sampler is not None and not hasattr(body, "set_architecture"):
             raise NASRecError("supernet training needs a body with set_architecture(path)")
-        if path_sampler is not None and config.optimizer != "adagrad":
-            raise NASRecError(f"supernet training: optimizer '{config.optimizer}' is not "
-                              "supported (the body's SlicedAdagrad is Adagrad); use adagrad")
         check_table_sharding(config.optimizer, config.sharding_type, context.device)
         self.config = config
         self.context = context

@@ -77,3 +77,28 @@ def test_fast_counter_agrees_on_baddbmm(fused):
     from nasrec_torchrec.search.cost import count_flops as fast_count_flops
 
     assert fast_count_flops(_ScaledScores(fused), 13, 26, 16) == 26 * 16 * 26
+
+
+def _one_block(dense_op: str, dense_dim: int, sparse_dim: int):
+    from nasrec_torchrec.space import Architecture, Block
+
+    return Architecture(blocks=(Block(dense_sources=(0,), sparse_sources=(0,), dense_left=0,
+                                      dense_right=0, dense_ops=(dense_op,),
+                                      sparse_ops=("embed_fc",), dense_dim=dense_dim,
+                                      sparse_dim=sparse_dim),))
+
+
+@pytest.mark.parametrize("dense_op, operator_flops", [
+    ("fm", 16 * 32),  # W_fm: E -> d (the sums of squares are elementwise: 0)
+    ("cross", 13 * 32 + 32 * 32),  # P: Dn -> d, then W: d -> d (the product x0 * ...: 0)
+])
+def test_fm_and_cross_are_counted_by_both_counters(dense_op, operator_flops):
+    from nasrec_torchrec.nn.networks import NASRecNet
+    from nasrec_torchrec.search.cost import subnet_cost
+
+    d, n, dn, f, e = 32, 8, 13, 26, 16
+    # operator + its LayerNorm (5 per unit), EmbedFC F -> n rows over E + its LayerNorm, head
+    expected = operator_flops + 5 * d + n * f * e + 5 * n * e + (d + n * e)
+    architecture = _one_block(dense_op, d, n)
+    assert architecture_cost(architecture, dn, f, e).flops == expected
+    assert subnet_cost(NASRecNet(architecture, dn, f, e)).flops == expected

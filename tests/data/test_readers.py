@@ -66,6 +66,37 @@ def test_avazu_reader_accepts_header_and_headerless_files(tmp_path: Path) -> Non
     np.testing.assert_array_equal(headerless.keys[0], chunks[0].keys[0])
 
 
+def test_an_optional_label_may_be_absent_and_is_required_otherwise(tmp_path: Path) -> None:
+    header = ("id,click,hour,C1,banner_pos,site_id,site_domain,site_category,app_id,app_domain,"
+              "app_category,device_id,device_ip,device_model,device_type,device_conn_type,"
+              "C14,C15,C16,C17,C18,C19,C20,C21\n")
+    row = "1000,1,14102100,1005,0," + ",".join(["a"] * 11) + ",15704,320,50,1722,0,35,-1,79\n"
+    labelled, unlabelled = tmp_path / "train.csv", tmp_path / "test.csv"
+    labelled.write_text(header + row)
+    unlabelled.write_text(header.replace("click,", "") + row.replace(",1,", ",", 1))
+    _, with_label = read_all("avazu", labelled, label_optional=True)
+    reader, without_label = read_all("avazu", unlabelled, label_optional=True)
+    assert reader.label is None and without_label[0].labels is None
+    assert without_label[0].lines.tolist() == [2]
+    np.testing.assert_array_equal(without_label[0].keys, with_label[0].keys)
+    with pytest.raises(NASRecError, match=r"test.csv:1: wrong field count"):
+        read_all("avazu", unlabelled)  # prepare: the label is required
+
+    criteo = tmp_path / "test.txt"
+    criteo.write_text(criteo_line()[2:])  # no label field
+    reader, chunks = read_all("criteo", criteo, label_optional=True)
+    assert reader.label is None and chunks[0].labels is None and len(chunks[0]) == 1
+    with pytest.raises(NASRecError, match="wrong field count"):
+        read_all("criteo", criteo)
+
+    parquet = tmp_path / "rows.parquet"
+    pq.write_table(pa.table({"a": ["x", "y"], "b": [1.5, 2.0]}), parquet)
+    reader, chunks = read_all("parquet", parquet, dense_columns=("b",), label_optional=True)
+    assert (reader.label, reader.sparse, chunks[0].labels) == (None, ["a"], None)
+    with pytest.raises(NASRecError, match="label"):
+        read_all("parquet", parquet, dense_columns=("b",))
+
+
 def test_kdd_reader_labels_clicks_and_joins_the_user_profile(tmp_path: Path) -> None:
     path, profile = tmp_path / "training.txt", tmp_path / "userid_profile.txt"
     path.write_text("0\t1\t5\t6\t7\t2\t1\t8\t9\t10\t11\t490234\n"

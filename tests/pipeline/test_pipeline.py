@@ -69,7 +69,7 @@ def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_o
     state = _pipeline_json(output)
     assert {name: entry["status"] for name, entry in state["stages"].items()} == {
         "prepare": "skipped", "supernet": "skipped", "search": "skipped", "retrain": "ran",
-        "final": "ran"}
+        "final": "ran", "baselines": "ran"}
     assert any("resumed from" in record.getMessage() and "step 2 of 4" in record.getMessage()
                for record in caplog.records)
     with open(os.path.join(output, "retrain", "candidates", "00", "metrics.jsonl")) as handle:
@@ -83,6 +83,7 @@ def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_o
         text = handle.read()
     assert "stage supernet" in text and "nasrec train-supernet" in text
     assert state["config"]["retrain"]["top_k"] == 2  # the effective config is recorded
+    _check_leaderboard(output, text, state)
 
     # 3. once more: every stage is skipped, no results file is rewritten
     before = _stamps(output)
@@ -91,3 +92,30 @@ def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_o
     assert _stamps(output) == before
     assert {entry["status"] for entry in _pipeline_json(output)["stages"].values()} == {"skipped"}
     assert not any("resumed from" in record.getMessage() for record in caplog.records)
+
+
+def _check_leaderboard(output: str, report: str, state: dict) -> None:
+    """The leaderboard lists the found model and every baseline (trained by the final
+    recipe), sorted by AUC, and its verdict matches the numbers."""
+    with open(os.path.join(output, "final", "results.json")) as handle:
+        board = json.load(handle)["leaderboard"]
+    assert board == state["leaderboard"] and board["split"] == "test"
+    names = [row["model"] for row in board["rows"]]
+    assert sorted(names) == sorted(["found architecture", "dlrm", "deepfm", "dcnv2"])
+    aucs = {row["model"]: row["metrics"]["test"]["auc"] for row in board["rows"]}
+    assert [aucs[name] for name in names] == sorted(aucs.values(), reverse=True)
+    best = max((name for name in names if name != "found architecture"), key=aucs.get)
+    verdict = board["verdict"]
+    assert verdict["best_baseline"] == best
+    assert verdict["auc_margin"] == aucs["found architecture"] - aucs[best]
+    assert verdict["found_wins"] == (aucs["found architecture"] > aucs[best])
+    for name in ("dlrm", "deepfm", "dcnv2"):
+        with open(os.path.join(output, "baselines", name, "results.json")) as handle:
+            baseline = json.load(handle)
+        with open(os.path.join(output, "final", "results.json")) as handle:
+            found = json.load(handle)
+        for key in ("optimizer", "learning_rate", "batch_size", "max_steps", "embedding_cap",
+                    "seed", "lr_schedule"):  # the same recipe as the final model
+            assert baseline["config"][key] == found["config"][key], key
+        assert baseline["model"] == name and f"| {name} |" in report
+    assert "## Leaderboard (sorted by test AUC)" in report and "Verdict: the found model" in report

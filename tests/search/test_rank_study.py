@@ -77,7 +77,7 @@ def test_rank_study_command_end_to_end_and_continues(supernet_run, tmp_path):
 def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
     pytest.importorskip("torch")
     from nasrec_torchrec.commands import rank_study
-    from nasrec_torchrec.commands.rank_study import _scratch_clip
+    from nasrec_torchrec.stages.rank_study import _scratch_clip
     from nasrec_torchrec.errors import NASRecError
 
     assert _scratch_clip(None, 5.0) == 5.0  # the supernet's

@@ -48,15 +48,19 @@ def _config(**changes) -> ScoringConfig:
                             "eval_batch_size": 256, **changes})
 
 
-def _manual_head_finetune(model, data, architecture):
-    """The reference: the standalone subnet, everything frozen but the head, trained by hand."""
+def _manual_head_finetune(model, data, architecture, optimizer_name="adagrad"):
+    """The reference: the standalone subnet, everything frozen but the head, trained by hand
+    with torch's Adagrad or Adam."""
     net = NASRecNet.from_supernet(model.body, architecture)
     for parameter in net.parameters():
         parameter.requires_grad_(False)
     head = list(net.head.parameters())
     for parameter in head:
         parameter.requires_grad_(True)
-    optimizer = torch.optim.Adagrad(head, lr=0.04, eps=1e-8)
+    if optimizer_name == "adam":
+        optimizer = torch.optim.Adam(head, lr=0.04, betas=(0.8, 0.99), eps=1e-8)
+    else:
+        optimizer = torch.optim.Adagrad(head, lr=0.04, eps=1e-8)
     schedule = LRSchedule(optimizer, STEPS)
     loader = ParquetBatchLoader(data, "train", BATCH, embedding_cap=CAP, shuffle=True, seed=3,
                                 drop_last=True)
@@ -77,13 +81,15 @@ def _manual_head_finetune(model, data, architecture):
     return binary_metrics(torch.cat(logits), torch.cat(labels))
 
 
-def test_head_scoring_equals_a_manual_head_finetune(tiny_model, synthetic_criteo):
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam"])
+def test_head_scoring_equals_a_manual_head_finetune(tiny_model, synthetic_criteo, optimizer):
     space = tiny_model.body.space
-    scorer = SubnetScorer(tiny_model, synthetic_criteo, CAP, _config())
+    scorer = SubnetScorer(tiny_model, synthetic_criteo, CAP,
+                          _config(optimizer=optimizer, betas=(0.8, 0.99)))
     before = {k: v.clone() for k, v in tiny_model.state_dict().items()}
     for seed in range(2):
         architecture = sample_architecture(space, random.Random(seed))
-        expected = _manual_head_finetune(tiny_model, synthetic_criteo, architecture)
+        expected = _manual_head_finetune(tiny_model, synthetic_criteo, architecture, optimizer)
         result = scorer.score(architecture)
         assert result["finetune"] == "head" and result["finetune_steps"] == STEPS
         assert result["rows"] == expected["rows"] == 600
@@ -124,6 +130,32 @@ def test_scoring_is_deterministic_and_modes_differ(tiny_model, synthetic_criteo)
 def test_bad_finetune_mode_is_a_user_error(tiny_model, synthetic_criteo):
     with pytest.raises(NASRecError, match="finetune"):
         SubnetScorer(tiny_model, synthetic_criteo, CAP, _config(finetune="last"))
+    with pytest.raises(NASRecError, match="'optimizer'"):
+        SubnetScorer(tiny_model, synthetic_criteo, CAP, _config(optimizer="sgd"))
+
+
+def test_full_finetune_with_adam_differs_from_adagrad(tiny_model, synthetic_criteo):
+    architecture = sample_architecture(tiny_model.body.space, random.Random(7))
+    scores = {name: SubnetScorer(tiny_model, synthetic_criteo, CAP, _config(optimizer=name))
+              .score(architecture, finetune="full")["log_loss"] for name in ("adagrad", "adam")}
+    assert scores["adagrad"] != pytest.approx(scores["adam"], rel=1e-6)
+
+
+def test_the_finetune_optimizer_follows_the_supernet_unless_set(supernet_run,
+                                                                adam_supernet_run, tmp_path):
+    from nasrec_torchrec.search.run import load_scorer
+    from nasrec_torchrec.search.settings import ScoringRun
+
+    def scoring(run_dir: str, choice: str) -> ScoringConfig:
+        run = ScoringRun(supernet=run_dir, output=str(tmp_path), finetune_optimizer=choice)
+        return load_scorer(run)[1].config
+
+    assert ScoringRun.finetune_optimizer == "auto"
+    assert scoring(supernet_run, "auto").optimizer == "adagrad"
+    adam = scoring(adam_supernet_run, "auto")
+    assert (adam.optimizer, adam.betas) == ("adam", (0.9, 0.999))
+    assert scoring(adam_supernet_run, "adagrad").optimizer == "adagrad"
+    assert scoring(supernet_run, "adam").optimizer == "adam"
 
 
 def test_load_supernet_reproduces_the_trained_supernet(supernet_run):

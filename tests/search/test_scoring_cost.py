@@ -15,7 +15,8 @@ from nasrec_torchrec.search.cost import count_flops, subnet_cost  # noqa: E402
 from nasrec_torchrec.space import get_space, sample_architecture  # noqa: E402
 
 
-@pytest.mark.parametrize("space_name", ["nasrec-small", "nasrec-full", "official-full"])
+@pytest.mark.parametrize("space_name", ["nasrec-small", "nasrec-full", "official-full",
+                                        "nasrec-full-plus"])
 def test_fast_count_equals_fvcore_on_random_subnets(space_name):
     space = get_space(space_name)
     rng = random.Random(11)

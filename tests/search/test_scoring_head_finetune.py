@@ -1,4 +1,5 @@
-"""The closed-form head fine-tune equals autograd + torch.optim.Adagrad + LRSchedule."""
+"""The closed-form head fine-tune equals autograd + torch.optim.Adagrad (or Adam) +
+LRSchedule."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ torch = pytest.importorskip("torch")
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 from nasrec_torchrec.nn.elastic import ElasticLinear  # noqa: E402
-from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread  # noqa: E402
+from nasrec_torchrec.search.head_finetune import HeadFinetune  # noqa: E402
 from nasrec_torchrec.train.schedules import LRSchedule, step_rates  # noqa: E402
 
 STEPS = 40
@@ -22,8 +23,15 @@ def _data(width: int) -> tuple[torch.Tensor, torch.Tensor]:
     return features, labels
 
 
-def _autograd_reference(head: ElasticLinear, ranges, features, labels, constant: bool):
-    optimizer = torch.optim.Adagrad(head.parameters(), lr=0.04, eps=1e-8)
+BETAS = (0.8, 0.99)
+
+
+def _autograd_reference(head: ElasticLinear, ranges, features, labels, constant: bool,
+                        adam: bool = False):
+    if adam:
+        optimizer = torch.optim.Adam(head.parameters(), lr=0.04, betas=BETAS, eps=1e-8)
+    else:
+        optimizer = torch.optim.Adagrad(head.parameters(), lr=0.04, eps=1e-8)
     schedule = LRSchedule(optimizer, STEPS, schedule="constant" if constant else "cosine")
     losses = []
     for start in range(0, STEPS * BATCH, BATCH):
@@ -38,8 +46,9 @@ def _autograd_reference(head: ElasticLinear, ranges, features, labels, constant:
     return losses
 
 
+@pytest.mark.parametrize("adam", [False, True])
 @pytest.mark.parametrize("constant", [False, True])
-def test_head_finetune_equals_autograd_adagrad_on_the_used_columns(constant):
+def test_head_finetune_equals_autograd_and_torch_optimizer_on_the_used_columns(constant, adam):
     torch.manual_seed(0)
     reference = ElasticLinear(12, 1)
     trained = ElasticLinear(12, 1)
@@ -47,8 +56,9 @@ def test_head_finetune_equals_autograd_adagrad_on_the_used_columns(constant):
     initial = trained.weight.detach().clone()
     ranges = ((0, 3), (5, 4))  # columns 3, 4 and 9.. are not read
     features, labels = _data(7)
-    expected = _autograd_reference(reference, ranges, features, labels, constant)
-    trainer = HeadFinetune(trained, ranges, step_rates("constant" if constant else "cosine", 0.04, STEPS), 1e-8)
+    expected = _autograd_reference(reference, ranges, features, labels, constant, adam)
+    rates = step_rates("constant" if constant else "cosine", 0.04, STEPS)
+    trainer = HeadFinetune(trained, ranges, rates, 1e-8, "adam" if adam else "adagrad", BETAS)
     for start in range(0, STEPS * BATCH, BATCH):
         trainer.step(features[start:start + BATCH], labels[start:start + BATCH])
     losses = trainer.finish()

@@ -30,8 +30,9 @@ def test_every_flag_is_a_field_in_order_with_its_help_and_choices():
         assert action.help.startswith(option_of(spec).help)
         assert action.default is None  # a flag left out keeps the field's default
     choices = {a.dest: tuple(a.choices) for a in actions if a.choices}
-    assert choices == {"method": ("evolution", "random"), "preset": ("paper", "official"),
-                       "finetune": ("head", "none", "full")}
+    assert choices == {"method": tuple(SEARCH_STRATEGIES), "preset": ("paper", "official"),
+                       "finetune": ("head", "none", "full"),
+                       "finetune_optimizer": ("auto", "adagrad", "adam")}
     assert fields(SearchRun)[:len(fields(ScoringRun))] == fields(ScoringRun)
 
 
@@ -48,8 +49,8 @@ def test_validate_names_the_field():
     SearchRun(supernet="s", output="o").validate()
     with pytest.raises(NASRecError, match="--method random needs --budget N"):
         SearchRun(supernet="s", output="o", method="random").validate()
-    with pytest.raises(NASRecError, match=r"field 'method' \(--method\): 'local' is not one"):
-        SearchRun(supernet="s", output="o", method="local").validate()
+    with pytest.raises(NASRecError, match=r"field 'method' \(--method\): 'annealing' is not one"):
+        SearchRun(supernet="s", output="o", method="annealing").validate()
     with pytest.raises(NASRecError, match="field 'finetune'"):
         SearchRun(supernet="s", output="o", finetune="last").validate()
     with pytest.raises(NASRecError, match=r"field 'output' \(--output\): is required"):

@@ -18,10 +18,11 @@ SETTINGS = {"preset": "official", "generations": 3, "population": 6, "sample_siz
 
 
 def test_registry_names_each_strategy_by_its_kind():
-    assert list(SEARCH_STRATEGIES) == ["evolution", "random"]
+    assert list(SEARCH_STRATEGIES)[:2] == ["evolution", "random"]  # later ones may follow
     assert SEARCH_STRATEGIES["evolution"] is RegularizedEvolution
     assert SEARCH_STRATEGIES["random"] is RandomSearch
-    assert [s.needs_budget for s in SEARCH_STRATEGIES.values()] == [False, True]
+    assert (RegularizedEvolution.needs_budget, RandomSearch.needs_budget) == (False, True)
+    assert all(name == strategy.kind for name, strategy in SEARCH_STRATEGIES.items())
 
 
 def test_strategies_are_built_from_the_stage_settings():

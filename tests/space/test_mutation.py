@@ -138,3 +138,12 @@ def no_op_fraction(space_name: str, trials: int, seed: int = 0) -> float:
 ])
 def test_share_of_single_mutations_that_change_nothing(space_name, low, high):
     assert low < no_op_fraction(space_name, trials=1000) < high
+
+
+def test_dense_op_mutations_reach_fm_and_cross_in_a_plus_preset():
+    space, rng = get_space("nasrec-full-plus"), random.Random(0)
+    parent = sample_architecture(space, rng)
+    reached = {apply_mutation(parent, space, rng, "dense_op", 2).block(2).dense_ops
+               for _ in range(100)}
+    assert {("fm",), ("cross",)} <= reached
+    assert parent.block(2).dense_ops not in reached

@@ -4,6 +4,7 @@ checked, never guessed (torch-free)."""
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 
 import pytest
 
@@ -90,3 +91,22 @@ def test_a_new_table_entry_joins_spaces_liveness_and_canonical_without_other_cha
     assert canonical.dense_sources == (0,) and canonical.sparse_sources == ()
     assert canonical.dense_ops == () and canonical.sparse_ops == ("dense_rows",)
 
+
+
+def test_fm_reads_the_sparse_concat_and_cross_the_dense_concat():
+    assert OPERATORS["fm"].inputs == {SPARSE_CONCAT} and OPERATORS["fm"].branch == "dense"
+    assert OPERATORS["cross"].inputs == {DENSE_CONCAT} and OPERATORS["cross"].branch == "dense"
+    # Block 3 runs FM only: it reads block 2's sparse output, not block 1's dense output.
+    first = block(sources=(0,), sparse=(0,))
+    second = block(sources=(0,), sparse=(0, 1))
+    last = block(sources=(1,), sparse=(2,), dense_ops=("fm",))
+    architecture = Architecture(blocks=(first, second, last))
+    architecture.validate(replace(get_space("nasrec-small-plus"), num_blocks=3))
+    live = architecture.liveness()
+    assert live.dense == (False, False, True)
+    assert live.sparse_output == (True, True, True)
+    assert architecture.canonical().block(3).dense_sources == ()
+    # Cross alone: the dense sources are read, a sparse source only by the sparse branch.
+    crossed = Architecture(blocks=(first, second, block(sources=(1,), sparse=(2,),
+                                                          dense_ops=("cross",))))
+    assert crossed.liveness().dense == (True, False, True)

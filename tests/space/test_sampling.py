@@ -186,3 +186,12 @@ def test_sample_architecture_is_single_op_any_conn():
 def test_unknown_strategy_is_refused():
     with pytest.raises(NASRecError, match="field 'strategy': 'single_path' is not one of"):
         PathSampler(get_space("nasrec-small"), "single_path")
+
+
+def test_plus_presets_draw_fm_and_cross_like_every_operator():
+    space = get_space("nasrec-small-plus")
+    rng = random.Random(0)
+    drawn = Counter(op for _ in range(200) for block in sample_architecture(space, rng).blocks
+                    for op in block.dense_ops)
+    assert set(drawn) == {"fc", "dot_product", "fm", "cross"}
+    assert all(250 < count < 450 for count in drawn.values())  # 1400 draws, 350 expected

@@ -9,7 +9,6 @@ from torchrec.distributed.train_pipeline import TrainPipelineBase
 from toy_training import ToyBody, ToyLoader, toy_schema
 
 from nasrec_torchrec.embeddings import build_embedding_bag_collection, shard_model
-from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.distributed import init_distributed, teardown
 from nasrec_torchrec.train.optimizers import build_optimizer

@@ -8,7 +8,7 @@ import json
 import pytest
 import torch
 from torch import nn
-from toy_training import ToyBody, ToyLoader, read_metrics
+from toy_training import ToyBody, ToyLoader, ToyPathSampler, ToySupernet, read_metrics
 from toy_training import small_config as toy_small_config
 from toy_training import toy_schema, toy_trainer
 
@@ -76,12 +76,16 @@ def test_embedding_l2_gradient_through_the_fused_adagrad(context):
 
 
 def _reference_adam_run(trainer, initial: dict[str, torch.Tensor], config: TrainConfig,
-                        steps: int) -> dict[str, torch.Tensor]:
-    """The same model unsharded, trained by plain torch.optim.Adam on the same batches."""
+                        steps: int, supernet: bool = False) -> dict[str, torch.Tensor]:
+    """The same model unsharded, trained by plain torch.optim.Adam on the same batches
+    (`supernet`: the `ToySupernet` on the `ToyPathSampler`'s paths; the branch a step leaves
+    unused has no gradient, so torch Adam leaves it and its state alone)."""
     schema = trainer.schema
     ebc = build_embedding_bag_collection(schema, config.embedding_dim, None).to_empty(
         device="cpu")
-    body = ToyBody(len(schema.dense), len(schema.sparse), config.embedding_dim)
+    dims = (len(schema.dense), len(schema.sparse), config.embedding_dim)
+    body = ToySupernet(*dims) if supernet else ToyBody(*dims)
+    paths = ToyPathSampler(config.seed)
     model = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), body))
     model.load_state_dict(initial)
     tables = [p for n, p in model.named_parameters() if "embedding_bags" in n]
@@ -91,7 +95,9 @@ def _reference_adam_run(trainer, initial: dict[str, torch.Tensor], config: Train
           "weight_decay": config.embedding_weight_decay}, {"params": dense}],
         lr=config.learning_rate, betas=config.betas, eps=config.eps)
     loader = ToyLoader(schema, 512, config.batch_size, seed=config.seed)
-    for _, batch in zip(range(steps), loader):
+    for step, batch in zip(range(steps), loader):
+        if supernet:
+            body.set_architecture(paths.next_path(step))
         optimizer.zero_grad()
         loss, _ = model(batch)
         loss.backward()
@@ -99,15 +105,17 @@ def _reference_adam_run(trainer, initial: dict[str, torch.Tensor], config: Train
     return {key: value.detach() for key, value in model.state_dict().items()}
 
 
-def test_adam_trains_tables_and_dense_like_torch_adam(context, tmp_path):
+@pytest.mark.parametrize("supernet", [False, True])
+def test_adam_trains_tables_and_dense_like_torch_adam(context, tmp_path, supernet):
     config = small_config(tmp_path, optimizer="adam", learning_rate=0.01,
                           embedding_learning_rate=0.05, embedding_weight_decay=0.1,
-                          max_steps=3, checkpoint_every=0, eval_split="")
-    trainer = toy_trainer(config, context)
+                          max_steps=5 if supernet else 3, checkpoint_every=0,
+                          eval_split="")
+    trainer = toy_trainer(config, context, supernet=supernet)
     initial = {key: _local(value).detach().clone()
                for key, value in trainer.dmp.state_dict().items()}
     trainer.fit()
-    expected = _reference_adam_run(trainer, initial, config, steps=3)
+    expected = _reference_adam_run(trainer, initial, config, config.max_steps, supernet)
     got = {key: _local(value) for key, value in trainer.dmp.state_dict().items()}
     assert set(got) == set(expected)
     for key, value in expected.items():
@@ -197,8 +205,6 @@ def test_early_stopping_on_log_loss_and_errors(context, tmp_path):
         small_config(tmp_path, patience=0).validate()
     with pytest.raises(NASRecError, match="embedding_weight_decay"):
         small_config(tmp_path, embedding_weight_decay=0.1).validate()
-    with pytest.raises(NASRecError, match="supernet"):
-        toy_trainer(small_config(tmp_path / "s", optimizer="adam"), context, supernet=True)
 
 
 def test_config_round_trips_the_new_fields(tmp_path):

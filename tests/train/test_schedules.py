@@ -8,7 +8,7 @@ import pytest
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.schedules import (LR_SCHEDULES, LRSchedule, constant_factor,
-                                             cosine_factor, step_rates)
+                                             cosine_factor, linear_factor, step_rates)
 
 
 def test_cosine_factor_without_warmup_runs_from_one_towards_final():
@@ -43,13 +43,21 @@ def test_constant_keeps_the_base_rate_and_checks_its_arguments():
         constant_factor(0, 0)
 
 
+def test_linear_decays_in_a_straight_line_after_the_warm_up():
+    assert [linear_factor(step, 4) for step in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
+    assert [linear_factor(step, 10, 0.2, 0.5) for step in range(3)] == [0.5, 1.0, 1.0]
+    assert linear_factor(6, 10, 0.2, 0.5) == pytest.approx(1.0 - 0.5 * 4 / 8)
+    assert linear_factor(10, 10, final_factor=0.1) == 0.1
+    assert step_rates("linear", 0.04, 2) == [0.04, 0.02]
+
+
 def test_step_rates_follow_the_registered_schedule():
     rates = step_rates("cosine", 0.04, 4)
     assert rates == pytest.approx([0.04, 0.04 * (1 + 2 ** -0.5) / 2, 0.02,
                                    0.04 * (1 - 2 ** -0.5) / 2])
     assert step_rates("constant", 0.04, 3) == [0.04] * 3
-    with pytest.raises(NASRecError, match="'linear' is not one of cosine, constant"):
-        step_rates("linear", 0.04, 3)
+    with pytest.raises(NASRecError, match="'step' is not one of cosine, constant, linear"):
+        step_rates("step", 0.04, 3)
 
 
 class _Groups:

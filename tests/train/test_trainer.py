@@ -9,7 +9,6 @@ import subprocess
 import sys
 
 import pytest
-import torch
 from toy_trainer_main import resume_config
 from toy_training import read_metrics, run_ranks, small_config, toy_trainer
 

@@ -90,3 +90,22 @@ def test_public_train_wrapper_trains_under_train_pipeline_sparse_dist(context, e
     base, sparse_dist = losses[TrainPipelineBase], losses[TrainPipelineSparseDist]
     assert sparse_dist == pytest.approx(base, rel=1e-6)
     assert base[-1] < base[0]  # it trains
+
+
+@pytest.mark.parametrize("baseline", ["linear", "dlrm", "deepfm", "autoint", "xdeepfm",
+                                      "dcnv2"])
+def test_baselines_train_under_train_pipeline_sparse_dist(context, baseline):
+    """Every baseline body in the same public wrapper: the traced pipeline gives the eager
+    pipeline's losses."""
+    from torchrec.distributed.train_pipeline import TrainPipelineBase, TrainPipelineSparseDist
+
+    from nasrec_torchrec.train.optimizers import build_optimizer
+
+    schema = toy_schema()
+    losses = {}
+    for pipeline_class in (TrainPipelineBase, TrainPipelineSparseDist):
+        dmp = toy_dmp(schema, baseline=baseline)
+        pipeline = pipeline_class(dmp, build_optimizer(dmp), torch.device("cpu"))
+        batches = iter(ToyLoader(schema, 32 * 3, 32))
+        losses[pipeline_class] = [float(pipeline.progress(batches)[0]) for _ in range(3)]
+    assert losses[TrainPipelineSparseDist] == pytest.approx(losses[TrainPipelineBase], rel=1e-6)

@@ -149,8 +149,9 @@ def run_ranks(world_size: int, target: Callable[..., None], *args: object) -> No
 
 def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[int] = None,
             seed: int = 0, sharding_types: Optional[list[str]] = None,
-            embedding_l2: float = 0.0):
-    """A sharded `NASRecModelTrain` over `ToyBody`, seeded tables (the same for any plan)."""
+            embedding_l2: float = 0.0, baseline: Optional[str] = None):
+    """A sharded `NASRecModelTrain` over `ToyBody` (or the body of `baseline`), seeded tables
+    (the same for any plan)."""
     from torchrec.distributed.planner.types import ParameterConstraints
 
     from nasrec_torchrec.embeddings import (
@@ -159,7 +160,12 @@ def toy_dmp(schema: Schema, *, embedding_dim: int = 4, embedding_cap: Optional[i
 
     torch.manual_seed(seed)
     ebc = build_embedding_bag_collection(schema, embedding_dim, embedding_cap)
-    body = ToyBody(len(schema.dense), len(schema.sparse), embedding_dim)
+    if baseline is None:
+        body = ToyBody(len(schema.dense), len(schema.sparse), embedding_dim)
+    else:
+        from nasrec_torchrec.baselines import get_baseline
+
+        body = get_baseline(baseline, len(schema.dense), len(schema.sparse), embedding_dim)
     constraints = None
     if sharding_types:
         constraints = {f"t_{name}": ParameterConstraints(sharding_types=sharding_types)
@@ -281,8 +287,9 @@ def small_config(output, **overrides) -> TrainConfig:
 
 
 def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
-                eval_rows: int = 200, callbacks=()):
-    """A `Trainer` over toy data (the train and eval loaders of this rank)."""
+                eval_rows: int = 200, callbacks=(), space=None):
+    """A `Trainer` over toy data (the train and eval loaders of this rank); `supernet`: the
+    `ToySupernet`, or with `space` (a `SearchSpace`) a real `Supernet` with a `PathSampler`."""
     from nasrec_torchrec.train.trainer import Trainer
 
     schema = toy_schema()
@@ -294,6 +301,16 @@ def toy_trainer(config, context, *, supernet: bool = False, rows: int = 512,
                            world_size=world)
     torch.manual_seed(config.seed)
     dims = (len(schema.dense), len(schema.sparse), config.embedding_dim)
+    if supernet and space is not None:
+        import random
+
+        from nasrec_torchrec.nn.networks import Supernet
+        from nasrec_torchrec.space import PathSampler, sample_full
+
+        return Trainer(config, context, Supernet(space, *dims), train, evaluation,
+                       path_sampler=PathSampler(space, seed=config.seed),
+                       eval_architecture=sample_full(space, random.Random(config.seed)),
+                       callbacks=callbacks)
     if supernet:
         return Trainer(config, context, ToySupernet(*dims), train, evaluation,
                        path_sampler=ToyPathSampler(config.seed), eval_architecture="a",

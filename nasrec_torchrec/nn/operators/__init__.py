@@ -23,6 +23,7 @@ from nasrec_torchrec.nn.operators.base import (
     register_operator,
 )
 from nasrec_torchrec.nn.operators.block_level import FM, ProjectConcat, fm_interaction
+from nasrec_torchrec.nn.operators.cross import Cross
 from nasrec_torchrec.nn.operators.dense import FC, Gating, Sum
 from nasrec_torchrec.nn.operators.dot_product import (
     DotProduct,
@@ -30,8 +31,8 @@ from nasrec_torchrec.nn.operators.dot_product import (
     pair_count,
     pairwise_products,
 )
+from nasrec_torchrec.nn.operators.fm import FactorizationMachine
 from nasrec_torchrec.nn.operators.sparse import EmbedFC, SelfAttention, self_attention
-
 
 
 def _import_operator_modules() -> None:
@@ -46,8 +47,10 @@ __all__ = [
     "FC",
     "FM",
     "OPERATOR_CLASSES",
+    "Cross",
     "DotProduct",
     "EmbedFC",
+    "FactorizationMachine",
     "Gating",
     "Operator",
     "OperatorInputs",

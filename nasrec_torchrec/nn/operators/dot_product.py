@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import math
 
+import numpy as np
 import torch
 
 from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, full_range
@@ -24,11 +25,13 @@ def pair_count(rows: int) -> int:
 
 
 @functools.lru_cache(maxsize=64)
-def _pair_indices(total_rows: int) -> torch.Tensor:
+def _pair_indices(total_rows: int) -> np.ndarray:
     """Flat indices `i * R + j` into an `[R, R]` Gram matrix of the strict upper triangle
     (i < j) ordered by j, then i: pairs among the first k rows come first, so a smaller
-    Dot-Product uses a prefix of a larger one's products."""
-    return torch.tensor([i * total_rows + j for j in range(1, total_rows) for i in range(j)])
+    Dot-Product uses a prefix of a larger one's products. A numpy array: a cached tensor
+    made while tracing (`torch.export`) would be a fake tensor that outlives the trace."""
+    return np.array([i * total_rows + j for j in range(1, total_rows) for i in range(j)],
+                    dtype=np.int64)
 
 
 def pairwise_products(rows: torch.Tensor) -> torch.Tensor:
@@ -36,7 +39,8 @@ def pairwise_products(rows: torch.Tensor) -> torch.Tensor:
     gram = torch.bmm(rows, rows.transpose(1, 2))
     # one gather along a flat axis: its backward is an index_add, cheaper than the
     # two-index advanced indexing and its index_put
-    return gram.flatten(1).index_select(1, _pair_indices(rows.shape[1]).to(rows.device))
+    indices = torch.from_numpy(_pair_indices(rows.shape[1])).to(rows.device)
+    return gram.flatten(1).index_select(1, indices)
 
 
 @register_operator("dot_product")

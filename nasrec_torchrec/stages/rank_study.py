@@ -1,0 +1,110 @@
+"""Stage `rank_study`: how well does the supernet rank subnets trained from scratch?
+
+K random subnets (seeded) are scored from the supernet with and without the head fine-tune,
+and each is trained from scratch (`search.rank_study`). Writes `rank_study.json` (Pearson and
+Kendall of both scorings against the from-scratch validation log loss), the subnets'
+records (`rank_study_subnets.jsonl`: a rerun continues) and the scatter plots.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Optional
+
+from nasrec_torchrec.artifacts import read_json, write_json
+from nasrec_torchrec.search.settings import ScoringRun
+from nasrec_torchrec.settings import option
+
+RANK_STUDY_FILE = "rank_study.json"
+
+
+@dataclass
+class RankStudyRun(ScoringRun):
+    """A ranking study: the scoring of `ScoringRun`, then the subnets and their training."""
+
+    num_subnets: int = option(50, "random subnets compared", minimum=3)
+    train_steps: int = option(1000, "from-scratch training steps per subnet", minimum=1)
+    train_batch_size: Optional[int] = option(None, "from-scratch batch size (default: the "
+                                             "supernet's)", minimum=1)
+    train_lr: Optional[float] = option(None, "from-scratch Adagrad rate (default: the "
+                                       "supernet's)", above=0.0)
+    train_clip_grad_norm: Optional[float] = option(
+        None, "from-scratch dense gradient clipping (default: the supernet's --clip-grad-norm; "
+        "0: none)", minimum=0.0, metavar="NORM")
+    scratch_from: Optional[str] = option(None, "reuse the from-scratch results of this earlier "
+                                         "rank-study output (same space and --seed) instead "
+                                         "of training the subnets", metavar="DIR")
+
+
+def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
+    """Run (or continue) the study of `run`; the content of `rank_study.json`."""
+    from nasrec_torchrec.analysis.plots import plot_rank_correlation
+    from nasrec_torchrec.search.rank_study import ScratchTraining, run_rank_study
+    from nasrec_torchrec.search.run import load_scorer, set_threads
+
+    run.validate(source)
+    set_threads(run.threads)
+    started = time.perf_counter()
+    loaded, scorer = load_scorer(run, "head")
+    supernet_config = loaded.config
+    scratch = ScratchTraining(
+        steps=run.train_steps,
+        batch_size=run.train_batch_size or int(supernet_config.get("batch_size", 256)),
+        learning_rate=run.train_lr or float(supernet_config.get("learning_rate", 0.04)),
+        embedding_cap=loaded.embedding_cap, layer_norm=loaded.supernet.layer_norm,
+        clip_grad_norm=_scratch_clip(run.train_clip_grad_norm,
+                                     supernet_config.get("clip_grad_norm")),
+        seed=run.seed, eval_batch_size=run.eval_batch_size, threads=run.threads)
+    progress = None
+    if run.progress:
+        from tqdm import tqdm
+
+        progress = tqdm(total=run.num_subnets, unit="subnet", desc="rank study",
+                        dynamic_ncols=True)
+    try:
+        study = run_rank_study(
+            scorer, loaded.supernet.space, loaded.data, run.output,
+            num_subnets=run.num_subnets, seed=run.seed, scratch=scratch,
+            scratch_from=run.scratch_from,
+            on_subnet=(lambda _: progress.update(1)) if progress is not None else None)
+    finally:
+        if progress is not None:
+            progress.close()
+    records = study["subnets"]
+    scratch_losses = [r["scratch_log_loss"] for r in records]
+    for kind, name in (("finetuned", "rank_study.png"), ("inherited", "rank_study_inherited.png")):
+        plot_rank_correlation(
+            [r[f"supernet_{kind}_log_loss"] for r in records], scratch_losses,
+            os.path.join(run.output, name), study[kind]["pearson"], study[kind]["kendall"],
+            xlabel=f"supernet log loss ({'head fine-tuned' if kind == 'finetuned' else 'inherited'})",
+            title=f"Ranking study, {loaded.supernet.space.name}, {len(records)} subnets")
+    summary = {
+        "config": asdict(run),
+        "scoring": scorer.config.to_dict(),
+        "scratch_training": _scratch_settings(run.scratch_from) if run.scratch_from
+        else scratch.to_dict(),
+        "scratch_from": os.path.abspath(run.scratch_from) if run.scratch_from else None,
+        "supernet": {"run_dir": loaded.run_dir, "checkpoint": loaded.checkpoint,
+                     "step": loaded.step, "space": loaded.supernet.space.name,
+                     "strategy": (supernet_config.get("model") or {}).get("strategy")},
+        "finetuned": study["finetuned"], "inherited": study["inherited"],
+        "num_subnets": len(records), "seconds_this_run": time.perf_counter() - started,
+        "subnets_file": "rank_study_subnets.jsonl",
+    }
+    write_json(os.path.join(run.output, RANK_STUDY_FILE), summary)
+    return summary
+
+
+def _scratch_settings(study: str) -> Any:
+    """The from-scratch settings recorded by the study whose results are reused."""
+    path = os.path.join(study, RANK_STUDY_FILE)
+    if not os.path.exists(path):
+        return None
+    return read_json(path).get("scratch_training")
+
+
+def _scratch_clip(flag: Optional[float], supernet_clip: Optional[float]) -> Optional[float]:
+    """The from-scratch clipping norm: the flag (0: none), else the supernet's."""
+    return supernet_clip if flag is None else flag or None

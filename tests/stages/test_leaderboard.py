@@ -1,0 +1,36 @@
+"""The leaderboard's rows, order and verdict, against hand-computed values (pure Python)."""
+
+from __future__ import annotations
+
+from nasrec_torchrec.stages.leaderboard import (FOUND, leaderboard, leaderboard_table,
+                                                verdict_line)
+
+
+def _results(auc: float, log_loss: float, split: str = "val", params: int = 10) -> dict:
+    return {"report_split": split, "metrics": {split: {"auc": auc, "log_loss": log_loss}},
+            "cost": {"params": params, "dense_params": params - 4, "mflops": 0.25},
+            "timing": {"train_seconds": 12.0}}
+
+
+def test_rows_are_sorted_by_auc_and_the_verdict_is_the_margin_to_the_best_baseline():
+    board = leaderboard(_results(0.9855, 0.150), {"dlrm": _results(0.9849, 0.140),
+                                                  "deepfm": _results(0.9861, 0.145)})
+    assert [row["model"] for row in board["rows"]] == ["deepfm", FOUND, "dlrm"]
+    verdict = board["verdict"]
+    assert verdict["best_baseline"] == "deepfm" and not verdict["found_wins"]
+    assert abs(verdict["auc_margin"] - (0.9855 - 0.9861)) < 1e-12
+    assert abs(verdict["log_loss_margin"] - (0.145 - 0.150)) < 1e-12
+    assert verdict_line(board) == ("the found model trails the best baseline (deepfm) on val "
+                                   "by 0.00060 AUC and is higher in log loss by 0.00500")
+    table = leaderboard_table(board)
+    assert table[0] == "| model | val AUC | val log loss | params | MFLOPs/sample | train time |"
+    assert table[3] == f"| **{FOUND}** | 0.98550 | 0.15000 | 10 | 0.250 | 12 s |"
+
+
+def test_a_found_model_that_wins_and_no_baselines():
+    board = leaderboard(_results(0.99, 0.1, "test"), {"dlrm": _results(0.98, 0.2, "test")})
+    assert board["split"] == "test" and board["verdict"]["found_wins"]
+    assert verdict_line(board).startswith("the found model beats the best baseline (dlrm) on "
+                                          "test by 0.01000 AUC and is lower in log loss")
+    alone = leaderboard(_results(0.99, 0.1), {})
+    assert alone["verdict"] is None and verdict_line(alone) == "no baseline to compare with"
