@@ -73,6 +73,7 @@ def build_parser() -> argparse.ArgumentParser:
         sub = subparsers.add_parser(
             name, help=doc.splitlines()[0] if doc else None, description=doc,
             formatter_class=argparse.RawDescriptionHelpFormatter,
+            allow_abbrev=False,  # `--epoch 2` is an error, not a silent `--epochs 2`
         )
         module.add_arguments(sub)
         sub.set_defaults(_module=module, _parser=sub)

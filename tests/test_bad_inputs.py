@@ -121,6 +121,8 @@ CASES = [
          r"argument --lr: invalid float value: 'fast'"),
     Case("train-unknown-flag", "train --data {data} --model dlrm --output {out} --rate 2",
          r"unrecognized arguments: --rate 2"),
+    Case("train-abbreviated-flag", "train --data {data} --model dlrm --output {out} --epoch 2",
+         r"unrecognized arguments: --epoch 2"),
     Case("train-arch-unknown-operator", "train --data {data} --arch {arch_unknown_op} "
          "--output {out}", r"unknown_op\.json: block 1: field 'dense_ops': 'warp' is not one"),
     Case("train-arch-source-past-last-block", "train --data {data} --arch {arch_past_last} "
