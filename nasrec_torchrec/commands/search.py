@@ -1,7 +1,8 @@
-"""Search a trained supernet for the best architecture: regularized evolution or random search.
+"""Search a trained supernet for the best architecture: regularized evolution, random or local.
 
 Every candidate is scored in this process from the one loaded supernet: its inherited final
-FC is fine-tuned (default 500 steps of 256 rows, Adagrad 0.04, cosine), then it is evaluated
+FC is fine-tuned (default 500 steps of 256 rows, the supernet's optimizer family, 0.04,
+cosine), then it is evaluated
 on the whole validation split. Duplicates (same canonical architecture) are never re-scored;
 with --max-mflops, candidates over the FLOPs limit are rejected before scoring. The state is
 saved after every generation; --resume continues an interrupted search exactly.
@@ -15,6 +16,8 @@ Examples:
   nasrec search --supernet runs/supernet --data data/criteo --output runs/search
   nasrec search --supernet runs/supernet --data data/criteo --output runs/search \\
       --method random --budget 500 --max-mflops 2.0
+  nasrec search --supernet runs/supernet --output runs/search --method local --budget 200 \
+      --children 8
   nasrec search --supernet runs/supernet --data data/criteo --output runs/search --resume
 """
 
