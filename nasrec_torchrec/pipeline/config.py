@@ -153,9 +153,14 @@ class BaselinesConfig:
 
     Args:
         models: baseline names (`nasrec train --model`); an empty list: no baselines stage.
+        model_option: `MODEL:KEY=VALUE` options of a baseline (its structure).
+        model_setting: `MODEL:FIELD=VALUE` training settings of one baseline (what its
+            published recipe tunes per model); the rest is the final section's recipe.
     """
 
     models: list[str] = same_as(BaselinesRun, "models")
+    model_option: list[str] = same_as(BaselinesRun, "model_option")
+    model_setting: list[str] = same_as(BaselinesRun, "model_setting")
 
 
 @dataclass

@@ -124,7 +124,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
     """The stages of a pipeline run (typed run configs and done-checks), in order; `where`
     names the config in errors."""
     from nasrec_torchrec.search.settings import SearchRun
-    from nasrec_torchrec.stages.baselines import BaselinesRun, baselines_done, check_models
+    from nasrec_torchrec.stages.baselines import BaselinesRun, baselines_done
     from nasrec_torchrec.stages.final import FinalRun, final_done
     from nasrec_torchrec.stages.retrain import RetrainRun
     from nasrec_torchrec.stages.supernet import SupernetRun
@@ -166,11 +166,13 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
         Stage("final", "final", final, final_dir, lambda: final_done(final_dir)),
     ]
     models = list(config.baselines.models)
-    check_models(models, f"{where}: field 'baselines.models'")
-    if models:  # the same recipe as the final model, by construction
+    if models:  # the final model's recipe, by construction, and a baseline's own settings
         baselines = BaselinesRun(models=models, protocol=final.protocol,
+                                 model_option=list(config.baselines.model_option),
+                                 model_setting=list(config.baselines.model_setting),
                                  train=dataclasses.replace(final.train,
                                                            output=dirs["baselines"]))
+        baselines.plans(f"{where}: field 'baselines'")  # faults before anything runs
         stages.append(Stage("baselines", "baselines", baselines, dirs["baselines"],
                             lambda: baselines_done(dirs["baselines"], models)))
     return stages

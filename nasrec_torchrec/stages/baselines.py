@@ -1,6 +1,11 @@
-"""Stage `baselines`: the hand-made models (DLRM, DeepFM, DCNv2 by default) trained exactly as
-the final model is (the same `TrainConfig`: recipe, protocol, data, full tables), each in
-`OUTPUT/<model>/`, so the found model has a leaderboard. A finished baseline is reused."""
+"""Stage `baselines`: the hand-made models (DLRM, DeepFM, DCNv2 by default) trained as the
+final model is (the same `TrainConfig`: recipe, protocol, data, full tables), each in
+`OUTPUT/<model>/`, so the found model has a leaderboard. A finished baseline is reused.
+
+A baseline may take its own model options (`deepfm:dropout=0.2`: its structure) and its own
+training settings (`dlrm:embedding_weight_decay=0.1`: what its published recipe tunes per
+model); everything else is the final model's.
+"""
 
 from __future__ import annotations
 
@@ -28,8 +33,36 @@ class BaselinesRun:
     models: list[str] = option(default_factory=lambda: list(DEFAULT_BASELINES),
                                help="hand-made models trained by the final recipe (names of "
                                "`nasrec train --model`)", metavar="MODEL")
+    model_option: list[str] = option(default_factory=list, help="a baseline's option "
+                                     "(repeatable), e.g. deepfm:dropout=0.2",
+                                     metavar="MODEL:KEY=VALUE")
+    model_setting: list[str] = option(default_factory=list, help="a training setting of one "
+                                      "baseline (repeatable), e.g. "
+                                      "dlrm:embedding_weight_decay=0.1",
+                                      metavar="MODEL:FIELD=VALUE")
     protocol: str = same_as(FinalRun, "protocol")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
+
+    def plans(self, source: str) -> dict[str, tuple[list[str], dict[str, Any]]]:
+        """Model -> (its options, its settings), every item checked (`source` names it)."""
+        check_models(self.models, f"{source}: field 'models' (--models)")
+        for model, _ in _split(self.model_option, "model_option", source) + _split(
+                self.model_setting, "model_setting", source):
+            if model not in self.models:
+                raise NASRecError(f"{source}: {model!r} has options or settings but is not "
+                                  "one of the models")
+        return {model: self.per_model(model, source) for model in self.models}
+
+    def per_model(self, model: str, source: str) -> tuple[list[str], dict[str, Any]]:
+        """(its `KEY=VALUE` options, its typed `TrainConfig` settings) of baseline `model`."""
+        options = [value for name, value in _split(self.model_option, "model_option", source)
+                   if name == model]
+        settings: dict[str, Any] = {}
+        for name, text in _split(self.model_setting, "model_setting", source):
+            key, _, value = text.partition("=")
+            if name == model:
+                settings[key] = _typed_setting(key, value, f"{source}: field 'model_setting'")
+        return options, settings
 
 
 def baseline_dir(output: str, model: str) -> str:
@@ -57,10 +90,38 @@ def check_models(models: list[str], where: str) -> None:
                               f"{', '.join(sorted(BASELINES))}") from None
 
 
+def _split(items: list[str], name: str, source: str) -> list[tuple[str, str]]:
+    """`MODEL:KEY=VALUE` items as (model, "KEY=VALUE")."""
+    pairs = []
+    for item in items:
+        model, colon, rest = item.partition(":")
+        if not colon or "=" not in rest or not model:
+            raise NASRecError(f"{source}: field '{name}': {item!r} is not MODEL:KEY=VALUE")
+        pairs.append((model.strip(), rest.strip()))
+    return pairs
+
+
+def _typed_setting(key: str, value: str, where: str) -> Any:
+    """The `TrainConfig` field `key` read from `value` (YAML), typed and checked."""
+    import yaml
+
+    from nasrec_torchrec.settings import from_mapping
+
+    if key not in TrainConfig.__dataclass_fields__ or key in ("data", "output", "model"):
+        raise NASRecError(f"{where}: {key!r} is not a training setting of a baseline")
+    try:
+        parsed = yaml.safe_load(value)
+    except yaml.YAMLError:
+        raise NASRecError(f"{where}: {key}={value!r} is not a value") from None
+    config = from_mapping(TrainConfig, {key: parsed}, where)
+    check(config, where)
+    return getattr(config, key)
+
+
 def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, Any]:
     """Train (or reuse) every baseline of `run`; model -> its final `results.json` content."""
     check(run, source)
-    check_models(run.models, f"{source}: field 'models' (--models)")
+    plans = run.plans(source)
     config = run.train
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
@@ -72,7 +133,9 @@ def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, A
             logger.info("baseline %s: done earlier (%s), reused", model, output)
         else:
             logger.info("baseline %s -> %s", model, output)
-            finished = run_final(dataclasses.replace(config, output=output, resume=True),
-                                 ModelSpec.for_baseline(model, []), run.protocol)
+            options, settings = plans[model]
+            finished = run_final(
+                dataclasses.replace(config, output=output, resume=True, **settings),
+                ModelSpec.for_baseline(model, options), run.protocol)
         results[model] = finished
     return results

@@ -16,6 +16,20 @@ from __future__ import annotations
 from typing import Any, Mapping, Optional
 
 FOUND = "found architecture"
+_NOT_RECIPE = ("data", "output", "model", "notes", "source_data", "extra", "resume",
+               "overwrite", "progress_bar", "threads", "device", "checkpoint_every",
+               "keep_checkpoints", "log_every")
+"""Config fields that are not part of a training recipe."""
+
+
+def own_settings(results: Mapping[str, Any], found: Mapping[str, Any]) -> list[str]:
+    """What a baseline's run did differently from the found model's: its model options and
+    the recipe's fields it set otherwise, as `KEY=VALUE`."""
+    config, reference = results.get("config") or {}, found.get("config") or {}
+    options = list(((config.get("model") or {}).get("baseline_options")) or [])
+    return options + [f"{key}={value}" for key, value in sorted(config.items())
+                      if key not in _NOT_RECIPE and key in reference
+                      and reference[key] != value]
 
 
 def _row(name: str, results: Mapping[str, Any]) -> dict[str, Any]:
@@ -39,9 +53,9 @@ def leaderboard(found: Mapping[str, Any], baselines: Mapping[str, Mapping[str, A
         value = row["metrics"].get(split, {}).get("auc")
         return float("-inf") if value is None else float(value)
 
-    rows = sorted([_row(FOUND, found)] + [_row(name, results)
-                                          for name, results in baselines.items()],
-                  key=lambda row: -auc(row))
+    rows = sorted([_row(FOUND, found)] + [
+        {**_row(name, results), "own_settings": own_settings(results, found)}
+        for name, results in baselines.items()], key=lambda row: -auc(row))
     return {"split": split, "rows": rows, "verdict": verdict(rows, split)}
 
 
@@ -94,6 +108,13 @@ def leaderboard_table(board: Mapping[str, Any]) -> list[str]:
                   _format(row["train_seconds"], ".0f") + (" s" if row["train_seconds"] else "")]
         lines.append("| " + " | ".join(cells) + " |")
     return lines
+
+
+def own_settings_lines(board: Mapping[str, Any]) -> list[str]:
+    """Markdown lines: each baseline's own options and settings (none: the final recipe)."""
+    return [f"- {row['model']}: " + (", ".join(f"`{item}`" for item in row["own_settings"])
+                                     or "the final recipe as it is")
+            for row in board["rows"] if not row["found"]]
 
 
 def _format(value: Any, spec: str) -> str:

@@ -7,7 +7,8 @@ from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.artifacts import REPORT_FILE, write_text
 from nasrec_torchrec.space.architecture import Architecture
-from nasrec_torchrec.stages.leaderboard import leaderboard_table, verdict_line
+from nasrec_torchrec.stages.leaderboard import (leaderboard_table, own_settings_lines,
+                                                verdict_line)
 from nasrec_torchrec.space.operators import DENSE_CONCAT, DENSE_PAIR
 
 
@@ -110,8 +111,9 @@ def render_report(results: Mapping[str, Any], architecture: Architecture,
     if board:
         lines += ["", f"## Leaderboard (sorted by {board['split']} AUC)", "",
                   *leaderboard_table(board), "",
-                  f"Verdict: {verdict_line(board)} (baselines trained by the same recipe, "
-                  "on the same data and tables)."]
+                  f"Verdict: {verdict_line(board)} (baselines trained by the final model's "
+                  "recipe and protocol, on the same data and tables, with their own options "
+                  "and settings below).", "", *own_settings_lines(board)]
     selection = results.get("selection")
     if selection:
         lines += ["", "## Early stopping (val)", "", "| epoch | step | val log loss | val AUC |",

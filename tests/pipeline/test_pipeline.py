@@ -22,6 +22,8 @@ TINY = ["--set", "prepare.rows=3000", "--set", "supernet.max_steps=4",
         "--set", "retrain.max_steps=4", "--set", "retrain.batch_size=128",
         "--set", "retrain.embedding_cap=500", "--set", "retrain.checkpoint_every=2",
         "--set", "final.max_steps=3", "--set", "final.batch_size=128",
+        "--set", "baselines.model_option=[deepfm:dropout=0.1]",
+        "--set", "baselines.model_setting=[dlrm:eps=1.0e-7]",
         "--no-progress", "--threads", "1", "--device", "cpu"]
 SPEC = os.path.join(os.path.dirname(__file__), "..", "..", "specs", "experiments", "demo.yaml")
 RESULTS = {"prepare": "data/schema.json", "supernet": "supernet/results.json",
@@ -118,4 +120,7 @@ def _check_leaderboard(output: str, report: str, state: dict) -> None:
                     "seed", "lr_schedule"):  # the same recipe as the final model
             assert baseline["config"][key] == found["config"][key], key
         assert baseline["model"] == name and f"| {name} |" in report
+    own = {row["model"]: row.get("own_settings") for row in board["rows"]}
+    assert own["deepfm"] == ["dropout=0.1"] and own["dlrm"] == ["eps=1e-07"]
+    assert own["dcnv2"] == [] and "- dcnv2: the final recipe as it is" in report
     assert "## Leaderboard (sorted by test AUC)" in report and "Verdict: the found model" in report

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from nasrec_torchrec.stages.leaderboard import (FOUND, leaderboard, leaderboard_table,
-                                                verdict_line)
+                                                own_settings, verdict_line)
 
 
 def _results(auc: float, log_loss: float, split: str = "val", params: int = 10) -> dict:
@@ -34,3 +34,13 @@ def test_a_found_model_that_wins_and_no_baselines():
                                           "test by 0.01000 AUC and is lower in log loss")
     alone = leaderboard(_results(0.99, 0.1), {})
     assert alone["verdict"] is None and verdict_line(alone) == "no baseline to compare with"
+
+
+def test_own_settings_are_the_options_and_the_recipe_fields_that_differ():
+    found = {"config": {"optimizer": "adam", "embedding_weight_decay": 0.05, "output": "f",
+                        "model": {"kind": "architecture"}, "threads": 1}}
+    baseline = {"config": {"optimizer": "adam", "embedding_weight_decay": 0.1, "output": "b",
+                           "model": {"kind": "baseline", "baseline_options": ["dropout=0.2"]},
+                           "threads": 2}}
+    assert own_settings(baseline, found) == ["dropout=0.2", "embedding_weight_decay=0.1"]
+    assert own_settings(found, found) == []
