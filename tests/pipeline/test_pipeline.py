@@ -9,6 +9,7 @@ import os
 
 import pytest
 
+from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.trainer import Trainer
 
 from pipeline_helpers import run_command
@@ -94,6 +95,14 @@ def test_pipeline_runs_end_to_end_skips_done_stages_and_resumes_an_interrupted_o
     assert _stamps(output) == before
     assert {entry["status"] for entry in _pipeline_json(output)["stages"].values()} == {"skipped"}
     assert not any("resumed from" in record.getMessage() for record in caplog.records)
+
+    # 4. `nasrec baselines` does not reuse a finished baseline under other settings
+    with pytest.raises(NASRecError, match=r"baseline deepfm finished with other settings: "
+                                          r".*baseline_options"):
+        run_command("baselines", ["--models", "deepfm", "--model-option", "deepfm:dropout=0.3",
+                                  "--data", os.path.join(output, "data"), "--output",
+                                  os.path.join(output, "baselines"), "--max-steps", "3",
+                                  "--batch-size", "128", "--threads", "1", "--device", "cpu"])
 
 
 def _check_leaderboard(output: str, report: str, state: dict) -> None:
