@@ -17,9 +17,8 @@ from typing import Any
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
-from nasrec_torchrec.artifacts import RESULTS_FILE
-from nasrec_torchrec.settings import changed_settings, check, option, same_as
-from nasrec_torchrec.stages.final import FinalRun, existing_results, final_plan, run_final
+from nasrec_torchrec.settings import check, option, same_as
+from nasrec_torchrec.stages.final import FinalRun, finished_results, run_final
 from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -132,14 +131,10 @@ def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, A
         options, settings = plans[model]
         model_config = dataclasses.replace(config, output=output, resume=True, **settings)
         spec = ModelSpec.for_baseline(model, options)
-        finished = existing_results(output)
+        finished = finished_results(model_config, spec, run.protocol,
+                                    f"baseline {model} finished",
+                                    "remove it or choose another --output")
         if finished is not None:
-            changes = changed_settings(final_plan(model_config, spec, run.protocol).run,
-                                       finished.get("config") or {})
-            if changes:
-                raise NASRecError(f"{os.path.join(output, RESULTS_FILE)}: baseline {model} "
-                                  f"finished with other settings: {'; '.join(changes)}; "
-                                  "remove it or choose another --output")
             logger.info("baseline %s: done earlier (%s), reused", model, output)
         else:
             logger.info("baseline %s -> %s", model, output)

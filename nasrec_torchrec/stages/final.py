@@ -78,17 +78,29 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
         raise NASRecError(f"{source}: --data and --output are required")
     model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
                                        run.dropout, os.path.abspath(run.arch))
-    results = existing_results(config.output) if config.resume else None
+    results = finished_results(config, model, run.protocol, "--resume of a finished run",
+                               "start afresh with --overwrite or another --output") \
+        if config.resume else None
     if results is not None:
-        changes = changed_settings(final_plan(config, model, run.protocol).run,
-                                   results.get("config") or {})
-        if changes:
-            raise NASRecError(f"{os.path.join(config.output, RESULTS_FILE)}: --resume of a "
-                              f"finished run with other settings: {'; '.join(changes)}; "
-                              "start afresh with --overwrite or another --output")
         logger.info("%s: already finished (results.json); nothing to do", config.output)
         return results
     return run_final(config, model, run.protocol)
+
+
+def finished_results(config: Any, model: ModelSpec, protocol: str, what: str, remedy: str
+                     ) -> Optional[dict[str, Any]]:
+    """The results of the finished final run of `model` in `config.output` (None when there
+    is none); a run finished with other result-affecting settings is refused, naming them
+    (`what` leads the message, `remedy` ends it)."""
+    results = existing_results(config.output)
+    if results is None:
+        return None
+    changes = changed_settings(final_plan(config, model, protocol).run,
+                               results.get("config") or {})
+    if changes:
+        raise NASRecError(f"{os.path.join(config.output, RESULTS_FILE)}: {what} with other "
+                          f"settings: {'; '.join(changes)}; {remedy}")
+    return results
 
 
 def final_done(output: str) -> bool:
