@@ -14,7 +14,6 @@ they exist, so an interrupted study continues where it stopped.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 import os
@@ -22,7 +21,7 @@ import random
 from dataclasses import asdict, dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from nasrec_torchrec.artifacts import append_jsonl, read_json
+from nasrec_torchrec.artifacts import append_jsonl, read_json, read_jsonl
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec, run_model_spec
 from nasrec_torchrec.space.architecture import Architecture
@@ -192,10 +191,7 @@ def train_subnets_from_scratch(space: SearchSpace, data: str, output: str, num_s
 
 
 def _read_done(path: str) -> list[dict[str, Any]]:
-    if not os.path.exists(path):
-        return []
-    with open(path) as handle:
-        return [json.loads(line) for line in handle if line.strip()]
+    return read_jsonl(path) if os.path.exists(path) else []
 
 
 SCRATCH_FIELDS = ("scratch_log_loss", "scratch_auc", "scratch_steps", "scratch_seconds")

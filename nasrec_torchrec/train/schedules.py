@@ -67,11 +67,6 @@ LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": 
                                            "linear": linear_factor}
 
 
-def schedule_names() -> list[str]:
-    """The registered schedules (the choices of `--lr-schedule`)."""
-    return list(LR_SCHEDULES)
-
-
 def schedule_factor(name: str) -> ScheduleFactor:
     """The multiplier function of the schedule `name`."""
     if name not in LR_SCHEDULES:
