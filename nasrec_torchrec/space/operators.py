@@ -59,6 +59,7 @@ OPERATORS: dict[str, OperatorSpec] = {spec.name: spec for spec in (
     OperatorSpec("dot_product", DENSE, frozenset({DENSE_CONCAT, SPARSE_CONCAT})),
     OperatorSpec("fm", DENSE, frozenset({SPARSE_CONCAT})),
     OperatorSpec("cross", DENSE, frozenset({DENSE_CONCAT})),
+    OperatorSpec("flat_fc", DENSE, frozenset({SPARSE_CONCAT})),
     OperatorSpec("embed_fc", SPARSE, frozenset({SPARSE_CONCAT})),
     OperatorSpec("attention", SPARSE, frozenset({SPARSE_CONCAT})),
 )}

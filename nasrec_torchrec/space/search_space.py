@@ -17,8 +17,9 @@ FULL_DENSE_OPS: tuple[str, ...] = ("fc", "gating", "sum", "dot_product")
 FULL_SPARSE_OPS: tuple[str, ...] = ("embed_fc", "attention")
 SMALL_DENSE_OPS: tuple[str, ...] = ("fc", "dot_product")
 SMALL_SPARSE_OPS: tuple[str, ...] = ("embed_fc",)
-# The operators the "-plus" presets add to the paper's: DeepFM's FM and DCNv2's Cross.
-PLUS_DENSE_OPS: tuple[str, ...] = ("fm", "cross")
+# The operators the "-plus" presets add to the paper's: DeepFM's FM, DCNv2's Cross, and the
+# FC over the flattened embeddings both feed their deep part with.
+PLUS_DENSE_OPS: tuple[str, ...] = ("fm", "cross", "flat_fc")
 PAPER_DENSE_DIMS: tuple[int, ...] = (32, 64, 128, 256, 512)
 PAPER_SPARSE_DIMS: tuple[int, ...] = (16, 32, 64)
 OFFICIAL_DENSE_DIMS: tuple[int, ...] = (16, 32, 64, 128, 256, 512, 768, 1024)

@@ -1,5 +1,6 @@
-"""The FM and Cross operators: their formulas on hand-computed tensors, and exact sharing (the
-supernet on a path of a plus space equals the materialized subnet, forward and gradients)."""
+"""The FM, Cross and Flat-FC operators: their formulas on hand-computed tensors, and exact
+sharing (the supernet on a path of a plus space equals the materialized subnet, forward and
+gradients)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import torch
 
 from nasrec_torchrec.nn.elastic import ElasticLinear
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
-from nasrec_torchrec.nn.operators import (Cross, FactorizationMachine, OperatorInputs,
+from nasrec_torchrec.nn.operators import (Cross, FactorizationMachine, FlatFC, OperatorInputs,
                                           OperatorPlan)
 from nasrec_torchrec.space import Architecture, get_space, sample_any_op_any_conn
 
@@ -68,6 +69,19 @@ def test_cross_with_layer_norm_normalises_the_d_active_units() -> None:
     torch.testing.assert_close(op(inputs), torch.nn.functional.layer_norm(raw(inputs), (6,)))
 
 
+def test_flat_fc_reads_the_chosen_rows_flattened_row_after_row() -> None:
+    op = FlatFC(sparse_in_max=3, out_max=2, embedding_dim=2, layer_norm=False)
+    # columns: row 0 -> (0, 1), row 1 -> (2, 3), row 2 -> (4, 5)
+    _set(op.linear, [[1.0, 2.0, 0.0, 0.0, 3.0, 4.0], [0.0, 0.0, 1.0, 0.0, -1.0, 0.0]],
+         [0.5, -9.0])
+    rows = torch.tensor([[[1.0, 1.0], [2.0, 3.0]]])  # the sparse concat holds rows 0 and 2
+    plan = OperatorPlan(width=2, sparse=((0, 1), (2, 1)))
+    # W's columns (0, 1, 4, 5): (1·1 + 2·1 + 3·2 + 4·3 + 0.5, relu(-1·2 - 9)) = (21.5, 0)
+    assert op(OperatorInputs(plan, sparse=rows)).tolist() == [[21.5, 0.0]]
+    state = op.sliced_state(OperatorPlan(width=1, sparse=((0, 1), (2, 1))))
+    assert state["linear.weight"].tolist() == [[1.0, 2.0, 3.0, 4.0]]
+
+
 def _sliced_gradients(supernet: Supernet, architecture: Architecture) -> dict[str, torch.Tensor]:
     """The supernet's gradients, sliced like the weights `from_supernet` copies."""
     saved = {}
@@ -89,7 +103,7 @@ def _only(architecture: Architecture, dense_ops: tuple[str, ...]) -> Architectur
 
 @pytest.mark.parametrize("space_name", ["nasrec-small-plus", "nasrec-full-plus"])
 @pytest.mark.parametrize("dense_in_features", [5, 0])  # 0: no dense features (Frappe, Avazu)
-def test_supernet_path_with_fm_and_cross_equals_the_materialized_subnet(
+def test_supernet_path_with_fm_cross_and_flat_fc_equals_the_materialized_subnet(
         space_name: str, dense_in_features: int) -> None:
     torch.manual_seed(0)
     space = get_space(space_name)
@@ -98,8 +112,9 @@ def test_supernet_path_with_fm_and_cross_equals_the_materialized_subnet(
     rng = random.Random(3)
     for trial in range(12):
         drawn = sample_any_op_any_conn(space, rng)
-        architecture = _only(drawn, (("fm",), ("cross",), ("fm", "cross"))[trial % 3])
-        if trial >= 9:
+        architecture = _only(drawn, (("fm",), ("cross",), ("flat_fc",),
+                                     ("fm", "cross", "flat_fc"))[trial % 4])
+        if trial >= 8:
             architecture = drawn  # FM and Cross among the others
         supernet.zero_grad(set_to_none=True)
         net = NASRecNet.from_supernet(supernet, architecture)
@@ -135,7 +150,7 @@ def test_fm_operator_and_fm_flag_live_side_by_side() -> None:
 
 def test_a_plus_space_model_exports_with_torch_export() -> None:
     architecture = _only(sample_any_op_any_conn(get_space("nasrec-small-plus"),
-                                                random.Random(5)), ("fm", "cross"))
+                                                random.Random(5)), ("fm", "cross", "flat_fc"))
     net = NASRecNet(architecture, 4, 3, embedding_dim=4).eval()
     dense, sparse = torch.randn(2, 4), torch.randn(2, 3, 4)
     exported = torch.export.export(net, (dense, sparse))

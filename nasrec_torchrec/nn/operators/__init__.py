@@ -31,6 +31,7 @@ from nasrec_torchrec.nn.operators.dot_product import (
     pair_count,
     pairwise_products,
 )
+from nasrec_torchrec.nn.operators.flat_fc import FlatFC
 from nasrec_torchrec.nn.operators.fm import FactorizationMachine
 from nasrec_torchrec.nn.operators.sparse import EmbedFC, SelfAttention, self_attention
 
@@ -51,6 +52,7 @@ __all__ = [
     "DotProduct",
     "EmbedFC",
     "FactorizationMachine",
+    "FlatFC",
     "Gating",
     "Operator",
     "OperatorInputs",
