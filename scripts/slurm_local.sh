@@ -221,11 +221,12 @@ start() {
 
 # stop_pid NAME PIDFILE: SIGTERM and wait up to 30 s.
 stop_pid() {
-  local name="$1" pidfile="$2"
+  local name="$1" pidfile="$2" pid
   pid_alive "$pidfile" || return 0
-  kill "$(cat "$pidfile")" 2>/dev/null || true
-  wait_for 30 "$name stopped" sh -c "! kill -0 $(cat "$pidfile") 2>/dev/null" \
-    || die "$name (pid $(cat "$pidfile")) did not stop"
+  pid="$(cat "$pidfile")"
+  kill "$pid" 2>/dev/null || true
+  wait_for 30 "$name stopped" sh -c "! kill -0 $pid 2>/dev/null" \
+    || die "$name (pid $pid) did not stop"
 }
 
 stop_slurm() {
