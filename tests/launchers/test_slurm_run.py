@@ -32,9 +32,15 @@ TIMING_KEYS = ("samples_per_second", "train_seconds")
 def _slurm_problem() -> Optional[str]:
     """Why no job can run on Slurm here, or None when a node has free CPUs and sacct
     answers."""
-    missing = [name for name in ("sinfo", "sbatch", "sacct") if shutil.which(name) is None]
+    missing = [name for name in ("scontrol", "sinfo", "sbatch", "sacct")
+               if shutil.which(name) is None]
     if missing:
         return f"no Slurm client ({', '.join(missing)} not on PATH): {START_HINT}"
+    # scontrol ping answers at once; sinfo retries a down controller for seconds
+    controller = subprocess.run(["scontrol", "ping"], capture_output=True, text=True, timeout=30)
+    if controller.returncode != 0:
+        answer = (controller.stdout + controller.stderr).strip().splitlines()[:1]
+        return f"no Slurm controller answers ({' '.join(answer)}): {START_HINT}"
     nodes = subprocess.run(["sinfo", "--noheader", "--format", "%t"], capture_output=True,
                            text=True, timeout=30)
     if nodes.returncode != 0:
