@@ -89,8 +89,10 @@ def _host_line(summary: Mapping[str, Any]) -> str:
     host = summary.get("host") or {}
     peak = summary.get("matmul_peak") or {}
     peaks = ", ".join(f"{dtype} {value['gflops']:,.0f}" for dtype, value in peak.items())
+    load = host.get("load_average_1m")
     return (f"Host: {host.get('cpu_model') or 'unknown CPU'}, {host.get('logical_cpus')} "
-            f"logical CPUs, load {host.get('load_average_1m')}, torch {host.get('torch')}; "
+            f"logical CPUs, load {'-' if load is None else f'{load:.2f}'} (1 min), torch "
+            f"{host.get('torch')}; "
             f"{summary['world_size']} rank(s) on {summary['device']} ({summary['backend']}), "
             f"{summary['threads_per_rank']} thread(s) per rank. Matrix-product peak "
             f"(GFLOP/s): {peaks or '-'}.")
@@ -118,18 +120,20 @@ def markdown_report(summary: Mapping[str, Any]) -> str:
 
 def plot_series(results: Sequence[Mapping[str, Any]]
                 ) -> dict[str, list[tuple[int, float, float, float]]]:
-    """Per path ("FBGEMM kernel", "table_wise (2 ranks)"): (total rows, samples/s, peak RSS
-    GB per rank, tables GB per rank) of each measured size; memory is the largest rank's."""
+    """Per path ("FBGEMM kernel (1 process)", "table_wise (2 ranks)"): (total rows,
+    samples/s, peak RSS GB per rank, tables GB per rank) of each measured size; memory is the
+    largest rank's."""
     series: dict[str, list[tuple[int, float, float, float]]] = {}
     for record in results:
         if "samples_per_second" not in record:
             continue
-        label = path_label(record)
-        if record["path"] != "kernel":
-            label += f" ({record['ranks']} rank{'' if record['ranks'] == 1 else 's'})"
-        ranks = record["per_rank"]
+        ranks = record["ranks"]
+        where = "1 process" if record["path"] == "kernel" else \
+            f"{ranks} rank{'' if ranks == 1 else 's'}"
+        label = f"{path_label(record)} ({where})"
+        per_rank = record["per_rank"]
         series.setdefault(label, []).append((
             record["total_rows"], record["samples_per_second"],
-            max(rank["peak_rss_bytes"] for rank in ranks) / GB,
-            max(rank["table_bytes"] for rank in ranks) / GB))
+            max(rank["peak_rss_bytes"] for rank in per_rank) / GB,
+            max(rank["table_bytes"] for rank in per_rank) / GB))
     return series

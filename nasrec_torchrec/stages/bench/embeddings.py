@@ -6,7 +6,7 @@ FBGEMM kernel on the same tables in one process (rank 0) beside them (`embedding
 Each configuration reports the plan (per table: sharding type, ranks, shards), samples/s of
 forward + backward + the tables' Adagrad update, and per rank the peak resident set and the
 bytes of the tables and optimizer state it holds. Writes `embedding_benchmark.json` (after
-every configuration, with the host record and matrix-product peak),
+every configuration, `complete` once all are; with the host record and matrix-product peak),
 `embedding_benchmark.md` and `embedding_benchmark.png` to the output folder.
 """
 
@@ -255,7 +255,7 @@ def embedding_benchmark(run: EmbeddingBenchRun, source: str = "bench embeddings"
             "threads_per_rank": threads,
             "table_shape": (f"{len(sweep[0])} equal tables" if run.num_tables or
                             run.rows_per_table else "26 tables shaped like Criteo's"),
-            "host": None, "matmul_peak": None,
+            "host": None, "matmul_peak": None, "complete": False,
             "results": _configurations(run, sweep, context.world_size)}
         if context.is_main:
             make_directory(run.output)
@@ -280,7 +280,9 @@ def embedding_benchmark(run: EmbeddingBenchRun, source: str = "bench embeddings"
         finally:
             if progress is not None:
                 progress.close()
+        summary["complete"] = True
         if context.is_main:
+            write_json(os.path.join(run.output, BENCH_FILE), summary)
             _write_outputs(summary, run.output)
         barrier()
         return summary

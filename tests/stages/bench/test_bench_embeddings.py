@@ -77,7 +77,7 @@ def test_a_tiny_run_in_one_process_writes_its_files_and_plans_every_table(tmp_pa
                  "table_wise", "row_wise", "data_parallel", "auto", *TINY])
     assert code == 0
     summary = json.loads((output / BENCH_FILE).read_text())
-    assert summary["world_size"] == 1 and summary["backend"] == "gloo"
+    assert summary["complete"] and summary["world_size"] == 1 and summary["backend"] == "gloo"
     assert summary["host"]["cpu_model"] and summary["matmul_peak"]["fp32"]["gflops"] > 0
     results = summary["results"]
     paths = [(r["total_rows"], r["sharding_type"] or r["path"]) for r in results]

@@ -53,10 +53,10 @@ def test_markdown_report_lists_every_table_of_every_plan():
                           "steps": 2, "warmup_steps": 1},
                "results": [KERNEL, TABLE_WISE], "world_size": 2, "device": "cpu",
                "backend": "gloo", "threads_per_rank": 1, "table_shape": "3 equal tables",
-               "host": {"cpu_model": "Test CPU", "logical_cpus": 2},
+               "host": {"cpu_model": "Test CPU", "logical_cpus": 2, "load_average_1m": 1.5},
                "matmul_peak": {"fp32": {"gflops": 70.0}}}
     text = markdown_report(summary)
-    assert "Host: Test CPU, 2 logical CPUs" in text and "fp32 70" in text
+    assert "Host: Test CPU, 2 logical CPUs, load 1.50 (1 min)" in text and "fp32 70" in text
     assert "1,000 rows, table_wise (planner): 3 tables on 2 ranks" in text
     for table, rank in (("t_f0", 0), ("t_f1", 1), ("t_f2", 0)):
         assert f"| {table} | 10 | table_wise | fused | {rank} | {rank}: 10x4 |" in text
@@ -64,5 +64,5 @@ def test_markdown_report_lists_every_table_of_every_plan():
 
 def test_plot_series_takes_the_largest_rank_and_leaves_out_what_was_not_measured():
     series = plot_series([KERNEL, TABLE_WISE, SKIPPED])
-    assert series == {"FBGEMM kernel": [(1000, 2000.0, 4.0, 3.0)],
+    assert series == {"FBGEMM kernel (1 process)": [(1000, 2000.0, 4.0, 3.0)],
                       "table_wise (2 ranks)": [(1000, 500.0, 3.0, 2.0)]}
