@@ -16,12 +16,16 @@ import logging
 import math
 import os
 from dataclasses import asdict, dataclass
-from typing import Any, Optional, Sequence
+from typing import TYPE_CHECKING, Any, Optional, Sequence
 
 from nasrec_torchrec.artifacts import make_directory, write_json, write_text
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.settings import check, option
 from nasrec_torchrec.train.config import DEVICE_CHOICES
+
+if TYPE_CHECKING:  # torch's: imported where a run starts
+    from nasrec_torchrec.stages.bench.embedding_steps import StepShape
+    from nasrec_torchrec.train.distributed import DistributedContext
 
 logger = logging.getLogger(__name__)
 
@@ -167,7 +171,7 @@ def _configurations(run: EmbeddingBenchRun, sweep: list[list[int]], world_size: 
     return records
 
 
-def _measure(record: dict[str, Any], shape: Any, context: Any) -> None:
+def _measure(record: dict[str, Any], shape: StepShape, context: DistributedContext) -> None:
     """Measure one configuration on every rank; its results go into `record` (all ranks)."""
     import torch.distributed as dist
 
