@@ -1,4 +1,5 @@
-"""TorchX components: one per stage of the `nasrec` command, and the whole pipeline.
+"""TorchX components: one per stage of the `nasrec` command, the whole pipeline, and the
+embedding benchmark (`nasrec bench embeddings`).
 
 Each component is a plain function returning a `torchx.specs.AppDef` built on
 `torchx.components.dist.ddp`: `j` = nodes x processes per node running
@@ -137,7 +138,8 @@ def _stage_app(
     resume: bool,
     name: Optional[str],
 ) -> specs.AppDef:
-    """The AppDef of `python -m nasrec_torchrec.cli STAGE STAGE_ARGS [--resume] SCRIPT_ARGS`.
+    """The AppDef of `python -m nasrec_torchrec.cli STAGE STAGE_ARGS [--resume] SCRIPT_ARGS`
+    (STAGE may be a group's command, "bench embeddings"; the role is named "bench-embeddings").
 
     `stage_mounts` holds (source or None, job path, read only) of the directories the component
     knows about; a None source mounts nothing.
@@ -155,8 +157,9 @@ def _stage_app(
         if not _ENV_NAME.match(key):
             raise ValueError(f"env: {key!r} is not a valid environment variable name")
     nproc_per_node = dist.parse_nnodes(j)[2]
+    command = stage.split()  # "bench embeddings": a command of a group
 
-    argv = [stage, *stage_args]
+    argv = [*command, *stage_args]
     if resume:
         if stage not in RESUMABLE_STAGES:
             raise ValueError(f"nasrec {stage} has no --resume")
@@ -167,7 +170,7 @@ def _stage_app(
         *[_literal(arg) for arg in argv],
         m=MODULE,
         image=image,
-        name=name or f"nasrec-{stage}",
+        name=name or f"nasrec-{'-'.join(command)}",
         h=h,
         cpu=cpu,
         gpu=gpu,
@@ -177,7 +180,7 @@ def _stage_app(
         max_retries=max_retries,
     )
     role = app.roles[0]
-    role.name = stage
+    role.name = "-".join(command)
     if role.resource.gpu > 0 and nproc_per_node > role.resource.gpu:
         raise ValueError(
             f"j={j}: {nproc_per_node} processes per node but only {role.resource.gpu} GPUs per node"
@@ -565,4 +568,40 @@ def pipeline(
         stage_mounts=[(data_mount, data or "", True), (output_mount, output, False)],
         mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
         mounts=mounts, max_retries=max_retries, resume=resume, name=name,
+    )
+
+
+@_launch_args_documented
+def embedding_benchmark(
+    *script_args: str,
+    output: str,
+    output_mount: Optional[str] = None,
+    mount_type: str = "bind",
+    j: str = "1x2",
+    image: str = DEFAULT_IMAGE,
+    cpu: int = 2,
+    gpu: int = 0,
+    memMB: int = 8192,
+    h: Optional[str] = None,
+    env: Optional[Dict[str, str]] = None,
+    mounts: Optional[List[str]] = None,
+    max_retries: int = 0,
+    name: Optional[str] = None,
+) -> specs.AppDef:
+    """Embedding tables as they grow: samples/s and memory per rank of each sharding type over
+    all ranks, beside the raw FBGEMM kernel in one process (`nasrec bench embeddings`).
+
+    The sweep goes after --, e.g. `-- --total-rows 1e7 1e8 --sharding-types table_wise
+    row_wise --max-memory-gb 50` (give the job the memory: --memMB). Writes
+    embedding_benchmark.json, .md and .png to output.
+
+    Args:
+        output: results folder as the job sees it (--output)
+        output_mount: mount this (host path or volume) at output
+    """
+    return _stage_app(
+        "bench embeddings", ["--output", output], script_args,
+        stage_mounts=[(output_mount, output, False)],
+        mount_type=mount_type, j=j, image=image, cpu=cpu, gpu=gpu, memMB=memMB, h=h, env=env,
+        mounts=mounts, max_retries=max_retries, resume=False, name=name,
     )

@@ -22,7 +22,9 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.logs import setup_logging, verbose_from_environment
 
 # Subcommand name -> module in nasrec_torchrec.commands defining `add_arguments(parser)`,
-# `run(args) -> int` and a module docstring whose first line is the one-line help.
+# `run(args) -> int` and a module docstring whose first line is the one-line help. A group
+# (`bench`) has no `run`: its `add_arguments` adds the group's own subcommands, each setting
+# the defaults `_module`, `_parser` and `_command` ("bench embeddings") that `main` uses.
 COMMANDS: dict[str, str] = {
     "prepare": "prepare",
     "synth": "synth",
@@ -37,6 +39,7 @@ COMMANDS: dict[str, str] = {
     "predict": "predict",
     "export": "export",
     "pipeline": "pipeline",
+    "bench": "bench",
 }
 
 USER_ERROR = 2
@@ -76,7 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
             allow_abbrev=False,  # `--epoch 2` is an error, not a silent `--epochs 2`
         )
         module.add_arguments(sub)
-        sub.set_defaults(_module=module, _parser=sub)
+        sub.set_defaults(_module=module, _parser=sub, _command=name)
     return parser
 
 
@@ -109,7 +112,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:  # named by the stage's parser, with its help
         args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     setup_logging(args.verbose or verbose_from_environment())
-    command = f"nasrec {args.command}"
+    command = f"nasrec {args._command}"
     try:
         with _sigterm_as_interrupt():
             return int(args._module.run(args) or 0)

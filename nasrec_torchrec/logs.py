@@ -40,9 +40,16 @@ KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
     # TorchRec's planner picks this storage reservation itself when none is given.
     KnownWarning(FutureWarning, r"HeuristicalStorageReservation is known to cause issues",
                  r"torchrec\.distributed\.planner\.planners"),
-    # TorchRec's DistributedModelParallel passes it to DistributedDataParallel.
+    # TorchRec's DistributedModelParallel (and its data-parallel tables) pass it to
+    # DistributedDataParallel.
     KnownWarning(FutureWarning, r"`broadcast_buffers` is deprecated",
-                 r"torchrec\.distributed\.model_parallel"),
+                 r"torchrec\.distributed\.(model_parallel|embeddingbag)"),
+    # TorchRec's collectives of row- and column-wise tables (torch deprecates their names).
+    KnownWarning(FutureWarning, r"`torch\.distributed\.(reduce_scatter_tensor|"
+                 r"all_gather_into_tensor)` is deprecated", r"torch\.distributed\.c10d_logger"),
+    # The backward of data-parallel tables (FBGEMM's dense lookup is an autograd.Function).
+    KnownWarning(UserWarning, r"fbgemm::dense_embedding_codegen_lookup_function: an autograd "
+                 r"kernel was not registered"),
     # TorchRec's sharded tables are ShardedTensors; any `.size()` of one warns.
     KnownWarning(FutureWarning, r"Please use DTensor instead and we are deprecating ShardedTensor"),
     # A distributed checkpoint read or written by a process without a process group (search).
@@ -57,6 +64,10 @@ KNOWN_LOG_RECORDS: dict[str, tuple[str, ...]] = {
     "torchrec.distributed.planner.storage_reservations": (
         "There is a known issue with TorchRec's dense tensor size calculation",),
     "torch.fx._symbolic_trace": ("is_fx_tracing will return true",),
+    # Data-parallel tables: no sharding spec and no cache, by definition (one line per table).
+    "root": ("Sharding spec not found for ",),
+    "torchrec.distributed.utils": ("Sharding Type is data_parallel, caching params will be "
+                                   "ignored",),
 }
 
 

@@ -307,6 +307,32 @@ CASES = [
     Case("pipeline-no-data", "pipeline --output {out}", r"give --data \(a prepared dataset\)"),
     Case("pipeline-stop-after", "pipeline --output {out} --synth criteo --stop-after deploy",
          r"argument --stop-after: invalid choice: 'deploy'"),
+    # --- bench (a group of benchmarks)
+    Case("bench-no-benchmark", "bench", r"the following arguments are required: <benchmark>"),
+    Case("bench-unknown-benchmark", "bench disks --output {out}",
+         r"argument <benchmark>: invalid choice: 'disks'"),
+    Case("bench-embeddings-no-output", "bench embeddings --total-rows 1e4",
+         r"field 'output' \(--output\): is required"),
+    Case("bench-embeddings-dim-0", "bench embeddings --output {out} --embedding-dim 0",
+         r"field 'embedding_dim' \(--embedding-dim\): 0 must be at least 1"),
+    Case("bench-embeddings-fractional-rows", "bench embeddings --output {out} --total-rows "
+         "1e4 2.5e0", r"field 'total_rows' \(--total-rows\): 2\.5 is not a whole number"),
+    Case("bench-embeddings-rows-not-a-number", "bench embeddings --output {out} --total-rows "
+         "many", r"argument --total-rows: invalid float value: 'many'"),
+    Case("bench-embeddings-two-sizes", "bench embeddings --output {out} --total-rows 1e6 "
+         "--rows-per-table 1e4", r"give --total-rows or --rows-per-table, not both"),
+    Case("bench-embeddings-too-few-rows", "bench embeddings --output {out} --total-rows 10 "
+         "--num-tables 26", r"field 'total_rows' \(--total-rows\): 10 rows cannot fill "
+         r"--num-tables 26 tables"),
+    Case("bench-embeddings-unknown-sharding", "bench embeddings --output {out} "
+         "--sharding-types table_wise diagonal",
+         r"argument --sharding-types: invalid choice: 'diagonal'"),
+    Case("bench-embeddings-pooling-0", "bench embeddings --output {out} --pooling-factor 0",
+         r"\(--pooling-factor\): 0 must be at least 1"),
+    Case("bench-embeddings-max-memory", "bench embeddings --output {out} --max-memory-gb 0",
+         r"\(--max-memory-gb\): 0\.0 must be greater than 0"),
+    Case("bench-embeddings-unknown-flag", "bench embeddings --output {out} --tables 3",
+         r"unrecognized arguments: --tables 3"),
     # --- the command itself
     Case("unknown-command", "deploy --output {out}", r"argument <stage>: invalid choice"),
 ]
@@ -328,6 +354,15 @@ def _snapshot(root: str) -> dict[str, tuple[int, int]]:
     return found
 
 
+def _command(argv: list[str]) -> str:
+    """The command a line names in its errors: `bench embeddings` for a group's command."""
+    from nasrec_torchrec.commands.bench import BENCHMARKS
+
+    if argv[0] == "bench" and len(argv) > 1 and argv[1] in BENCHMARKS:
+        return " ".join(argv[:2])
+    return argv[0]
+
+
 def test_the_table_is_large_and_every_command_is_in_it():
     assert len(CASES) >= 60 and len({case.id for case in CASES}) == len(CASES)
     assert set(COMMANDS) <= {case.command.split()[0] for case in CASES}
@@ -346,7 +381,7 @@ def test_a_bad_input_ends_in_one_clear_line_and_leaves_nothing(case, world, tmp_
     lines = [line for line in err.splitlines() if line.startswith("nasrec")]
     assert code == 2, err
     assert "Traceback" not in err and len(lines) == 1, err
-    assert lines[0].startswith(f"nasrec {argv[0]}: error: " if argv[0] in COMMANDS
+    assert lines[0].startswith(f"nasrec {_command(argv)}: error: " if argv[0] in COMMANDS
                                else "nasrec: error: "), lines[0]
     assert re.search(case.message, lines[0]), lines[0]
     assert _snapshot(world["root"]) == before  # no file of the world written or changed

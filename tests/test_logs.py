@@ -105,6 +105,11 @@ def test_known_records_are_hidden_by_message_only_by_default(restored_logging: N
     assert not _passes(planner_types, known)
     assert not _passes("torch.fx._symbolic_trace", "is_fx_tracing will return true for both")
     assert _passes(planner_types, "Some other planner warning")
+    # data-parallel tables (nasrec bench embeddings --sharding-types data_parallel)
+    assert not _passes("root", "Sharding spec not found for ebc.t_f0")
+    assert _passes("root", "Some other root warning")
+    assert not _passes("torchrec.distributed.utils",
+                       "Sharding Type is data_parallel, caching params will be ignored")
     setup_logging(verbose=False)  # idempotent: one filter per logger
     assert len(logging.getLogger(planner_types).filters) == 1
     setup_logging(verbose=True)
@@ -125,6 +130,14 @@ def test_known_warnings_are_hidden_by_message_and_module(restored_logging: None)
     assert not _shown(buffers, FutureWarning, "torchrec.distributed.model_parallel")
     assert _shown(buffers, FutureWarning, "somewhere.else")
     assert _shown("Another deprecation", FutureWarning, "torchrec.distributed.model_parallel")
+    assert not _shown(buffers, FutureWarning, "torchrec.distributed.embeddingbag")
+    assert not _shown("`torch.distributed.all_gather_into_tensor` is deprecated. Please use "
+                      "`torch.distributed.all_gather_single` instead.", FutureWarning,
+                      "torch.distributed.c10d_logger")
+    assert _shown("`torch.distributed.all_gather_into_tensor` is deprecated.", FutureWarning,
+                  "my.module")
+    assert not _shown("fbgemm::dense_embedding_codegen_lookup_function: an autograd kernel was "
+                      "not registered to the Autograd key(s)", UserWarning, "torch.autograd.graph")
     sharded = "Please use DTensor instead and we are deprecating ShardedTensor."
     assert not _shown(sharded, FutureWarning, "nasrec_torchrec.embeddings")
     assert _shown(sharded, UserWarning, "nasrec_torchrec.embeddings")

@@ -1,4 +1,5 @@
-"""Figures of a search and of a ranking study (matplotlib, Agg backend: no display needed).
+"""Figures of a search, a ranking study and the embedding benchmark (matplotlib, Agg
+backend: no display needed).
 
 Each function writes one PNG and returns its path.
 """
@@ -126,6 +127,43 @@ def plot_rank_correlation(supernet_losses: Sequence[float], scratch_losses: Sequ
     axis.set_xlabel(xlabel)
     axis.set_ylabel(ylabel)
     axis.grid(alpha=0.3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=120)
+    plt.close(figure)
+    return path
+
+
+def plot_embedding_benchmark(series: Mapping[str, Sequence[tuple[float, float, float, float]]],
+                             path: str, title: str = "Embedding tables") -> str:
+    """Samples/s (left) and memory per rank (right) against the total table rows, log scales.
+
+    Args:
+        series: path name -> (total rows, samples/s, peak RSS GB per rank, tables GB per
+            rank) per measured size; memory: solid the peak RSS, dashed the tables' weights
+            and optimizer state, in the path's colour.
+        path: the PNG to write.
+    """
+    plt = _pyplot()
+    figure, (speed, memory) = plt.subplots(1, 2, figsize=(11, 4.2))
+    for index, (name, points) in enumerate(series.items()):
+        points = sorted(points)
+        rows = [point[0] for point in points]
+        color = f"C{index % 10}"
+        speed.plot(rows, [point[1] for point in points], marker="o", color=color, label=name)
+        memory.plot(rows, [point[2] for point in points], marker="o", color=color,
+                    label=f"{name}: peak RSS")
+        memory.plot(rows, [point[3] for point in points], marker=".", linestyle="--",
+                    color=color, label=f"{name}: tables")
+    for axis, ylabel in ((speed, "samples/s (forward + backward + update)"),
+                         (memory, "GB per rank (largest rank)")):
+        axis.set_xscale("log")
+        axis.set_yscale("log")
+        axis.set_xlabel("total table rows")
+        axis.set_ylabel(ylabel)
+        axis.grid(alpha=0.3, which="both")
+    speed.legend(fontsize=8)
+    memory.legend(fontsize=7)
+    figure.suptitle(title)
     figure.tight_layout()
     figure.savefig(path, dpi=120)
     plt.close(figure)

@@ -9,7 +9,8 @@ import pytest
 pytest.importorskip("matplotlib")
 
 from nasrec_torchrec.analysis.plots import (  # noqa: E402
-    plot_loss_cdf, plot_pareto, plot_rank_correlation, plot_search_progress)
+    plot_embedding_benchmark, plot_loss_cdf, plot_pareto, plot_rank_correlation,
+    plot_search_progress)
 
 
 def test_plots_write_png_files(tmp_path):
@@ -22,6 +23,10 @@ def test_plots_write_png_files(tmp_path):
         plot_pareto([1.0, 2.0], [0.5, 0.4], [], str(tmp_path / "pareto.png"), max_mflops=1.5),
         plot_rank_correlation([0.5, 0.4, 0.45], [0.44, 0.43, 0.435], str(tmp_path / "rank.png"),
                               0.9, 0.33),
+        plot_embedding_benchmark({"FBGEMM kernel (1 process)": [(1e7, 5e4, 1.7, 1.2),
+                                                                (1e6, 9e4, 0.5, 0.1)],
+                                  "row_wise (2 ranks)": [(1e6, 6e4, 0.5, 0.06)]},
+                                 str(tmp_path / "embeddings.png")),
     ]
     for path in paths:
         with open(path, "rb") as handle:

@@ -14,7 +14,7 @@ from torchx.runner import get_runner
 from torchx.specs.file_linter import get_fn_docstring
 from torchx.specs.finder import get_component
 
-from launcher_cases import COMPONENT_NAMES, COMPONENTS_FILE, HOSTILE
+from launcher_cases import COMMAND_WORDS, COMPONENT_NAMES, COMPONENTS_FILE, HOSTILE
 
 # The flags each component sets from its own parameters (besides --resume).
 PATH_PARAMETERS: Dict[str, List[str]] = {
@@ -26,6 +26,7 @@ PATH_PARAMETERS: Dict[str, List[str]] = {
     "retrain": ["search", "output", "data"],
     "final": ["arch", "data", "output"],
     "pipeline": ["output", "data"],
+    "embedding_benchmark": ["output"],
 }
 
 
@@ -60,7 +61,7 @@ def test_component_runs_its_stage_with_its_paths_then_the_passed_through_args(
 ) -> None:
     app = _build(components, name, "--seed", "3")
     stage = app.roles[0].name
-    expected = [stage]
+    expected = list(COMMAND_WORDS.get(name, [stage]))
     for parameter in PATH_PARAMETERS[name]:
         expected += [f"--{parameter}", f"/job/{parameter}"]
     if stage in components.RESUMABLE_STAGES:
@@ -97,13 +98,14 @@ def test_components_stage_argv_is_accepted_by_the_stage_parsers(components: Modu
         has_resume = any("--resume" in action.option_strings for action in parser._actions)
         assert has_resume == (stage in components.RESUMABLE_STAGES), stage
         # Fill the stage's other required options so only the component's own flags are judged.
-        for action in parser._actions:
-            if action.required and not set(action.option_strings) & set(argv):
+        for action in parser._actions:  # (a group's subcommand is in argv: positional)
+            if action.required and action.option_strings \
+                    and not set(action.option_strings) & set(argv):
                 argv += [action.option_strings[0], (action.choices and next(iter(action.choices))) or "x"]
         assert parser.parse_known_args(argv)[1] == [], f"{stage}: {argv}"
         checked.append(stage)
     assert {"prepare", "train-supernet", "train", "search", "rank-study", "retrain", "final",
-            "pipeline"} <= set(checked)
+            "pipeline", "bench"} <= set(checked)
 
 
 def test_resources_replicas_and_retries_follow_the_arguments(components: ModuleType) -> None:
@@ -190,6 +192,19 @@ def test_pipeline_runs_on_all_ranks_and_data_is_optional(components: ModuleType)
     assert "--nnodes 2 --nproc_per_node 2" in app.roles[0].args[1]
     assert _stage_argv(app) == ["pipeline", "--output", "/runs/demo", "--resume",
                                 "--config", "specs/experiments/demo.yaml"]
+
+
+def test_embedding_benchmark_runs_on_all_ranks_without_resume(components: ModuleType) -> None:
+    app = components.embedding_benchmark("--total-rows", "1e7", "1e8", output="/runs/bench",
+                                         output_mount="bench-pvc", mount_type="volume",
+                                         j="2x4", memMB=64000)
+    (role,) = app.roles
+    assert (app.name, role.name) == ("nasrec-bench-embeddings", "bench-embeddings")
+    assert "--nnodes 2 --nproc_per_node 4" in role.args[1]
+    assert role.resource.memMB == 64000
+    assert _stage_argv(app) == ["bench", "embeddings", "--output", "/runs/bench",
+                                "--total-rows", "1e7", "1e8"]
+    assert role.mounts == [specs.VolumeMount("bench-pvc", "/runs/bench", read_only=False)]
 
 
 def test_retrain_takes_data_from_the_search_unless_given(components: ModuleType) -> None:

@@ -145,3 +145,55 @@ def test_cli_passes_a_repeated_stage_flag_written_with_equals_signs() -> None:
     )
     assert result.returncode == 0, result.stderr[-2000:]
     assert "--set=search.budget=30" in result.stdout and "--set=retrain.top_k=5" in result.stdout
+
+
+EMBEDDING_BENCHMARK_ARGS = [
+    "-j", "2x2", "--cpu", "16", "--memMB", "64000", "--output", "/runs/bench",
+    "--", "--total-rows", "1e7", "1e8", "--sharding-types", "table_wise", "row_wise",
+]
+EMBEDDING_BENCHMARK_ARGV = ["bench", "embeddings", "--output", "/runs/bench", "--total-rows",
+                            "1e7", "1e8", "--sharding-types", "table_wise", "row_wise"]
+
+
+# torchx warns that Volcano >= 1.4 may not honour job retries; the spec is what we check.
+@pytest.mark.filterwarnings("ignore::UserWarning:torchx.schedulers.kubernetes_scheduler")
+def test_kubernetes_dry_run_of_the_embedding_benchmark_runs_the_bench_command_on_every_rank(
+    run_with_fake_torchrun: Callable[..., List[List[str]]],
+) -> None:
+    pytest.importorskip("kubernetes", reason="torchx[kubernetes] extra not installed")
+    with get_runner() as runner:
+        info = runner.dryrun_component(
+            f"{COMPONENTS_FILE}:embedding_benchmark", EMBEDDING_BENCHMARK_ARGS, "kubernetes",
+            cfg={"queue": "default", "namespace": "nasrec"}, workspace=None)
+    tasks = yaml.safe_load(str(info.request))["spec"]["tasks"]
+    assert [(task["name"], task["replicas"]) for task in tasks] == [
+        ("bench-embeddings-0", 1), ("bench-embeddings-1", 1)]
+    for task in tasks:
+        (container,) = task["template"]["spec"]["containers"]
+        assert container["resources"]["limits"]["memory"] == "64000M"
+        env = {item["name"]: item["value"] for item in container["env"]}
+        assert env["OMP_NUM_THREADS"] == "8"  # 16 CPUs per node over 2 ranks
+        assert "--nnodes 2 --nproc_per_node 2" in container["command"][2]
+        (torchrun_argv,) = run_with_fake_torchrun(container["command"])
+        assert _stage_argv(torchrun_argv) == EMBEDDING_BENCHMARK_ARGV
+
+
+def test_slurm_dry_run_of_the_embedding_benchmark_runs_the_bench_command_on_every_node(
+    run_with_fake_torchrun: Callable[..., List[List[str]]], tmp_path: Path,
+) -> None:
+    with get_runner() as runner:
+        info = runner.dryrun_component(
+            f"{COMPONENTS_FILE}:embedding_benchmark", EMBEDDING_BENCHMARK_ARGS, "slurm",
+            cfg={"partition": "cpu", "time": "1:00:00"}, workspace=None)
+    request = info.request
+    assert list(request.replicas) == ["bench-embeddings-0", "bench-embeddings-1"]
+    for replica in request.replicas.values():
+        assert replica.sbatch_opts["mem"] == "64000" and replica.sbatch_opts["cpus-per-task"] == "16"
+    script_file = tmp_path / "job.sbatch"
+    script_file.write_text(request.materialize())
+    calls = run_with_fake_torchrun(["bash", str(script_file)], env={"SLURM_JOB_ID": "7"})
+    assert len(calls) == 2
+    for torchrun_argv in calls:
+        assert "--nproc_per_node" in torchrun_argv
+        assert torchrun_argv[torchrun_argv.index("--nproc_per_node") + 1] == "2"
+        assert _stage_argv(torchrun_argv) == EMBEDDING_BENCHMARK_ARGV
