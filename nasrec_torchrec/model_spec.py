@@ -39,6 +39,7 @@ class ModelSpec:
             `KEY=VALUE` options.
         layer_norm: LayerNorm in the NASRec operators.
         dropout: dropout on every block's dense output while training (NASRecNet).
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators (NASRecNet).
     """
 
     kind: str
@@ -52,6 +53,7 @@ class ModelSpec:
     baseline_options: list[str] = field(default_factory=list)
     layer_norm: bool = True
     dropout: float = 0.0
+    batch_norm: bool = False
 
     @classmethod
     def for_supernet(cls, space: SearchSpace, strategy: str, path_warmup: float,
@@ -62,10 +64,12 @@ class ModelSpec:
 
     @classmethod
     def for_architecture(cls, architecture: Architecture, layer_norm: bool = True,
-                         dropout: float = 0.0, source: Optional[str] = None) -> "ModelSpec":
+                         dropout: float = 0.0, source: Optional[str] = None,
+                         batch_norm: bool = False) -> "ModelSpec":
         """A found architecture (`source`: the file it came from)."""
         return cls("architecture", architecture=architecture.to_dict(),
-                   architecture_file=source, layer_norm=layer_norm, dropout=dropout)
+                   architecture_file=source, layer_norm=layer_norm, dropout=dropout,
+                   batch_norm=batch_norm)
 
     @classmethod
     def for_baseline(cls, name: str, options: list[str]) -> "ModelSpec":
@@ -145,7 +149,8 @@ def build_body(spec: ModelSpec, dense_in_features: int, num_sparse_features: int
 
         return NASRecNet(spec.found_architecture(source), dense_in_features,
                          num_sparse_features, embedding_dim=embedding_dim,
-                         layer_norm=spec.layer_norm, dropout=spec.dropout)
+                         layer_norm=spec.layer_norm, dropout=spec.dropout,
+                         batch_norm=spec.batch_norm)
     if spec.kind == "baseline" and spec.baseline:
         from nasrec_torchrec.baselines import get_baseline
         from nasrec_torchrec.baselines.options import parse_key_values

@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.nn.batch_norm import use_batch_norm
 from nasrec_torchrec.nn.block import ChoiceBlock, SourceShapes
 from nasrec_torchrec.nn.elastic import ElasticLinear, Ranges, SparseLayout, full_range
 from nasrec_torchrec.space.architecture import Architecture, Liveness
@@ -134,6 +135,8 @@ class NASRecNet(_BlockStack):
         layer_norm: LayerNorm in every operator.
         dropout: dropout on every block's dense output in training mode (0: none; the
             supernet has none, so a subnet equals its supernet path in eval mode).
+        batch_norm: BatchNorm over the d units of every dense operator instead of its
+            LayerNorm (`nn.batch_norm`); the sparse operators keep LayerNorm if `layer_norm`.
 
     Example::
 
@@ -143,9 +146,10 @@ class NASRecNet(_BlockStack):
 
     def __init__(self, architecture: Architecture, dense_in_features: int,
                  num_sparse_features: int, embedding_dim: int = 16,
-                 layer_norm: bool = True, dropout: float = 0.0) -> None:
+                 layer_norm: bool = True, dropout: float = 0.0, batch_norm: bool = False) -> None:
         super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm,
                          dropout)
+        self.batch_norm: bool = batch_norm
         self.architecture = architecture
         self.live = architecture.liveness()
         shapes = SourceShapes.of(architecture, dense_in_features, num_sparse_features)
@@ -154,7 +158,9 @@ class NASRecNet(_BlockStack):
             if any(flags):
                 self.blocks[str(index)] = ChoiceBlock.for_subnet(
                     architecture.block(index), shapes, flags, embedding_dim,
-                    architecture.project_concat_rows, layer_norm)
+                    architecture.project_concat_rows, layer_norm or batch_norm)
+        if batch_norm:
+            use_batch_norm(self.blocks, layer_norm)
         self._build_head(architecture.blocks[-1].dense_dim, shapes.sparse_rows[-1])
 
     def _flags(self, index: int) -> tuple[bool, bool, bool]:

@@ -51,6 +51,7 @@ class FinalRun:
         protocol: "paper" or "bars" (see the module doc).
         layer_norm: LayerNorm in the operators.
         dropout: dropout on every block's dense output while training.
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators.
         train: the training settings (full tables unless `embedding_cap` is set; bars: the
             early stopping's `patience`, `monitor`, `lr_plateau_factor`).
     """
@@ -62,6 +63,8 @@ class FinalRun:
     layer_norm: bool = option(True, "no LayerNorm in the operators")
     dropout: float = option(0.0, "dropout on every block's dense output while training",
                             minimum=0.0, below=1.0, metavar="P")
+    batch_norm: bool = option(False, "BatchNorm over the units of every dense operator instead "
+                              "of LayerNorm (what the BARS recipe's tiny tables need)")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
 
@@ -77,7 +80,7 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
     model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
-                                       run.dropout, os.path.abspath(run.arch))
+                                       run.dropout, os.path.abspath(run.arch), run.batch_norm)
     results = finished_results(config, model, run.protocol, "--resume of a finished run",
                                "start afresh with --overwrite or another --output") \
         if config.resume else None
@@ -230,7 +233,8 @@ def run_final(config: Any, model: ModelSpec, protocol: str = "paper",
             "architecture_source": model.architecture_file,
             "checkpoint": os.path.relpath(checkpoint, output) if checkpoint else None,
             "step": step, "embedding_cap": run.embedding_cap, "layer_norm": model.layer_norm,
-            "dropout": model.dropout, "patience": patience, "cost": cost,
+            "batch_norm": model.batch_norm, "dropout": model.dropout, "patience": patience,
+            "cost": cost,
             "steps": trainer.step, "samples_per_second": train_results["samples_per_second"],
             "final_train_loss": train_results["final_train_loss"],
             "timing": {"train_seconds": train_seconds, "evaluation_seconds": evaluation_seconds,

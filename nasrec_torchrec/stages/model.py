@@ -28,6 +28,7 @@ class ModelRun:
         model_option: the baseline's `KEY=VALUE` options.
         layer_norm: LayerNorm in the operators of a found architecture.
         dropout: dropout on every block's dense output while training (found architectures).
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators (found architectures).
         train: the training settings.
     """
 
@@ -42,6 +43,8 @@ class ModelRun:
     dropout: float = option(0.0, "found architectures: dropout on every block's dense output "
                             "while training (baselines: --model-option dropout=P)",
                             minimum=0.0, below=1.0, metavar="P")
+    batch_norm: bool = option(False, "BatchNorm over the units of every dense operator instead "
+                              "of LayerNorm (what the BARS recipe's tiny tables need)")
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -56,12 +59,15 @@ def model_spec(run: ModelRun, source: str = "train") -> Any:
         if run.dropout:
             raise NASRecError(f"{source}: --dropout is for --arch; a baseline takes "
                               "--model-option dropout=P")
+        if run.batch_norm:
+            raise NASRecError(f"{source}: --batch-norm is for --arch; a baseline takes "
+                              "--model-option batch_norm=true")
         from nasrec_torchrec.baselines import baseline_entry
 
         baseline_entry(run.model)  # an unknown name fails before any rank starts
         return ModelSpec.for_baseline(run.model, run.model_option)
     return ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm, run.dropout,
-                                      source=run.arch)
+                                      source=run.arch, batch_norm=run.batch_norm)
 
 
 def train_model(run: ModelRun, source: str = "train") -> dict[str, Any]:

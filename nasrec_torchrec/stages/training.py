@@ -116,7 +116,7 @@ def model_cost(model: ModelSpec, schema: Any, embedding_dim: int,
                                                 count_flops)
 
     dense, sparse = len(schema.dense), len(schema.sparse)
-    if model.kind == "architecture":
+    if model.kind == "architecture" and not model.batch_norm:
         cost = architecture_cost(model.found_architecture(), dense, sparse, embedding_dim,
                                  model.layer_norm)
     else:
