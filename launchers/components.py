@@ -452,7 +452,8 @@ def retrain(
 
     Each rank trains its share of the candidates one after the other, each as on one rank
     (the results do not depend on -j); rank 0 writes retrain.json. Finished candidates are
-    skipped and an interrupted one resumes from its latest checkpoint. Further flags after --, e.g. `-- --top-k 5 --checkpoint-every 1000`.
+    skipped and an interrupted one resumes from its latest checkpoint. Further flags after
+    --, e.g. `-- --top-k 5 --checkpoint-every 1000`.
 
     Args:
         search: the search directory as the job sees it (--search; its candidates.jsonl)

@@ -4,9 +4,10 @@ Every candidate is scored from the loaded supernet: its inherited final FC is fi
 (default 500 steps of 256 rows, the supernet's optimizer family, 0.04, cosine), then it is
 evaluated on the whole validation split. Under torchrun every rank loads its own copy of the
 supernet and scores its share of each generation; at a fixed --threads the candidates are
-the same on any number of ranks, and --resume may continue on another number. Duplicates (same canonical architecture) are never re-scored;
-with --max-mflops, candidates over the FLOPs limit are rejected before scoring. The state is
-saved after every generation; --resume continues an interrupted search exactly.
+the same on any number of ranks. Duplicates (same canonical architecture) are never
+re-scored; with --max-mflops, candidates over the FLOPs limit are rejected before scoring.
+The state is saved after every generation; --resume continues an interrupted search exactly,
+on any number of ranks.
 
 Writes candidates.jsonl (one line per candidate: architecture, val log loss, AUC, MFLOPs,
 params, generation, seconds), search.json (config, best, timing), best_architecture.json
