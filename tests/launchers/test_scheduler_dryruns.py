@@ -110,16 +110,12 @@ def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
         assert _stage_argv(torchrun_argv) == _expected_stage_argv("--space", SLURM_HOSTILE)
 
 
-@pytest.mark.parametrize("component, paths", [
-    ("search", ["--supernet", "/runs/supernet", "--output", "/runs/search"]),
-    ("rank_study", ["--supernet", "/runs/supernet", "--output", "/runs/rank"]),
-    ("retrain", ["--search", "/runs/search", "--output", "/runs/retrain"]),
-])
-def test_slurm_dry_run_of_a_candidate_stage_runs_torchrun_on_every_node(
-    run_with_fake_torchrun: Callable[..., List[List[str]]], tmp_path: Path, component: str,
-    paths: List[str],
+def test_slurm_dry_run_of_the_search_runs_torchrun_on_every_node(
+    run_with_fake_torchrun: Callable[..., List[List[str]]], tmp_path: Path,
 ) -> None:
-    """`-j 2x2`: two nodes of two ranks each, which share the candidates."""
+    """`-j 2x2`: two nodes of two ranks each, which share the candidates (rank_study and
+    retrain build their jobs the same way: tests/launchers/test_components.py)."""
+    component, paths = "search", ["--supernet", "/runs/supernet", "--output", "/runs/search"]
     with get_runner() as runner:
         info = runner.dryrun_component(
             f"{COMPONENTS_FILE}:{component}",
@@ -136,11 +132,10 @@ def test_slurm_dry_run_of_a_candidate_stage_runs_torchrun_on_every_node(
     script_file.write_text(request.materialize())
     calls = run_with_fake_torchrun(["bash", str(script_file)], env={"SLURM_JOB_ID": "7"})
     assert len(calls) == 2
-    resume = ["--resume"] if component != "rank_study" else []
     for torchrun_argv in calls:
         assert torchrun_argv[torchrun_argv.index("--nproc_per_node") + 1] == "2"
         assert torchrun_argv[torchrun_argv.index("--nnodes") + 1] == "2"
-        assert _stage_argv(torchrun_argv) == [stage, *paths, *resume, "--threads", "2"]
+        assert _stage_argv(torchrun_argv) == [stage, *paths, "--resume", "--threads", "2"]
 
 
 @pytest.mark.parametrize("scheduler, expected", [
