@@ -344,12 +344,14 @@ def search(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Searches a trained supernet for architectures (`nasrec search`): one process.
+    """Searches a trained supernet for architectures (`nasrec search`), over all ranks.
 
-    Every candidate is scored in the one process from the one loaded supernet (give it the
-    node's CPUs). Writes candidates.jsonl, search.json and best_architecture.json; the state
-    is saved every generation, so a restarted job continues exactly. Further flags after --,
-    e.g. `-- --method evolution --budget 500`.
+    Every rank loads its own copy of the supernet and scores its share of each generation
+    (`-j 1x2`: two processes, each with half the node's CPUs); rank 0 writes candidates.jsonl,
+    search.json and best_architecture.json. At a fixed `-- --threads N` the candidates are
+    the same on any number of ranks. The state is saved every generation, so a restarted job
+    (or one submitted again with another -j) continues exactly. Further flags after --, e.g.
+    `-- --method evolution --budget 500`.
 
     Args:
         supernet: the train-supernet run directory as the job sees it (--supernet)
@@ -360,7 +362,6 @@ def search(
         data_mount: mount this (host path or volume) read-only at data
         output_mount: mount this (host path or volume) at output
     """
-    _one_process("search", j)
     stage_args = ["--supernet", supernet, "--output", output]
     if data is not None:
         stage_args += ["--data", data]
@@ -396,9 +397,12 @@ def rank_study(
     max_retries: int = 0,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """How well the supernet ranks subnets trained from scratch (`nasrec rank-study`): one process.
+    """How well the supernet ranks subnets trained from scratch (`nasrec rank-study`), over all
+    ranks.
 
-    A rerun (or a restarted job) continues from the subnets already finished. Further flags
+    Each rank scores its share of the subnets from its own copy of the supernet and trains
+    them from scratch one after the other, each as on one rank; rank 0 writes the results. A
+    rerun (or a restarted job) continues from the subnets already finished. Further flags
     after --, e.g. `-- --num-subnets 50`.
 
     Args:
@@ -410,7 +414,6 @@ def rank_study(
         data_mount: mount this (host path or volume) read-only at data
         output_mount: mount this (host path or volume) at output
     """
-    _one_process("rank-study", j)
     stage_args = ["--supernet", supernet, "--output", output]
     if data is not None:
         stage_args += ["--data", data]
@@ -447,11 +450,13 @@ def retrain(
     resume: bool = True,
     name: Optional[str] = None,
 ) -> specs.AppDef:
-    """Retrains the search's top-k from scratch, sharded over all ranks, and picks the best
+    """Retrains the search's top-k from scratch, spread over all ranks, and picks the best
     by validation (`nasrec retrain`).
 
-    Finished candidates are skipped and an interrupted one resumes from its latest
-    checkpoint. Further flags after --, e.g. `-- --top-k 5 --checkpoint-every 1000`.
+    Each rank trains its share of the candidates one after the other, each as on one rank
+    (the results do not depend on -j); rank 0 writes retrain.json. Finished candidates are
+    skipped and an interrupted one resumes from its latest checkpoint. Further flags after
+    --, e.g. `-- --top-k 5 --checkpoint-every 1000`.
 
     Args:
         search: the search directory as the job sees it (--search; its candidates.jsonl)
@@ -544,8 +549,9 @@ def pipeline(
     """Runs the whole search in one job (`nasrec pipeline`): prepare or synth,
     train-supernet, search, retrain, final, all under output.
 
-    Training stages are sharded over all ranks; prepare and search run on rank 0 while the
-    others wait (several nodes need output on shared storage). Finished stages are skipped
+    Training stages are sharded over all ranks; the search and the retraining spread their
+    candidates over the ranks; prepare runs on rank 0 while the others wait (several nodes
+    need output on shared storage). Finished stages are skipped
     and an interrupted one resumes, so a restarted job continues. The experiment goes after
     --, e.g. `-- --config specs/experiments/demo.yaml --set=search.budget=30
     --set=retrain.top_k=5` (config paths are relative to the job's working directory: the

@@ -1,11 +1,17 @@
-"""Shared fixtures: small synthetic datasets made once per test session, one torch thread."""
+"""Shared fixtures: small synthetic datasets made once per test session, one torch thread, and
+the `nasrec` command in processes forked from one that imported torch once."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
+TESTS = os.path.dirname(os.path.abspath(__file__))
 SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
 
 
@@ -36,3 +42,32 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def nasrec():
+    """`nasrec(argv, kill=(point, count), ranks=1)` -> the exit status of each rank: the
+    `nasrec` command run in processes forked from one that imported torch once
+    (`kill_driver.py`), alone or as `ranks` gloo ranks set up as torchrun sets them up, and
+    killed at the point asked (see `kill_driver.py`); without `kill`, every rank must exit 0."""
+    zygote = subprocess.Popen(
+        [sys.executable, os.path.join(TESTS, "kill_driver.py")], stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE, text=True,
+        env={**os.environ, "OMP_NUM_THREADS": "1",
+             "PYTHONPATH": os.pathsep.join([os.path.dirname(TESTS), *sys.path])})
+    assert json.loads(zygote.stdout.readline()) == "ready"
+
+    def run(argv: list[str], kill: tuple[str, int] | None = None, ranks: int = 1
+            ) -> list[int]:
+        point, count = kill or (None, 0)
+        zygote.stdin.write(json.dumps({"argv": argv, "point": point, "count": count,
+                                       "ranks": ranks}) + "\n")
+        zygote.stdin.flush()
+        statuses = json.loads(zygote.stdout.readline())
+        if kill is None:
+            assert statuses == [0] * ranks
+        return statuses
+
+    yield run
+    zygote.stdin.close()
+    zygote.wait(timeout=60)

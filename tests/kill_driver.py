@@ -88,8 +88,13 @@ def _run(request: dict) -> list[int]:
 
 
 def main() -> None:
-    import torch  # noqa: F401  (imported once, before any fork)
+    import matplotlib  # noqa: F401  (imported once, before any fork)
+    import scipy.stats  # noqa: F401
+    import torch  # noqa: F401
     import torchrec  # noqa: F401
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot  # noqa: F401
 
     import nasrec_torchrec.cli  # noqa: F401
     import nasrec_torchrec.stages.final  # noqa: F401

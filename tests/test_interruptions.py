@@ -1,17 +1,15 @@
 """`kill -9` at several points, then the same command again (the pipeline) or with
 `--resume`: the results equal an uninterrupted run's, bit for bit.
 
-Every run is a process of its own, forked by `kill_driver.py` (which imported torch once)
-and SIGKILLed at the point asked, as a killed job would be; marked `interruption`
-(`-m "not interruption"` leaves them out).
+Every run is a process of its own, forked by `kill_driver.py` (which imported torch once;
+the `nasrec` fixture of tests/conftest.py) and SIGKILLed at the point asked, as a killed job
+would be; marked `interruption` (`-m "not interruption"` leaves them out).
 """
 
 from __future__ import annotations
 
 import json
 import os
-import subprocess
-import sys
 
 import pytest
 
@@ -32,32 +30,6 @@ PIPELINE = ["--set", "prepare.rows=2000", "--set", "supernet.max_steps=4",
             "--set", "final.batch_size=128", "--set", f"final.args={LOG_EVERY_STEP}",
             "--no-progress", "--threads", "1", "--device", "cpu"]
 KILLED = [-9]
-
-
-@pytest.fixture(scope="module")
-def nasrec():
-    """`nasrec(argv, kill=(point, count), ranks=1)` -> the exit status of each rank."""
-    zygote = subprocess.Popen(
-        [sys.executable, os.path.join(HERE, "kill_driver.py")], stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE, text=True,
-        env={**os.environ, "OMP_NUM_THREADS": "1",
-             "PYTHONPATH": os.pathsep.join([os.path.dirname(HERE), *sys.path])})
-    assert json.loads(zygote.stdout.readline()) == "ready"
-
-    def run(argv: list[str], kill: tuple[str, int] | None = None, ranks: int = 1
-            ) -> list[int]:
-        point, count = kill or (None, 0)
-        zygote.stdin.write(json.dumps({"argv": argv, "point": point, "count": count,
-                                       "ranks": ranks}) + "\n")
-        zygote.stdin.flush()
-        statuses = json.loads(zygote.stdout.readline())
-        if kill is None:
-            assert statuses == [0] * ranks
-        return statuses
-
-    yield run
-    zygote.stdin.close()
-    zygote.wait(timeout=60)
 
 
 def _json(*parts: str) -> dict:

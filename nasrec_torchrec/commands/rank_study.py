@@ -2,7 +2,8 @@
 
 K random subnets (seeded) are scored from the supernet with and without the head fine-tune,
 and each is trained from scratch for --train-steps steps by the project's trainer, in this
-process (capped tables as in the supernet). Pearson's r and Kendall's τ (scipy) between the
+process (capped tables as in the supernet); under torchrun the subnets are spread over the
+ranks. Pearson's r and Kendall's τ (scipy) between the
 supernet's and the from-scratch validation log losses go to rank_study.json, with a scatter
 plot like the paper's Figure 3 (rank_study.png; rank_study_inherited.png without fine-tuning).
 Subnets finished are kept in rank_study_subnets.jsonl: rerunning continues an interrupted study.
@@ -21,6 +22,7 @@ Examples:
 from __future__ import annotations
 
 import argparse
+import os
 
 from nasrec_torchrec.settings import add_options, from_args
 from nasrec_torchrec.stages.rank_study import RankStudyRun, rank_study
@@ -35,6 +37,8 @@ def run(args: argparse.Namespace) -> int:
     """Run (or continue) the study; print the correlations."""
     study_run = from_args(RankStudyRun, args)
     summary = rank_study(study_run, "nasrec rank-study")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     finetuned, inherited = summary["finetuned"], summary["inherited"]
     print(f"{study_run.output}: {summary['num_subnets']} subnets; supernet (head fine-tuned) vs "
           f"scratch: Pearson {finetuned['pearson']:.3f}, Kendall {finetuned['kendall']:.3f}; "

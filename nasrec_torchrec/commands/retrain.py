@@ -1,9 +1,10 @@
 """Retrain the top-k candidates of a search from scratch and pick the best by validation.
 
 Reads the search's candidates.jsonl, takes the k distinct architectures with the lowest
-validation log loss, and trains each from scratch in this process with capped tables (the
+validation log loss, and trains each from scratch on one rank with capped tables (the
 training flags below; default cap 500000), one run directory per candidate
-(OUTPUT/candidates/NN/, NN = rank in the search). A finished candidate (its results.json
+(OUTPUT/candidates/NN/, NN = rank in the search); under torchrun the candidates are spread
+over the ranks, each trained as on one rank. A finished candidate (its results.json
 exists) is skipped and an interrupted one resumes from its latest checkpoint, so running the
 command again continues the work. Writes OUTPUT/retrain.json (the table of all k: search
 loss, retrained val log loss and AUC, MFLOPs, params, seconds) and
@@ -13,6 +14,8 @@ Examples:
   nasrec retrain --search runs/search --data data/criteo --output runs/retrain
   nasrec retrain --search runs/search --output runs/retrain --top-k 5 --batch-size 256 \\
       --epochs 1 --checkpoint-every 1000
+  torchrun --nproc_per_node 2 -m nasrec_torchrec.cli retrain --search runs/search \\
+      --output runs/retrain
 """
 
 from __future__ import annotations

@@ -1,11 +1,13 @@
 """Search a trained supernet for the best architecture: regularized evolution, random or local.
 
-Every candidate is scored in this process from the one loaded supernet: its inherited final
-FC is fine-tuned (default 500 steps of 256 rows, the supernet's optimizer family, 0.04,
-cosine), then it is evaluated
-on the whole validation split. Duplicates (same canonical architecture) are never re-scored;
-with --max-mflops, candidates over the FLOPs limit are rejected before scoring. The state is
-saved after every generation; --resume continues an interrupted search exactly.
+Every candidate is scored from the loaded supernet: its inherited final FC is fine-tuned
+(default 500 steps of 256 rows, the supernet's optimizer family, 0.04, cosine), then it is
+evaluated on the whole validation split. Under torchrun every rank loads its own copy of the
+supernet and scores its share of each generation; at a fixed --threads the candidates are
+the same on any number of ranks. Duplicates (same canonical architecture) are never
+re-scored; with --max-mflops, candidates over the FLOPs limit are rejected before scoring.
+The state is saved after every generation; --resume continues an interrupted search exactly,
+on any number of ranks.
 
 Writes candidates.jsonl (one line per candidate: architecture, val log loss, AUC, MFLOPs,
 params, generation, seconds), search.json (config, best, timing), best_architecture.json
@@ -19,11 +21,14 @@ Examples:
   nasrec search --supernet runs/supernet --output runs/search --method local --budget 200 \
       --children 8
   nasrec search --supernet runs/supernet --data data/criteo --output runs/search --resume
+  torchrun --nproc_per_node 2 -m nasrec_torchrec.cli search --supernet runs/supernet \\
+      --output runs/search --threads 1
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from nasrec_torchrec.artifacts import BEST_ARCHITECTURE_FILE
 from nasrec_torchrec.search.settings import SearchRun
@@ -41,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
 
     settings = from_args(SearchRun, args)
     summary = run_search(settings, "nasrec search")
+    if int(os.environ.get("RANK", "0")) != 0:
+        return 0
     best = summary["best"]
     print(f"{settings.output}: {summary['evaluations']} candidates ({settings.method}), best "
           f"{settings.eval_split} log loss {best['loss']:.5f}, AUC "

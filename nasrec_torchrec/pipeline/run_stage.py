@@ -1,28 +1,21 @@
 """The stage functions by name, and one stage run in a fresh process:
 `python -m nasrec_torchrec.pipeline.run_stage STAGE RUN.json`.
 
-The pipeline uses the fresh process under torchrun for the stages that run on rank 0 alone
-(prepare, search): in the ranks' own process the pipeline's process group is initialised,
-and collectives such as a distributed-checkpoint load would wait for the other ranks. The
-stage's typed run config travels as JSON (no command line in between).
+The pipeline uses the fresh process under torchrun for the stage that runs on rank 0 alone
+(prepare): in the ranks' own process the pipeline's process group is initialised, and a
+collective would wait for the other ranks. The stage's typed run config travels as JSON (no
+command line in between).
 """
 
 from __future__ import annotations
 
 import importlib
-import os
 import subprocess
 import sys
 from dataclasses import asdict
 from typing import Any, Callable, NamedTuple, Sequence
 
 from nasrec_torchrec.artifacts import read_json, write_json
-
-TORCHRUN_VARIABLES = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "GROUP_RANK",
-                      "GROUP_WORLD_SIZE", "ROLE_RANK", "ROLE_WORLD_SIZE", "ROLE_NAME",
-                      "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RUN_ID",
-                      "TORCHELASTIC_RESTART_COUNT", "TORCHELASTIC_MAX_RESTARTS",
-                      "TORCHELASTIC_USE_AGENT_STORE", "TORCHELASTIC_ERROR_FILE")
 
 
 class StageFunction(NamedTuple):
@@ -56,7 +49,9 @@ def run_in_fresh_process(command: str, run: Any, run_file: str) -> int:
     """Run stage `command` on `run` in a child process without the torchrun environment
     (the run config passes through `run_file`); its exit code."""
     write_json(run_file, asdict(run))
-    env = {key: value for key, value in os.environ.items() if key not in TORCHRUN_VARIABLES}
+    from nasrec_torchrec.train.fresh_process import environment_without_torchrun
+
+    env = environment_without_torchrun()
     argv = [sys.executable, "-m", "nasrec_torchrec.pipeline.run_stage", command, run_file]
     return subprocess.run(argv, env=env, check=False).returncode
 

@@ -35,11 +35,10 @@ from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 logger = logging.getLogger(__name__)
 
 STAGES = ("prepare", "supernet", "search", "retrain", "final", "baselines")
-SINGLE_PROCESS_STAGES = frozenset({"prepare", "search"})
+SINGLE_PROCESS_STAGES = frozenset({"prepare"})
 """Under torchrun these run on rank 0, in a child process without the ranks' process group,
-while the other ranks wait."""
-GROUP_TIMEOUT_SECONDS = 7 * 24 * 3600.0
-"""The pipeline's process group outlives a rank-0-only stage (a search can take hours)."""
+while the other ranks wait (the others use every rank: training stages shard, the search
+and the retraining spread their candidates over the ranks)."""
 
 
 @dataclass
@@ -204,14 +203,15 @@ def run_pipeline(config: ExperimentConfig, output: str, data: Optional[str] = No
         where: the config's file (named in errors).
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
+    from nasrec_torchrec.train.ranks import JOB_TIMEOUT_SECONDS
 
     if stop_after is not None and stop_after not in STAGES:
         raise NASRecError(f"--stop-after must be one of {', '.join(STAGES)}")
     context = None
     if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
         # one group for every stage (the stages reuse it), with a timeout long enough for
-        # the ranks that wait while rank 0 alone prepares the data or searches
-        context = init_distributed(config.device, config.threads, GROUP_TIMEOUT_SECONDS)
+        # the ranks that wait while rank 0 alone prepares the data or for the others' shares
+        context = init_distributed(config.device, config.threads, JOB_TIMEOUT_SECONDS)
     try:
         return _run_pipeline(config, output, data, stop_after,
                              context is None or context.is_main, context is not None, where)

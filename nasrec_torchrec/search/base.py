@@ -15,6 +15,11 @@ Duplicates are never scored twice: the cache is keyed by `Architecture.canonical
 architectures that compute the same function count as one. Every random choice comes from one
 `random.Random` whose state is saved with the candidates, so a search resumed from its state
 file continues exactly as the uninterrupted one would.
+
+A generation's new candidates are all drawn before any is scored (the draws never depend on a
+score of the same generation), so `score_many`, when given, scores them together: a
+multi-rank search spreads them over the ranks (`search/run.py`). The candidates are recorded
+in the order drawn whichever way they are scored.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import math
 import os
 import random
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Optional
+from typing import Any, Callable, Collection, Mapping, Optional
 
 from nasrec_torchrec.artifacts import read_json, write_json
 from nasrec_torchrec.errors import NASRecError
@@ -37,6 +42,7 @@ logger = logging.getLogger(__name__)
 STATE_FORMAT = "nasrec_torchrec.search_state/1"
 
 Objective = Callable[[Architecture], Mapping[str, Any]]
+ManyObjective = Callable[[list[Architecture]], list[Mapping[str, Any]]]
 Cost = Callable[[Architecture], float]
 CandidateCallback = Callable[[dict[str, Any]], None]
 
@@ -97,6 +103,8 @@ class SearchBase:
         metric: the key of the objective's result that is minimised.
         state_path: JSON file written after every generation (None: not saved).
         on_candidate: called with each new candidate's record right after it is scored.
+        score_many: `score_many(architectures) -> [result, ...]` (in their order), scoring a
+            generation's new candidates together (None: `objective` one by one).
 
     Class attributes: `kind` (the strategy's name, as registered and saved in the state) and
     `needs_budget` (whether it only stops at the budget).
@@ -109,7 +117,8 @@ class SearchBase:
                  budget: Optional[int] = None, cost: Optional[Cost] = None,
                  max_mflops: Optional[float] = None, max_redraws: int = 100,
                  metric: str = "log_loss", state_path: Optional[str] = None,
-                 on_candidate: Optional[CandidateCallback] = None) -> None:
+                 on_candidate: Optional[CandidateCallback] = None,
+                 score_many: Optional[ManyObjective] = None) -> None:
         if max_mflops is not None and cost is None:
             raise NASRecError("search: max_mflops needs a cost function")
         if budget is not None and budget < 1:
@@ -126,6 +135,7 @@ class SearchBase:
         self.metric = metric
         self.state_path = state_path
         self.on_candidate = on_candidate
+        self.score_many = score_many
         self.rng = random.Random(seed)
         self.candidates: list[Candidate] = []
         self.cache: dict[Architecture, int] = {}  # canonical architecture -> candidate index
@@ -198,16 +208,18 @@ class SearchBase:
         """Distinct candidates scored so far."""
         return len(self.candidates)
 
-    def budget_left(self) -> bool:
-        """Whether another candidate may be scored."""
-        return self.budget is None or self.evaluations < self.budget
+    def budget_left(self, pending: int = 0) -> bool:
+        """Whether another candidate may be scored (besides `pending` drawn, not scored yet)."""
+        return self.budget is None or self.evaluations + pending < self.budget
 
-    def draw(self, make: Callable[[], Architecture]) -> Optional[Architecture]:
-        """A new architecture from `make()`: not scored before, within the FLOPs limit;
-        redrawn up to `max_redraws` times, else None."""
+    def draw(self, make: Callable[[], Architecture],
+             pending: Collection[Architecture] = ()) -> Optional[Architecture]:
+        """A new architecture from `make()`: not scored before nor among the canonical forms
+        `pending`, within the FLOPs limit; redrawn up to `max_redraws` times, else None."""
         for _ in range(self.max_redraws):
             architecture = make()
-            if architecture.canonical() in self.cache:
+            key = architecture.canonical()
+            if key in self.cache or key in pending:
                 self.duplicates += 1
                 continue
             if self.max_mflops is not None and self.cost(architecture) > self.max_mflops:
@@ -219,23 +231,38 @@ class SearchBase:
 
     def score_new(self, count: int, make: Callable[[], Architecture], generation: int
                   ) -> list[Candidate]:
-        """Up to `count` new candidates drawn from `make()` (see `draw`) and scored, while
-        the budget lasts."""
-        scored = []
+        """Up to `count` new candidates drawn from `make()` (see `draw`) while the budget
+        lasts, then scored (with `score_many` when given) and recorded in the order drawn."""
+        drawn: list[Architecture] = []
+        pending: set[Architecture] = set()
         for _ in range(count):
-            if not self.budget_left():
+            if not self.budget_left(len(drawn)):
                 break
-            architecture = self.draw(make)
+            architecture = self.draw(make, pending)
             if architecture is not None:
-                scored.append(self.evaluate(architecture, generation))
-        return scored
+                drawn.append(architecture)
+                pending.add(architecture.canonical())
+        if self.score_many is None or not drawn:
+            return [self.evaluate(architecture, generation) for architecture in drawn]
+        results = self.score_many(drawn)
+        if len(results) != len(drawn):
+            raise NASRecError(f"search: {len(drawn)} candidates were scored as {len(results)}")
+        return [self.record(architecture, result, generation)
+                for architecture, result in zip(drawn, results)]
 
     def evaluate(self, architecture: Architecture, generation: int) -> Candidate:
         """Score `architecture` (it must be new) and record it."""
+        if architecture.canonical() in self.cache:
+            raise NASRecError("search: an architecture was about to be scored twice")
+        return self.record(architecture, self.objective(architecture), generation)
+
+    def record(self, architecture: Architecture, result: Mapping[str, Any], generation: int
+               ) -> Candidate:
+        """Record the new `architecture` scored as `result` (the objective's dict)."""
         key = architecture.canonical()
         if key in self.cache:
             raise NASRecError("search: an architecture was about to be scored twice")
-        result = dict(self.objective(architecture))
+        result = dict(result)
         if self.cost is not None and "mflops" not in result:
             result["mflops"] = float(self.cost(architecture))
         candidate = Candidate(index=len(self.candidates), generation=generation,

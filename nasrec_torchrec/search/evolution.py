@@ -18,7 +18,8 @@ from dataclasses import asdict, dataclass, fields, replace
 from typing import Any, Mapping, Optional
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.search.base import Candidate, CandidateCallback, Cost, Objective, SearchBase
+from nasrec_torchrec.search.base import (Candidate, CandidateCallback, Cost, ManyObjective,
+                                         Objective, SearchBase)
 from nasrec_torchrec.space.mutation import mutate
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
@@ -97,7 +98,7 @@ class RegularizedEvolution(SearchBase):
         objective: `objective(architecture) -> {"log_loss": ..., ...}` (lower is better).
         config: an `EvolutionConfig` (see `PRESETS`).
         Other keyword arguments: see `SearchBase` (seed, budget, cost, max_mflops,
-        max_redraws, metric, state_path, on_candidate).
+        max_redraws, metric, state_path, on_candidate, score_many).
 
     Example::
 
@@ -114,10 +115,12 @@ class RegularizedEvolution(SearchBase):
                  budget: Optional[int] = None, cost: Optional[Cost] = None,
                  max_mflops: Optional[float] = None, max_redraws: int = 100,
                  metric: str = "log_loss", state_path: Optional[str] = None,
-                 on_candidate: Optional[CandidateCallback] = None) -> None:
+                 on_candidate: Optional[CandidateCallback] = None,
+                 score_many: Optional[ManyObjective] = None) -> None:
         super().__init__(space, objective, seed=seed, budget=budget, cost=cost,
                          max_mflops=max_mflops, max_redraws=max_redraws, metric=metric,
-                         state_path=state_path, on_candidate=on_candidate)
+                         state_path=state_path, on_candidate=on_candidate,
+                         score_many=score_many)
         self.config = config
         self.population: list[int] = []  # candidate indices, oldest first
 

@@ -53,7 +53,8 @@ def load_supernet(run_dir: str, data: Optional[str] = None,
     The run's `config.json` gives the space, LayerNorm, embedding width and cap; the
     checkpoint (the latest under `run_dir/checkpoints` unless `checkpoint` is given) is read
     with `torch.distributed.checkpoint` into a plain, unsharded model (DCP reshards whatever
-    plan and world size saved it). No process group is needed.
+    plan and world size saved it). No process group is needed, and none is used: every rank
+    of a multi-rank search loads its own copy.
 
     Args:
         run_dir: the supernet run directory.
@@ -89,7 +90,7 @@ def load_supernet(run_dir: str, data: Optional[str] = None,
     ebc = build_embedding_bag_collection(schema, embedding_dim, cap, device="cpu")
     supernet = build_body(spec, len(schema.dense), len(schema.sparse), embedding_dim)
     wrapper = NASRecModelTrain(NASRecModel(ebc, len(schema.dense), supernet))
-    state = load_checkpoint(checkpoint, wrapper)
+    state = load_checkpoint(checkpoint, wrapper, collective=False)
     model = wrapper.model
     model.eval()
     for parameter in model.parameters():

@@ -100,6 +100,11 @@ class SearchOutputs:
         if not resume and os.path.exists(self.candidates_path):
             os.remove(self.candidates_path)
 
+    def start(self, run: Any) -> None:
+        """`prepare` the folder for `run` (a `SearchRun`) and `record_settings`."""
+        self.prepare(resume=run.resume, overwrite=run.overwrite)
+        self.record_settings(run)
+
     def record_settings(self, run: Any) -> None:
         """Write `search_run.json`: the settings (`SearchRun`) the search runs with."""
         write_json(self.path(SEARCH_RUN_FILE), asdict(run))

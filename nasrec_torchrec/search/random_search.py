@@ -8,7 +8,8 @@ from __future__ import annotations
 from typing import Any, Optional
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.search.base import CandidateCallback, Cost, Objective, SearchBase
+from nasrec_torchrec.search.base import (CandidateCallback, Cost, ManyObjective, Objective,
+                                         SearchBase)
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
 
@@ -36,14 +37,16 @@ class RandomSearch(SearchBase):
                  batch_size: int = 16, seed: int = 0, cost: Optional[Cost] = None,
                  max_mflops: Optional[float] = None, max_redraws: int = 100,
                  metric: str = "log_loss", state_path: Optional[str] = None,
-                 on_candidate: Optional[CandidateCallback] = None) -> None:
+                 on_candidate: Optional[CandidateCallback] = None,
+                 score_many: Optional[ManyObjective] = None) -> None:
         if budget is None:
             raise NASRecError("random search: a budget is required")
         if batch_size < 1:
             raise NASRecError(f"random search: field 'batch_size': {batch_size} must be >= 1")
         super().__init__(space, objective, seed=seed, budget=budget, cost=cost,
                          max_mflops=max_mflops, max_redraws=max_redraws, metric=metric,
-                         state_path=state_path, on_candidate=on_candidate)
+                         state_path=state_path, on_candidate=on_candidate,
+                         score_many=score_many)
         self.batch_size = batch_size
         self.exhausted = False
 

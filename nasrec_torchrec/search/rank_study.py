@@ -6,10 +6,13 @@ twice (inherited weights as they are, and after the head fine-tune) and trained 
 with a short fixed budget by the project's trainer, in this process, or the from-scratch
 figures are taken from an earlier study of the same subnets (`scratch_from`), so supernets
 trained with different sampling strategies are ranked against one set of from-scratch runs
-(paper Tables 2-3). Pearson's r and
+(paper Tables 2-3). Under torchrun the subnets are spread over the ranks: each scores its
+share from its own copy of the supernet and trains it from scratch in a fresh one-rank
+process, rank 0 writes the records. Pearson's r and
 Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation losses say
 how well the supernet ranks. Each subnet's figures are appended to a JSONL file as soon as
-they exist, so an interrupted study continues where it stopped.
+they exist (on several ranks: once every rank's share is done; the finished from-scratch runs
+are reused), so an interrupted study continues where it stopped.
 """
 
 from __future__ import annotations
@@ -109,6 +112,22 @@ class ScratchTraining:
         return asdict(self)
 
 
+def scratch_config(architecture: Architecture, data: str, output: str,
+                   settings: ScratchTraining) -> TrainConfig:
+    """The `TrainConfig` of training `architecture` from scratch in the run directory
+    `output` (metrics.jsonl, results.json; no checkpoints)."""
+    return TrainConfig(
+        data=data, output=output, batch_size=settings.batch_size,
+        eval_batch_size=settings.eval_batch_size, max_steps=settings.steps,
+        learning_rate=settings.learning_rate, embedding_learning_rate=settings.learning_rate,
+        embedding_cap=settings.embedding_cap, clip_grad_norm=settings.clip_grad_norm,
+        seed=settings.seed, device="cpu",
+        threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
+        log_every=max(1, min(50, settings.steps)),
+        model=ModelSpec.for_architecture(architecture, settings.layer_norm),
+        notes={"stage": "rank_study"})
+
+
 def train_from_scratch(architecture: Architecture, data: str, output: str,
                        settings: ScratchTraining, context: Any) -> dict[str, Any]:
     """Train `architecture` from scratch with the project's trainer; its `results.json` dict.
@@ -120,27 +139,9 @@ def train_from_scratch(architecture: Architecture, data: str, output: str,
         settings: `ScratchTraining`.
         context: a `DistributedContext` (from `init_distributed`).
     """
-    import torch
+    from nasrec_torchrec.train.model_trainer import model_trainer
 
-    from nasrec_torchrec.nn.networks import NASRecNet
-    from nasrec_torchrec.train.trainer import Trainer, make_loaders
-
-    config = TrainConfig(
-        data=data, output=output, batch_size=settings.batch_size,
-        eval_batch_size=settings.eval_batch_size, max_steps=settings.steps,
-        learning_rate=settings.learning_rate, embedding_learning_rate=settings.learning_rate,
-        embedding_cap=settings.embedding_cap, clip_grad_norm=settings.clip_grad_norm,
-        seed=settings.seed, device="cpu",
-        threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
-        log_every=max(1, min(50, settings.steps)),
-        model=ModelSpec.for_architecture(architecture, settings.layer_norm),
-        notes={"stage": "rank_study"})
-    train_loader, eval_loader = make_loaders(config, context)
-    schema = train_loader.schema
-    torch.manual_seed(config.seed)
-    body = NASRecNet(architecture, len(schema.dense), len(schema.sparse),
-                     embedding_dim=config.embedding_dim, layer_norm=settings.layer_norm)
-    return Trainer(config, context, body, train_loader, eval_loader).fit()
+    return model_trainer(scratch_config(architecture, data, output, settings), context).fit()
 
 
 # TrainConfig fields a finished from-scratch run must share with `ScratchTraining` to be reused
@@ -258,6 +259,7 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         "inherited" the supernet's losses without fine-tuning.
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
+    from nasrec_torchrec.train.ranks import rank, spread_over_ranks, world_size
 
     scratch = scratch or ScratchTraining()
     os.makedirs(output, exist_ok=True)
@@ -275,37 +277,29 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                               "this study; rerun it the same way or use another --output")
     reused = read_scratch_results(scratch_from, architectures) if scratch_from else None
     records = list(done)
-    context = None if reused is not None else init_distributed("cpu", scratch.threads)
-    try:
-        for index in range(len(done), num_subnets):
-            architecture = architectures[index]
-            finetuned = scorer.score(architecture, finetune="head")
-            inherited = scorer.score(architecture, finetune="none")
-            if reused is not None:
-                scratch_fields = {**reused[index], "scratch_from": os.path.abspath(scratch_from)}
-            else:
-                run_dir = os.path.join(output, "subnets", f"{index:04d}")
-                results = finished_scratch_run(architecture, data, run_dir, scratch) \
-                    or train_from_scratch(architecture, data, run_dir, scratch, context)
-                scratch_fields = _scratch_fields(results, scorer.config.eval_split)
-            record = {
-                "index": index,
-                "supernet_finetuned_log_loss": finetuned["log_loss"],
-                "supernet_finetuned_auc": finetuned["auc"],
-                "supernet_inherited_log_loss": inherited["log_loss"],
-                "supernet_inherited_auc": inherited["auc"],
-                **scratch_fields,
-                "scoring_seconds": finetuned["seconds"] + inherited["seconds"],
-                "mflops": finetuned["mflops"], "params": finetuned["params"],
-                "architecture": architecture.to_dict(),
-            }
-            append_jsonl(subnets_path, [record])
+    remaining = range(len(done), num_subnets)
+    study = _Study(scorer, architectures, data, output, scratch, scratch_from, reused)
+    if world_size() > 1:
+        new = spread_over_ranks(list(remaining), study.share)
+        if rank() == 0:
+            append_jsonl(subnets_path, new)
+        for record in new:
             records.append(record)
             if on_subnet is not None:
                 on_subnet(record)
-    finally:
-        if context is not None:
-            teardown(context)
+    else:
+        context = None if reused is not None else init_distributed("cpu", scratch.threads)
+        try:
+            for index in remaining:
+                scores = study.scores(index)
+                record = study.record(index, scores, study.scratch_fields(index, context))
+                append_jsonl(subnets_path, [record])
+                records.append(record)
+                if on_subnet is not None:
+                    on_subnet(record)
+        finally:
+            if context is not None:
+                teardown(context)
     scratch_losses = [r["scratch_log_loss"] for r in records]
     return {
         "subnets": records,
@@ -314,3 +308,71 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         "inherited": correlations([r["supernet_inherited_log_loss"] for r in records],
                                   scratch_losses),
     }
+
+
+@dataclass
+class _Study:
+    """One study's subnets and how each is scored and trained (see `run_rank_study`)."""
+
+    scorer: Any
+    architectures: list[Architecture]
+    data: str
+    output: str
+    scratch: ScratchTraining
+    scratch_from: Optional[str]
+    reused: Optional[list[dict[str, Any]]]
+
+    def run_dir(self, index: int) -> str:
+        """Subnet `index`'s from-scratch run directory."""
+        return os.path.join(self.output, "subnets", f"{index:04d}")
+
+    def scratch_fields(self, index: int, context: Any) -> dict[str, Any]:
+        """Subnet `index`'s from-scratch fields: reused, found finished, or trained here."""
+        if self.reused is not None:
+            return {**self.reused[index], "scratch_from": os.path.abspath(self.scratch_from)}
+        architecture = self.architectures[index]
+        results = finished_scratch_run(architecture, self.data, self.run_dir(index),
+                                       self.scratch) \
+            or train_from_scratch(architecture, self.data, self.run_dir(index), self.scratch,
+                                  context)
+        return _scratch_fields(results, self.scorer.config.eval_split)
+
+    def scores(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
+        """Subnet `index` scored from the supernet: (head fine-tuned, inherited)."""
+        architecture = self.architectures[index]
+        return (self.scorer.score(architecture, finetune="head"),
+                self.scorer.score(architecture, finetune="none"))
+
+    def record(self, index: int, scores: tuple[dict[str, Any], dict[str, Any]],
+               scratch_fields: dict[str, Any]) -> dict[str, Any]:
+        """Subnet `index`'s line of the subnets file from its `scores` and from-scratch
+        fields."""
+        architecture = self.architectures[index]
+        finetuned, inherited = scores
+        return {
+            "index": index,
+            "supernet_finetuned_log_loss": finetuned["log_loss"],
+            "supernet_finetuned_auc": finetuned["auc"],
+            "supernet_inherited_log_loss": inherited["log_loss"],
+            "supernet_inherited_auc": inherited["auc"],
+            **scratch_fields,
+            "scoring_seconds": finetuned["seconds"] + inherited["seconds"],
+            "mflops": finetuned["mflops"], "params": finetuned["params"],
+            "architecture": architecture.to_dict(),
+        }
+
+    def share(self, indices: list[int]) -> list[dict[str, Any]]:
+        """The records of one rank's share of the subnets: the subnets not trained yet are
+        trained one after the other in a fresh one-rank process (`train.fresh_process`),
+        as a lone process trains them."""
+        from nasrec_torchrec.train.fresh_process import train_in_fresh_process
+
+        scores = [self.scores(index) for index in indices]
+        if self.reused is None:
+            untrained = [index for index in indices if finished_scratch_run(
+                self.architectures[index], self.data, self.run_dir(index), self.scratch) is None]
+            train_in_fresh_process([scratch_config(self.architectures[index], self.data,
+                                                   self.run_dir(index), self.scratch)
+                                    for index in untrained])
+        return [self.record(index, scored, self.scratch_fields(index, None))
+                for index, scored in zip(indices, scores)]

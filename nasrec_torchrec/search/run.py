@@ -1,12 +1,20 @@
 """The search stage as a library call: `run_search(SearchRun(...))`.
 
-Every candidate is scored in this process from the one loaded supernet (`SubnetScorer`): by
-default its inherited final FC is fine-tuned (500 steps of 256 rows, rate 0.04, cosine, with
-the supernet's optimizer: Adagrad, or Adam when it trained with Adam), then it is evaluated on
-the whole validation split. The strategy (`SEARCH_STRATEGIES`) never
-scores a duplicate and, with `max_mflops`, rejects candidates over the FLOPs limit before
-scoring. The state is saved after every generation; `resume` continues an interrupted search
-exactly. The files written are described in `search/outputs.py`.
+Every candidate is scored from a loaded supernet (`SubnetScorer`): by default its inherited
+final FC is fine-tuned (500 steps of 256 rows, rate 0.04, cosine, with the supernet's
+optimizer: Adagrad, or Adam when it trained with Adam), then it is evaluated on the whole
+validation split. The strategy (`SEARCH_STRATEGIES`) never scores a duplicate and, with
+`max_mflops`, rejects candidates over the FLOPs limit before scoring. The state is saved
+after every generation; `resume` continues an interrupted search exactly. The files written
+are described in `search/outputs.py`.
+
+Under torchrun every rank loads its own (unsharded) copy of the supernet and runs the same
+strategy: each generation's new candidates are drawn alike on every rank, each rank scores
+its share of them (`train.ranks.spread_over_ranks`) and every rank records all the results,
+so the next generation is drawn alike again. A candidate's score depends on it alone (the
+fine-tuning rows and their order come from `seed`, the same for every candidate), so at
+fixed `threads` the candidates are the same on any number of ranks; rank 0 alone writes the
+files, and a search resumes on another number of ranks.
 
 Example::
 
@@ -19,7 +27,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Callable, Optional
 
 from nasrec_torchrec.search.outputs import SearchOutputs
 from nasrec_torchrec.search.settings import ScoringRun, SearchRun
@@ -49,24 +57,40 @@ def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
     return loaded, SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap, config)
 
 
-def set_threads(threads: int | None) -> None:
-    """Pin the intra-op threads of this single process as the trainer does."""
-    from nasrec_torchrec.train.distributed import set_threads as pin
-
-    pin(threads, 1)
-
-
 def run_search(run: SearchRun, source: str = "search") -> dict[str, Any]:
-    """Run (or, with `run.resume`, continue) a search; returns the summary (`search.json`)."""
+    """Run (or, with `run.resume`, continue) a search; returns the summary (`search.json`).
+
+    Under torchrun (or in a multi-rank pipeline) every rank loads its own copy of the
+    supernet and scores its share of each generation; rank 0 alone writes the files.
+    """
+    from nasrec_torchrec.train.ranks import job_group
+
     run.validate(source)
-    set_threads(run.threads)
+    with job_group(run.threads):
+        return _search(run)
+
+
+def score_over_ranks(scorer: Any) -> Optional[Callable[[list[Any]], list[dict[str, Any]]]]:
+    """A strategy's `score_many` spreading a generation's candidates over the ranks (each
+    scores its share with `scorer`, every rank gets every result), or None on one rank."""
+    from nasrec_torchrec.train.ranks import spread_over_ranks, world_size
+
+    if world_size() == 1:
+        return None
+    return lambda architectures: spread_over_ranks(
+        architectures, lambda share: [scorer.score(architecture) for architecture in share])
+
+
+def _search(run: SearchRun) -> dict[str, Any]:
+    from nasrec_torchrec.train.ranks import on_main_rank, rank, world_size
+
+    main = rank() == 0
     outputs = SearchOutputs(run.output)
-    outputs.check(run)
+    on_main_rank(lambda: outputs.check(run))
     started = time.perf_counter()
     loaded, scorer = load_scorer(run, run.finetune)
     load_seconds = time.perf_counter() - started
-    outputs.prepare(resume=run.resume, overwrite=run.overwrite)
-    outputs.record_settings(run)
+    on_main_rank(lambda: outputs.start(run))
     space = loaded.supernet.space
     settings = asdict(run)
 
@@ -75,15 +99,19 @@ def run_search(run: SearchRun, source: str = "search") -> dict[str, Any]:
 
     search = SEARCH_STRATEGIES[run.method].from_settings(
         space, scorer.score, settings, seed=run.seed, budget=run.budget, cost=cost,
-        max_mflops=run.max_mflops, state_path=outputs.state_path,
-        on_candidate=outputs.append_candidate)
+        max_mflops=run.max_mflops, state_path=outputs.state_path if main else None,
+        on_candidate=outputs.append_candidate if main else None,
+        score_many=score_over_ranks(scorer))
     if run.resume:
-        outputs.resume(search)
+        state = on_main_rank(lambda: outputs.resume(search) and search.state_dict())
+        if state and not main:
+            search.load_state_dict(state, source=outputs.state_path)
     search_started = time.perf_counter()
-    search.run(progress=run.progress)
+    search.run(progress=run.progress and main)
     search_seconds = time.perf_counter() - search_started
     supernet = {"run_dir": loaded.run_dir, "checkpoint": loaded.checkpoint, "step": loaded.step,
                 "space": space.name, "data": loaded.data, "embedding_cap": loaded.embedding_cap}
-    return outputs.write_results(
+    return on_main_rank(lambda: outputs.write_results(
         search, settings, scorer.config.to_dict(), supernet,
-        {"load_seconds": load_seconds, "search_seconds_this_run": search_seconds})
+        {"load_seconds": load_seconds, "search_seconds_this_run": search_seconds,
+         "ranks": world_size()}))

@@ -32,8 +32,9 @@ from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.combined import combined_split_view, has_split
 from nasrec_torchrec.stages.report import write_report
 from nasrec_torchrec.stages.training import (
-    model_cost, model_name, model_trainer, run_config, write_architecture)
+    model_cost, model_name, run_config, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
+from nasrec_torchrec.train.model_trainer import model_trainer
 
 logger = logging.getLogger(__name__)
 

@@ -39,13 +39,23 @@ class RankStudyRun(ScoringRun):
 
 
 def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
-    """Run (or continue) the study of `run`; the content of `rank_study.json`."""
-    from nasrec_torchrec.analysis.plots import plot_rank_correlation
-    from nasrec_torchrec.search.rank_study import ScratchTraining, run_rank_study
-    from nasrec_torchrec.search.run import load_scorer, set_threads
+    """Run (or continue) the study of `run`; the content of `rank_study.json`.
+
+    Under torchrun the subnets are spread over the ranks (`search.rank_study`); rank 0 writes
+    the files.
+    """
+    from nasrec_torchrec.train.ranks import job_group
 
     run.validate(source)
-    set_threads(run.threads)
+    with job_group(run.threads):
+        return _study(run)
+
+
+def _study(run: RankStudyRun) -> dict[str, Any]:
+    from nasrec_torchrec.search.rank_study import ScratchTraining, run_rank_study
+    from nasrec_torchrec.search.run import load_scorer
+    from nasrec_torchrec.train.ranks import on_main_rank, rank
+
     started = time.perf_counter()
     loaded, scorer = load_scorer(run, "head")
     supernet_config = loaded.config
@@ -58,7 +68,7 @@ def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
                                      supernet_config.get("clip_grad_norm")),
         seed=run.seed, eval_batch_size=run.eval_batch_size, threads=run.threads)
     progress = None
-    if run.progress:
+    if run.progress and rank() == 0:
         from tqdm import tqdm
 
         progress = tqdm(total=run.num_subnets, unit="subnet", desc="rank study",
@@ -72,6 +82,15 @@ def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
     finally:
         if progress is not None:
             progress.close()
+    return on_main_rank(lambda: _write_study(run, loaded, scorer, scratch, study, started))
+
+
+def _write_study(run: RankStudyRun, loaded: Any, scorer: Any, scratch: Any,
+                 study: dict[str, Any], started: float) -> dict[str, Any]:
+    """The plots and `rank_study.json` of a finished study; the summary written."""
+    from nasrec_torchrec.analysis.plots import plot_rank_correlation
+
+    supernet_config = loaded.config
     records = study["subnets"]
     scratch_losses = [r["scratch_log_loss"] for r in records]
     for kind, name in (("finetuned", "rank_study.png"), ("inherited", "rank_study_inherited.png")):

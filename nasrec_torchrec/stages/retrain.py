@@ -2,11 +2,14 @@
 
 Each candidate gets its own run directory `OUTPUT/candidates/NN/` (NN = its rank in the
 search, 00 = best) holding `architecture.json` and what the trainer writes (`config.json`,
-`metrics.jsonl`, `checkpoints/`, `results.json`). All candidates train in this process, one
-after the other, with the same `TrainConfig` (capped tables by default) and seed. A
+`metrics.jsonl`, `checkpoints/`, `results.json`). Every candidate trains on one rank with the
+same `TrainConfig` (capped tables by default) and seed: in a lone process, all of them one
+after the other in it; under torchrun, the candidates are spread over the ranks and each
+rank trains its share one after the other in a fresh one-rank process
+(`train.fresh_process`), so a candidate's results do not depend on the number of ranks. A
 candidate whose `results.json` exists is done and skipped; an interrupted one resumes from
-its latest checkpoint. At the end `retrain.json` holds the table of all k and
-`best_architecture.json` the one with the lowest validation log loss.
+its latest checkpoint. At the end rank 0 writes `retrain.json`, the table of all k, and
+`best_architecture.json`, the one with the lowest validation log loss.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.training import (
-    load_candidates, model_cost, model_trainer, run_config, top_candidates, write_architecture)
+    load_candidates, model_cost, run_config, top_candidates, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -118,6 +121,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         The content of `retrain.json`.
     """
     from nasrec_torchrec.train.distributed import broadcast_object, init_distributed, teardown
+    from nasrec_torchrec.train.ranks import JOB_TIMEOUT_SECONDS
 
     if not config.eval_split:
         raise NASRecError("retrain: the selection needs an evaluation split (--eval-split)")
@@ -128,48 +132,24 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         logger.warning("%s: only %d distinct candidates (asked for the top %d)",
                        candidates_path, len(chosen), top_k)
     started = time.perf_counter()
-    rows: list[dict[str, Any]] = []
-    context = init_distributed(config.device, config.threads)
+    runs = [_candidate_run(config, rank, record, architecture, layer_norm, dropout)
+            for rank, (record, architecture) in enumerate(chosen)]
+    context = init_distributed(config.device, config.threads, JOB_TIMEOUT_SECONDS)
     try:
-        for rank, (record, architecture) in enumerate(chosen):
-            run_dir = candidate_dir(output, rank)
-            results_path = os.path.join(run_dir, RESULTS_FILE)
-            done = broadcast_object(os.path.exists(results_path))
-            arch_path = os.path.join(run_dir, ARCHITECTURE_FILE)
-            candidate = {key: record.get(key) for key in
-                         ("index", "generation", "loss", "log_loss", "auc", "mflops",
-                          "params")}
-            model = ModelSpec.for_architecture(architecture, layer_norm, dropout,
-                                               os.path.abspath(arch_path))
-            candidate_run = run_config(config, run_dir, model, {
-                "stage": "retrain", "search_candidate": candidate},
-                resume=True, overwrite=False)
-            if done:
-                logger.info("candidate %02d: done (%s), skipped", rank, results_path)
-                results = read_json(results_path)
-                _refuse_changed(results_path, candidate_run, results.get("config"))
-            else:
-                if context.is_main:
-                    write_architecture(arch_path, architecture)
-                logger.info("candidate %02d of %d: search %s %.5f -> %s", rank, len(chosen),
-                            metric, float(record["loss"]), run_dir)
-                trainer = model_trainer(candidate_run, context)
-                results = trainer.fit()
-                del trainer
-                gc.collect()
-            metrics = results.get(config.eval_split) or {}
-            cost = model_cost(ModelSpec.for_architecture(architecture, layer_norm),
-                              _schema(config.data), config.embedding_dim, config.embedding_cap)
-            rows.append({
-                "rank": rank, "dir": os.path.relpath(run_dir, output),
-                "search_index": record.get("index"), "search_generation": record.get("generation"),
-                "search_loss": float(record["loss"]), "search_auc": record.get("auc"),
-                metric: metrics.get(metric), "auc": metrics.get("auc"),
-                "steps": results.get("steps"), "train_seconds": results.get("train_seconds"),
-                "mflops": cost["mflops"], "dense_params": cost["dense_params"],
-            })
+        done = broadcast_object([os.path.exists(run.results_path) for run in runs])
+        results: list[Any] = [None] * len(runs)
+        for rank, run in enumerate(runs):
+            if done[rank]:
+                logger.info("candidate %02d: done (%s), skipped", rank, run.results_path)
+                results[rank] = read_json(run.results_path)
+                _refuse_changed(run.results_path, run.config, results[rank].get("config"))
+        pending = [rank for rank in range(len(runs)) if not done[rank]]
+        for rank, trained in zip(pending, _train(runs, pending, context, metric)):
+            results[rank] = trained
     finally:
         teardown(context)
+    rows = [_row(run, results[rank], output, config, metric, layer_norm)
+            for rank, run in enumerate(runs)]
 
     def key(row: dict[str, Any]) -> float:
         value = row.get(metric)
@@ -194,6 +174,100 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         write_architecture(os.path.join(output, BEST_ARCHITECTURE_FILE), best_architecture)
         write_json(os.path.join(output, RETRAIN_FILE), summary)
     return summary
+
+
+@dataclass
+class CandidateRun:
+    """One candidate to retrain: its rank in the search (0 = best), its search record and
+    architecture, its run directory's files and its `TrainConfig`."""
+
+    rank: int
+    record: dict[str, Any]
+    architecture: Any
+    run_dir: str
+    config: Any
+
+    @property
+    def results_path(self) -> str:
+        """Its `results.json` (there once trained)."""
+        return os.path.join(self.run_dir, RESULTS_FILE)
+
+    @property
+    def architecture_path(self) -> str:
+        """Its `architecture.json`."""
+        return os.path.join(self.run_dir, ARCHITECTURE_FILE)
+
+
+def _candidate_run(config: Any, rank: int, record: dict[str, Any], architecture: Any,
+                   layer_norm: bool, dropout: float) -> CandidateRun:
+    run_dir = candidate_dir(config.output, rank)
+    candidate = {key: record.get(key) for key in
+                 ("index", "generation", "loss", "log_loss", "auc", "mflops", "params")}
+    model = ModelSpec.for_architecture(architecture, layer_norm, dropout, os.path.abspath(
+        os.path.join(run_dir, ARCHITECTURE_FILE)))
+    train_config = run_config(config, run_dir, model, {
+        "stage": "retrain", "search_candidate": candidate}, resume=True, overwrite=False)
+    return CandidateRun(rank, record, architecture, run_dir, train_config)
+
+
+def _train(runs: list[CandidateRun], pending: list[int], context: Any, metric: str
+           ) -> list[dict[str, Any]]:
+    """The results of the candidates ranked `pending`: trained one after the other here on
+    a lone rank; on several ranks, spread over them, each rank training its share one after
+    the other in a fresh one-rank process (`train.fresh_process`), so that a candidate
+    trains as it does on one rank."""
+    if context.world_size == 1:
+        return [_train_here(runs[rank], len(runs), context, metric) for rank in pending]
+    from nasrec_torchrec.train.ranks import spread_over_ranks
+
+    return spread_over_ranks(pending, lambda share: _train_share(
+        [runs[rank] for rank in share], len(runs), metric, context.rank))
+
+
+def _announce(run: CandidateRun, count: int, metric: str) -> None:
+    logger.info("candidate %02d of %d: search %s %.5f -> %s", run.rank, count, metric,
+                float(run.record["loss"]), run.run_dir)
+
+
+def _train_here(run: CandidateRun, count: int, context: Any, metric: str) -> dict[str, Any]:
+    from nasrec_torchrec.train.model_trainer import model_trainer
+
+    if context.is_main:
+        write_architecture(run.architecture_path, run.architecture)
+    _announce(run, count, metric)
+    trainer = model_trainer(run.config, context)
+    results = trainer.fit()
+    del trainer
+    gc.collect()
+    return results
+
+
+def _train_share(share: list[CandidateRun], count: int, metric: str, rank: int
+                 ) -> list[dict[str, Any]]:
+    from nasrec_torchrec.train.fresh_process import train_in_fresh_process
+
+    for run in share:
+        write_architecture(run.architecture_path, run.architecture)
+        _announce(run, count, metric)
+    logger.info("rank %d trains candidates %s", rank, [run.rank for run in share])
+    return train_in_fresh_process([run.config for run in share])
+
+
+def _row(run: CandidateRun, results: dict[str, Any], output: str, config: Any, metric: str,
+         layer_norm: bool) -> dict[str, Any]:
+    """The line of `retrain.json`'s table of one retrained candidate."""
+    metrics = results.get(config.eval_split) or {}
+    cost = model_cost(ModelSpec.for_architecture(run.architecture, layer_norm),
+                      _schema(config.data), config.embedding_dim, config.embedding_cap)
+    record = run.record
+    return {
+        "rank": run.rank, "dir": os.path.relpath(run.run_dir, output),
+        "search_index": record.get("index"), "search_generation": record.get("generation"),
+        "search_loss": float(record["loss"]), "search_auc": record.get("auc"),
+        metric: metrics.get(metric), "auc": metrics.get("auc"),
+        "steps": results.get("steps"), "train_seconds": results.get("train_seconds"),
+        "mflops": cost["mflops"], "dense_params": cost["dense_params"],
+    }
 
 
 def _refuse_changed(results_path: str, config: Any, recorded: Any) -> None:

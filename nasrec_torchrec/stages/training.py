@@ -1,5 +1,5 @@
-"""Shared by retrain and final: architecture files, train configs and trainers of a found
-architecture, and the candidates a search wrote."""
+"""Shared by retrain and final: architecture files, the train configs and costs of a found
+architecture, and the candidates a search wrote (their trainer: `train.model_trainer`)."""
 
 from __future__ import annotations
 
@@ -66,28 +66,6 @@ def top_candidates(records: list[dict[str, Any]], k: int, source: str = "candida
     if not chosen:
         raise NASRecError(f"{source}: no candidate with a finite loss")
     return chosen
-
-
-def model_trainer(config: Any, context: Any, eval_loader: Any = "default",
-                  callbacks: tuple = ()) -> Any:
-    """A `Trainer` of the body `config.model` describes (a `NASRecNet` with its LayerNorm and
-    dropout, or a baseline) on `config.data`, seeded as `nasrec train`.
-
-    `eval_loader="default"` evaluates `config.eval_split` at the end; None evaluates nothing.
-    """
-    import torch
-
-    from nasrec_torchrec.model_spec import build_body
-    from nasrec_torchrec.train.trainer import Trainer, make_loaders
-
-    train_loader, default_eval = make_loaders(config, context)
-    torch.manual_seed(config.seed)
-    schema = train_loader.schema
-    body = build_body(config.model, len(schema.dense), len(schema.sparse),
-                      config.embedding_dim)
-    return Trainer(config, context, body, train_loader,
-                   default_eval if eval_loader == "default" else eval_loader,
-                   callbacks=callbacks)
 
 
 def run_config(base: Any, output: str, model: ModelSpec, notes: dict[str, Any],

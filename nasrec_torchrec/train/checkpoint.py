@@ -186,11 +186,13 @@ def read_run_state(path: str) -> dict[str, Any]:
 
 
 def load_checkpoint(path: str, model: nn.Module,
-                    optimizer: Optional[torch.optim.Optimizer] = None) -> dict[str, Any]:
+                    optimizer: Optional[torch.optim.Optimizer] = None,
+                    collective: bool = True) -> dict[str, Any]:
     """Load a checkpoint into `model` (and `optimizer`) in place, resharding as needed.
 
-    A collective: every rank calls it. The saving world size and plan may differ from this
-    one's.
+    A collective: every rank calls it, unless `collective` is False (an unsharded model
+    loaded by this process alone, e.g. each rank's own copy of a supernet to score from).
+    The saving world size and plan may differ from this one's.
 
     Returns:
         The caller's run state given to `save_checkpoint`, plus `"step"`.
@@ -215,12 +217,12 @@ def load_checkpoint(path: str, model: nn.Module,
                           f"{f' (and {len(mismatches) - 1} more)' if len(mismatches) > 1 else ''}"
                           "; the tables follow the data's vocabularies: prepare the data with "
                           "--schema-from the data the model trained on")
-    if missing and _rank() == 0:
+    if missing and (_rank() == 0 or not collective):
         logger.warning("%s: %d optimizer entries not in the checkpoint, left as they are: %s",
                        path, len(missing), missing[:5])
     try:
         dcp.load(state, storage_reader=reader,
-                 planner=SafeLoadPlanner(allow_partial_load=True))
+                 planner=SafeLoadPlanner(allow_partial_load=True), no_dist=not collective)
     except CheckpointException as error:
         raise _unreadable(path, error) from None
     model.load_state_dict(state["model"])

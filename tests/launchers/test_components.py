@@ -176,14 +176,28 @@ def test_prepare_is_one_process_without_resume_and_mounts_its_output_parent(
 
 
 @pytest.mark.parametrize("name", ["search", "rank_study"])
-def test_supernet_scoring_stages_are_one_process_and_data_is_optional(
+def test_supernet_scoring_stages_default_to_one_process_and_data_is_optional(
     components: ModuleType, name: str
 ) -> None:
     app = getattr(components, name)(supernet="/runs/supernet", output="/runs/out")
     assert "--nnodes 1 --nproc_per_node 1" in app.roles[0].args[1]
     assert "--data" not in _stage_argv(app)
-    with pytest.raises(ValueError, match="one process"):
-        getattr(components, name)(supernet="/runs/supernet", output="/runs/out", j="2x1")
+
+
+@pytest.mark.parametrize("name", ["search", "rank_study", "retrain"])
+def test_candidate_stages_run_under_torchrun_on_the_ranks_asked_for(
+    components: ModuleType, name: str
+) -> None:
+    """search, rank-study and retrain spread their candidates over the ranks: -j is theirs
+    as it is train_supernet's, and each rank gets its share of the node's CPUs."""
+    app = _build(components, name, j="2x4", cpu=8)
+    (role,) = app.roles
+    assert (role.num_replicas, role.min_replicas) == (2, 2)
+    assert "--nnodes 2 --nproc_per_node 4" in role.args[1]
+    assert role.env["OMP_NUM_THREADS"] == "2"
+    assert _stage_argv(app)[0] == role.name == name.replace("_", "-")
+    elastic = _build(components, name, j="1:3x2").roles[0]
+    assert (elastic.min_replicas, elastic.num_replicas) == (1, 3)
 
 
 def test_pipeline_runs_on_all_ranks_and_data_is_optional(components: ModuleType) -> None:

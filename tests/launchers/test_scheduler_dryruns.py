@@ -110,6 +110,34 @@ def test_slurm_dry_run_is_an_sbatch_script_with_the_requested_spec(
         assert _stage_argv(torchrun_argv) == _expected_stage_argv("--space", SLURM_HOSTILE)
 
 
+def test_slurm_dry_run_of_the_search_runs_torchrun_on_every_node(
+    run_with_fake_torchrun: Callable[..., List[List[str]]], tmp_path: Path,
+) -> None:
+    """`-j 2x2`: two nodes of two ranks each, which share the candidates (rank_study and
+    retrain build their jobs the same way: tests/launchers/test_components.py)."""
+    component, paths = "search", ["--supernet", "/runs/supernet", "--output", "/runs/search"]
+    with get_runner() as runner:
+        info = runner.dryrun_component(
+            f"{COMPONENTS_FILE}:{component}",
+            ["-j", "2x2", "--cpu", "4", *paths, "--", "--threads", "2"], "slurm",
+            cfg={"partition": "cpu", "time": "1:00:00"}, workspace=None,
+        )
+    request = info.request
+    stage = component.replace("_", "-")
+    assert list(request.replicas) == [f"{stage}-0", f"{stage}-1"]
+    for replica in request.replicas.values():
+        assert replica.sbatch_opts["cpus-per-task"] == "4"
+        assert replica.env["OMP_NUM_THREADS"] == "2"
+    script_file = tmp_path / "job.sbatch"
+    script_file.write_text(request.materialize())
+    calls = run_with_fake_torchrun(["bash", str(script_file)], env={"SLURM_JOB_ID": "7"})
+    assert len(calls) == 2
+    for torchrun_argv in calls:
+        assert torchrun_argv[torchrun_argv.index("--nproc_per_node") + 1] == "2"
+        assert torchrun_argv[torchrun_argv.index("--nnodes") + 1] == "2"
+        assert _stage_argv(torchrun_argv) == [stage, *paths, "--resume", "--threads", "2"]
+
+
 @pytest.mark.parametrize("scheduler, expected", [
     ("kubernetes", ["queue: default", "batch.volcano.sh/v1alpha1"]),
     ("slurm", ["--time=24:00:00", "nasrec_torchrec.cli train-supernet --data /data --output /runs/s"]),

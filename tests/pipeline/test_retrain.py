@@ -61,3 +61,39 @@ def test_retrain_picks_the_best_by_retrained_val_loss_and_skips_finished_runs(
     assert run_command("retrain", argv) == 0
     assert stamps == [os.path.getmtime(os.path.join(output, row["dir"], "results.json"))
                       for row in rows]
+
+
+def _retrained(output: str) -> dict:
+    """retrain.json without its timings, and each candidate's metrics and validation."""
+    with open(os.path.join(output, "retrain.json")) as handle:
+        summary = json.load(handle)
+    rows = [{key: value for key, value in row.items() if key != "train_seconds"}
+            for row in summary["candidates"]]
+    runs = []
+    for row in rows:
+        with open(os.path.join(output, row["dir"], "metrics.jsonl")) as handle:
+            losses = [json.loads(line)["loss"] for line in handle]
+        with open(os.path.join(output, row["dir"], "results.json")) as handle:
+            results = json.load(handle)
+        runs.append((losses, results["val"], results["world_size"]))
+    return {"rows": rows, "best": summary["best"]["rank"], "runs": runs}
+
+
+def test_two_ranks_retrain_the_candidates_as_one_rank_does(nasrec, tiny_criteo, tmp_path
+                                                           ) -> None:
+    """Each rank trains its share of the candidates in a one-rank process of its own: the
+    table, the winner and every candidate's losses are those of one rank."""
+    search = tmp_path / "search"
+    search.mkdir()
+    write_candidates(str(search / "candidates.jsonl"), [0.50, 0.40, 0.45, 0.90])
+
+    def argv(output: str) -> list[str]:
+        return ["retrain", "--search", str(search), "--data", tiny_criteo, "--output",
+                str(tmp_path / output), "--top-k", "3", "--max-steps", "3", "--log-every",
+                "1", "--checkpoint-every", "0", *TINY_TRAIN]
+
+    nasrec(argv("one"))
+    nasrec(argv("two"), ranks=2)  # rank 0 trains candidates 00 and 02, rank 1 01
+    one = _retrained(str(tmp_path / "one"))
+    assert _retrained(str(tmp_path / "two")) == one
+    assert [world_size for _, _, world_size in one["runs"]] == [1, 1, 1]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shutil
 
 import pytest
 
@@ -97,3 +98,27 @@ def test_scratch_runs_clip_as_the_supernet_unless_told(supernet_run, tmp_path):
     assert summary["scratch_training"]["clip_grad_norm"] == 2.5
     run_config = json.loads((output / "subnets" / "0000" / "config.json").read_text())
     assert run_config["config"]["clip_grad_norm"] == 2.5
+
+
+def test_two_ranks_study_the_subnets_as_one_rank_does(nasrec, supernet_run, tmp_path):
+    """Each rank scores its share of the subnets (and would train it from scratch in a
+    one-rank process of its own: as `retrain` does, tested there; here the from-scratch runs
+    of the one-rank study are found finished and reused); rank 0 writes every record, in
+    order, as one rank writes them."""
+    timing = ("scoring_seconds", "scratch_seconds")
+
+    def study(output: str, ranks: int) -> list[dict]:
+        nasrec(["rank-study", "--supernet", supernet_run, "--output", str(tmp_path / output),
+                "--num-subnets", "3", "--train-steps", "2", "--finetune-steps", "2",
+                "--finetune-batch-size", "64", "--threads", "1", "--no-progress"], ranks=ranks)
+        lines = (tmp_path / output / "rank_study_subnets.jsonl").read_text().splitlines()
+        return [{key: value for key, value in json.loads(line).items() if key not in timing}
+                for line in lines]
+
+    one = study("one", 1)
+    shutil.copytree(tmp_path / "one" / "subnets", tmp_path / "two" / "subnets")
+    assert study("two", 2) == one and [record["index"] for record in one] == [0, 1, 2]
+    summaries = [json.loads((tmp_path / name / "rank_study.json").read_text())
+                 for name in ("one", "two")]
+    assert summaries[1]["finetuned"] == summaries[0]["finetuned"]
+    assert summaries[1]["inherited"] == summaries[0]["inherited"]

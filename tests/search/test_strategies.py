@@ -80,3 +80,34 @@ def test_progress_bar_changes_nothing_but_the_terminal(tmp_path, capsys):
 def test_the_base_has_no_step():
     with pytest.raises(NotImplementedError, match="SearchBase.step"):
         SearchBase(TOY_SPACE, ToyObjective(), budget=3).run()
+
+
+@pytest.mark.parametrize("method", ["evolution", "random", "local"])
+def test_scoring_a_generation_together_finds_the_same_candidates(method):
+    """`score_many` gets each generation's new candidates at once (as the ranks of a
+    multi-rank search share them) and the search is the one-by-one search, record for record,
+    even when it scores them in another order."""
+    settings = {**SETTINGS, "generations": 4, "population": 5, "children": 3}
+    common = dict(seed=2, budget=17, cost=toy_cost, max_mflops=1.5)
+
+    def search(records: list, score_many=None) -> SearchBase:
+        return SEARCH_STRATEGIES[method].from_settings(
+            TOY_SPACE, ToyObjective(), settings, on_candidate=records.append,
+            score_many=score_many, **common)
+
+    one_by_one: list = []
+    alone = search(one_by_one)
+    alone.run()
+    batches: list[int] = []
+
+    def backwards(architectures):
+        batches.append(len(architectures))
+        objective = ToyObjective()
+        return [objective(a) for a in architectures[::-1]][::-1]
+
+    together: list = []
+    shared = search(together, backwards)
+    shared.run()
+    assert together == one_by_one and len(together) == 17
+    assert sum(batches) == 17 and max(batches) > 1
+    assert shared.state_dict() == alone.state_dict()
