@@ -47,6 +47,7 @@ class RetrainRun:
         top_k: candidates retrained.
         layer_norm: LayerNorm in the operators.
         dropout: dropout on every block's dense output while training.
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators.
         train: the training settings of every candidate (`output`: the retrain directory;
             `data`: default the dataset the search scored on).
     """
@@ -57,6 +58,8 @@ class RetrainRun:
     layer_norm: bool = option(True, "no LayerNorm in the operators")
     dropout: float = option(0.0, "dropout on every block's dense output while training",
                             minimum=0.0, below=1.0, metavar="P")
+    batch_norm: bool = option(False, "BatchNorm over the units of every dense operator instead "
+                              "of LayerNorm (what the BARS recipe's tiny tables need)")
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -73,7 +76,8 @@ def retrain(run: RetrainRun, source: str = "retrain") -> dict[str, Any]:
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --output is required, and --data unless the search "
                           "recorded its dataset")
-    return retrain_top_k(run.search, config, run.top_k, run.layer_norm, dropout=run.dropout)
+    return retrain_top_k(run.search, config, run.top_k, run.layer_norm, dropout=run.dropout,
+                         batch_norm=run.batch_norm)
 
 
 def candidate_dir(output: str, rank: int) -> str:
@@ -105,7 +109,8 @@ def _rank_correlation(search_losses: list[float], retrain_losses: list[float]
 
 
 def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: bool = True,
-                  metric: str = "log_loss", dropout: float = 0.0) -> dict[str, Any]:
+                  metric: str = "log_loss", dropout: float = 0.0,
+                  batch_norm: bool = False) -> dict[str, Any]:
     """Train the `top_k` best candidates of `search_dir` from scratch; pick the best by val.
 
     Args:
@@ -115,6 +120,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         top_k: candidates retrained.
         layer_norm: LayerNorm in the operators.
         dropout: dropout on the blocks' dense outputs while training.
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators.
         metric: the selection metric of `config.eval_split` (lower is better).
 
     Returns:
@@ -132,7 +138,7 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         logger.warning("%s: only %d distinct candidates (asked for the top %d)",
                        candidates_path, len(chosen), top_k)
     started = time.perf_counter()
-    runs = [_candidate_run(config, rank, record, architecture, layer_norm, dropout)
+    runs = [_candidate_run(config, rank, record, architecture, layer_norm, dropout, batch_norm)
             for rank, (record, architecture) in enumerate(chosen)]
     context = init_distributed(config.device, config.threads, JOB_TIMEOUT_SECONDS)
     try:
@@ -166,7 +172,8 @@ def retrain_top_k(search_dir: str, config: Any, top_k: int = 15, layer_norm: boo
         "best_architecture_file": BEST_ARCHITECTURE_FILE,
         "search_vs_retrain": _rank_correlation([r["search_loss"] for r in rows],
                                                [key(r) for r in rows]),
-        "candidates": rows, "layer_norm": layer_norm, "dropout": dropout,
+        "candidates": rows, "layer_norm": layer_norm, "batch_norm": batch_norm,
+        "dropout": dropout,
         "config": config.to_dict(),
         "seconds_this_run": time.perf_counter() - started,
     }
@@ -199,12 +206,12 @@ class CandidateRun:
 
 
 def _candidate_run(config: Any, rank: int, record: dict[str, Any], architecture: Any,
-                   layer_norm: bool, dropout: float) -> CandidateRun:
+                   layer_norm: bool, dropout: float, batch_norm: bool) -> CandidateRun:
     run_dir = candidate_dir(config.output, rank)
     candidate = {key: record.get(key) for key in
                  ("index", "generation", "loss", "log_loss", "auc", "mflops", "params")}
     model = ModelSpec.for_architecture(architecture, layer_norm, dropout, os.path.abspath(
-        os.path.join(run_dir, ARCHITECTURE_FILE)))
+        os.path.join(run_dir, ARCHITECTURE_FILE)), batch_norm)
     train_config = run_config(config, run_dir, model, {
         "stage": "retrain", "search_candidate": candidate}, resume=True, overwrite=False)
     return CandidateRun(rank, record, architecture, run_dir, train_config)
@@ -257,7 +264,8 @@ def _row(run: CandidateRun, results: dict[str, Any], output: str, config: Any, m
          layer_norm: bool) -> dict[str, Any]:
     """The line of `retrain.json`'s table of one retrained candidate."""
     metrics = results.get(config.eval_split) or {}
-    cost = model_cost(ModelSpec.for_architecture(run.architecture, layer_norm),
+    cost = model_cost(ModelSpec.for_architecture(run.architecture, layer_norm,
+                                                 batch_norm=run.config.model.batch_norm),
                       _schema(config.data), config.embedding_dim, config.embedding_cap)
     record = run.record
     return {
