@@ -40,18 +40,27 @@ KNOWN_WARNINGS: tuple[KnownWarning, ...] = (
     # TorchRec's planner picks this storage reservation itself when none is given.
     KnownWarning(FutureWarning, r"HeuristicalStorageReservation is known to cause issues",
                  r"torchrec\.distributed\.planner\.planners"),
-    # TorchRec's DistributedModelParallel passes it to DistributedDataParallel.
+    # TorchRec passes it to DistributedDataParallel: DistributedModelParallel for the dense
+    # part, the sharded EmbeddingBagCollection for its data-parallel tables.
     KnownWarning(FutureWarning, r"`broadcast_buffers` is deprecated",
-                 r"torchrec\.distributed\.model_parallel"),
+                 r"torchrec\.distributed\.(model_parallel|embeddingbag)"),
     # TorchRec's sharded tables are ShardedTensors; any `.size()` of one warns.
     KnownWarning(FutureWarning, r"Please use DTensor instead and we are deprecating ShardedTensor"),
     # A distributed checkpoint read or written by a process without a process group (search).
     KnownWarning(UserWarning, r"torch\.distributed is disabled, unavailable or uninitialized",
                  r"torch\.distributed\.checkpoint"),
+    # The backward of FBGEMM's dense kernel (data-parallel tables: Adam on CPU) is its own
+    # autograd.Function; tests/train/test_recipe.py checks those tables train as torch Adam.
+    KnownWarning(UserWarning, r"fbgemm::dense_embedding_codegen_lookup_function: an autograd "
+                 r"kernel was not registered", r"torch\.autograd\.graph"),
 )
 
 # Logger name -> the starts of the messages of that logger's records hidden by default.
 KNOWN_LOG_RECORDS: dict[str, tuple[str, ...]] = {
+    # TorchRec's planner, on the root logger, for every data-parallel (replicated) table.
+    "root": ("Sharding spec not found for ",),
+    "torchrec.distributed.utils": (
+        "Sharding Type is data_parallel, caching params will be ignored",),
     "torchrec.distributed.planner.types": (
         "The topology was constructed directly rather than via TopologyFactory",),
     "torchrec.distributed.planner.storage_reservations": (
