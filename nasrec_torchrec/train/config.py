@@ -56,11 +56,13 @@ class TrainConfig:
         clip_grad_norm: clip the global L2 norm of the dense gradients (after the cross-rank
             reduction) to this before each dense optimizer step (the official code: 5.0);
             the fused tables, updated inside the backward by FBGEMM, are not included
-            (None: no clipping).
+            (0 or None: no clipping).
         max_loss: stop the run when the median training loss of the last 25 steps exceeds
             this (`train.divergence`; a non-finite loss always stops it).
         lr_schedule: "cosine" (over the run's steps) or "constant".
-        lr_warmup_fraction: linear LR warm-up over this fraction of the steps.
+        lr_warmup_steps: linear LR warm-up over the first N steps (a shorter run ends in it).
+        lr_warmup_fraction: warm up over this fraction of the run's steps instead (None: use
+            `lr_warmup_steps`).
         embedding_dim: E.
         embedding_cap: rows per table at most (search); None for full tables.
         embedding_init_std: draw the tables from N(0, std^2) (FuxiCTR: 1e-4); None: uniform
@@ -121,16 +123,20 @@ class TrainConfig:
     clip_grad_norm: Optional[float] = option(
         None, "clip the global L2 norm of the dense gradients (after the cross-rank "
         "reduction) to NORM before the dense optimizer step (the official NASRec code: 5.0); "
-        "the fused tables are not included (default: off)", above=0.0, metavar="NORM")
+        "the fused tables are not included (default: off; 0: off)", minimum=0.0,
+        metavar="NORM")
     max_loss: Optional[float] = option(
         100.0, "stop a diverging run: when the median training loss of the last 25 steps "
         "exceeds LOSS (a non-finite loss always stops it; the last good checkpoint is kept)",
         above=0.0, metavar="LOSS", fixed_on_resume=False)
     lr_schedule: str = option("cosine", "learning-rate schedule over the run",
                               choices=lambda: list(LR_SCHEDULES))
-    lr_warmup_fraction: float = option(0.0, "linear learning-rate warm-up over this fraction "
-                                       "of the steps", flag="--lr-warmup", minimum=0.0,
-                                       below=1.0, metavar="FRACTION")
+    lr_warmup_steps: int = option(0, "linear learning-rate warm-up over the first N steps (a "
+                                  "shorter run ends before the full rate)", minimum=0,
+                                  metavar="N")
+    lr_warmup_fraction: Optional[float] = option(
+        None, "warm up over this fraction of the run's steps instead of --lr-warmup-steps",
+        flag="--lr-warmup", minimum=0.0, below=1.0, metavar="FRACTION")
     embedding_dim: int = option(16, "embedding width", minimum=1)
     embedding_cap: Optional[int] = option(DEFAULT_EMBEDDING_CAP, "at most N rows per table",
                                           minimum=2, metavar="N")

@@ -102,8 +102,10 @@ def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
     assert TrainConfig.from_dict(config.to_dict()).clip_grad_norm == 5.0
     args = parser.parse_args(["--output", str(tmp_path)])
     assert run_from_args(TrainConfig, args).clip_grad_norm is None
+    args = parser.parse_args(["--output", str(tmp_path), "--clip-grad-norm", "0"])  # off
+    run_from_args(TrainConfig, args).validate()
     with pytest.raises(NASRecError, match="'clip_grad_norm'"):
-        TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
+        TrainConfig(output=str(tmp_path), clip_grad_norm=-1.0).validate()
 
 
 def _clipped_config(output: str) -> TrainConfig:
