@@ -29,9 +29,10 @@ def warmup_length(total_steps: int, warmup_steps: int,
 
 def _after_warm_up(shape: Callable[[float], float]) -> ScheduleFactor:
     """A factor: linear warm-up from 1/warmup_steps to 1 over the first `warmup_steps` steps
-    (all of a shorter run), then `final_factor + (1 - final_factor) * shape(progress)` with `progress` from 0 (the
-    first step after the warm-up) towards 1, which it would reach one step after the last (so
-    no step trains at the final rate); steps past the end get `final_factor`."""
+    (all of a shorter run), then `final_factor + (1 - final_factor) * shape(progress)` with
+    `progress` from 0 (the first step after the warm-up) towards 1, which it would reach one
+    step after the last (so no step trains at the final rate); steps past the end get
+    `final_factor`."""
     def factor(step: int, total_steps: int, warmup_steps: int = 0,
                final_factor: float = 0.0) -> float:
         _check(total_steps, warmup_steps)
