@@ -51,6 +51,8 @@ class Option:
             one that cannot change what the run computes (threads, progress bars, logging,
             where files go) or only says how far it goes (a search's budget).
         path: the value names a file or directory (compared as a real path on resume).
+        none_as: the flag value that gives None where the default is not None (e.g. "0" for
+            "off"; the config class turns it into None).
     """
 
     help: str = ""
@@ -64,6 +66,7 @@ class Option:
     cli: bool = True
     fixed_on_resume: bool = True
     path: bool = False
+    none_as: Optional[str] = None
 
     def choice_names(self) -> Optional[tuple[str, ...]]:
         """The admitted values (a registry's current names), or None for any."""
@@ -359,4 +362,6 @@ def to_argv(config: Any) -> list[str]:
             argv += [flag, *map(str, value)]
         elif value is not None:
             argv += [flag, str(value)]
+        elif spec.none_as is not None:
+            argv += [flag, spec.none_as]
     return argv

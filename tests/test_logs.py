@@ -29,7 +29,12 @@ TIMESTAMP = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} ", re.MULTILINE)
 THIRD_PARTY_LINES = ("SplitTableBatchedEmbeddingBagsCodegen", "Successfully loaded",
                      "torchrec.distributed.planner", "Total proposals to search",
                      "FutureWarning", "UserWarning", "is_fx_tracing", "TopologyFactory",
-                     "param | sharding type")
+                     "param | sharding type", "WARNING")
+# What TorchRec, torch and FBGEMM say about data-parallel tables (Adam on CPU; Frappe's).
+DATA_PARALLEL_LINES = ("Sharding spec not found for model.embedding_bag_collection.t_C1",
+                       "Sharding Type is data_parallel, caching params will be ignored",
+                       "`broadcast_buffers` is deprecated",
+                       "an autograd kernel was not registered")
 
 
 @pytest.fixture
@@ -110,6 +115,12 @@ def test_known_records_are_hidden_by_message_only_by_default(restored_logging: N
     assert _passes("root", "Some other root warning")
     assert not _passes("torchrec.distributed.utils",
                        "Sharding Type is data_parallel, caching params will be ignored")
+    assert not _passes("root", "Sharding spec not found for model.embedding_bag_collection.t_a")
+    assert _passes("root", "Sharding spec of another kind")
+    assert not _passes("torchrec.distributed.utils",
+                       "Sharding Type is data_parallel, caching params will be ignored")
+    assert _passes("torchrec.distributed.utils",
+                   "Compute Kernel is fused_uvm, caching params will be ignored")
     setup_logging(verbose=False)  # idempotent: one filter per logger
     assert len(logging.getLogger(planner_types).filters) == 1
     setup_logging(verbose=True)
@@ -128,7 +139,13 @@ def test_known_warnings_are_hidden_by_message_and_module(restored_logging: None)
     warnings.filterwarnings("always", append=True)  # after ours: show everything else
     buffers = "`broadcast_buffers` is deprecated. Use `forward_sync_buffers` instead."
     assert not _shown(buffers, FutureWarning, "torchrec.distributed.model_parallel")
+    assert not _shown(buffers, FutureWarning, "torchrec.distributed.embeddingbag")
     assert _shown(buffers, FutureWarning, "somewhere.else")
+    autograd = ("fbgemm::dense_embedding_codegen_lookup_function: an autograd kernel was not "
+                "registered to the Autograd key(s) but we are trying to backprop through it.")
+    assert not _shown(autograd, UserWarning, "torch.autograd.graph")
+    assert _shown(autograd.replace("dense_embedding", "other"), UserWarning,
+                  "torch.autograd.graph")
     assert _shown("Another deprecation", FutureWarning, "torchrec.distributed.model_parallel")
     assert not _shown(buffers, FutureWarning, "torchrec.distributed.embeddingbag")
     assert not _shown("`torch.distributed.all_gather_into_tensor` is deprecated. Please use "
@@ -172,13 +189,16 @@ def _train_args(data: str, output: str) -> list[str]:
             "--batch-size", "64", "--threads", "1", "--no-progress"]
 
 
-def test_a_default_command_prints_our_lines_only(synthetic_criteo: str, tmp_path) -> None:
-    result = _run(["nasrec_torchrec.cli", "train",
+@pytest.mark.parametrize("optimizer", ["adagrad", "adam"])  # adam on CPU: data-parallel
+def test_a_default_command_prints_our_lines_only(synthetic_criteo: str, tmp_path,
+                                                 optimizer: str) -> None:
+    result = _run(["nasrec_torchrec.cli", "train", "--optimizer", optimizer,
                    *_train_args(synthetic_criteo, str(tmp_path / "run"))])
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
-    assert [line for line in THIRD_PARTY_LINES if line in output] == []
+    assert [line for line in THIRD_PARTY_LINES + DATA_PARALLEL_LINES if line in output] == []
     assert "INFO embeddings: sharding plan: 26 tables (" in result.stderr
+    assert ("26 data_parallel" in result.stderr) == (optimizer == "adam")
     assert "INFO train.trainer: val: log loss" in result.stderr
     assert "3 steps, val log loss" in result.stdout
     assert not TIMESTAMP.search(result.stderr)
@@ -199,6 +219,14 @@ def test_a_verbose_stage_prints_the_stacks_lines_with_timestamps(synthetic_crite
                  "TopologyFactory", "DEBUG nasrec_torchrec.embeddings: sharding plan:\n"):
         assert line in result.stderr, line
     assert TIMESTAMP.search(result.stderr)
+
+
+def test_verbose_shows_what_is_hidden_about_data_parallel_tables(synthetic_criteo: str,
+                                                                 tmp_path) -> None:
+    result = _run(["nasrec_torchrec.cli", "--verbose", "train", "--optimizer", "adam",
+                   *_train_args(synthetic_criteo, str(tmp_path / "run"))])
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert [line for line in DATA_PARALLEL_LINES if line not in result.stderr] == []
 
 
 def test_an_error_is_still_one_line_after_our_own(tmp_path) -> None:

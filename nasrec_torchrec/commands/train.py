@@ -1,8 +1,8 @@
 """Train one model: a found architecture (NASRecNet from JSON) or a baseline.
 
 Capped tables by default (--embedding-cap, 500000); --full-tables for the final model.
-Embeddings are sharded and trained with fused Adagrad; dense weights with Adagrad; cosine
-learning-rate schedule. Writes metrics.jsonl, config.json, checkpoints/ and results.json
+Embeddings are sharded and trained with fused Adagrad; dense weights with Adagrad (their
+gradients' norm clipped at 5); a 1000-step warm-up, then a cosine learning-rate schedule. Writes metrics.jsonl, config.json, checkpoints/ and results.json
 (validation log loss and AUC, samples/s).
 
 Examples:

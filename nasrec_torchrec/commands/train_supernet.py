@@ -3,7 +3,8 @@
 Every rank draws the same path (a generator seeded by --seed); during the first
 --path-warmup fraction of the steps the full path is trained with a probability decaying
 linearly from 1 to 0 (the paper's warm-up). Embeddings are sharded and trained with fused
-Adagrad; dense weights with Adagrad; cosine learning-rate schedule. Writes metrics.jsonl,
+Adagrad; dense weights with Adagrad (their gradients' norm clipped at 5); a 1000-step
+learning-rate warm-up, then a cosine schedule. Writes metrics.jsonl,
 config.json (with the whole search space), checkpoints/ and results.json (validation log
 loss and AUC of the full path).
 

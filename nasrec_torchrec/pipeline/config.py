@@ -55,7 +55,8 @@ class TrainingSection:
     """The training settings every training stage's section has.
 
     Args:
-        epochs, max_steps, batch_size, lr (dense and tables): the training.
+        epochs, max_steps, batch_size, lr (dense and tables), lr_warmup_steps: the training
+            (a stage much shorter than the default warm-up may want a shorter one).
         checkpoint_every: steps between checkpoints (what an interrupted run resumes from).
         args: further flags of the stage's command.
     """
@@ -64,6 +65,7 @@ class TrainingSection:
     max_steps: Optional[int] = same_as(TrainConfig, "max_steps")
     batch_size: int = option(256, minimum=1)
     lr: float = same_as(TrainConfig, "learning_rate")
+    lr_warmup_steps: int = same_as(TrainConfig, "lr_warmup_steps")
     checkpoint_every: Optional[int] = option(2000, minimum=0)
     args: list[str] = field(default_factory=list)
 

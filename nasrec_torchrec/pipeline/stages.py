@@ -89,7 +89,8 @@ def _train(config: ExperimentConfig, section: Any, data: str, output: str,
     train = TrainConfig(data=data, output=output, epochs=section.epochs,
                         max_steps=section.max_steps, batch_size=section.batch_size,
                         learning_rate=section.lr, embedding_learning_rate=section.lr,
-                        seed=config.seed, threads=config.threads, device=config.device,
+                        lr_warmup_steps=section.lr_warmup_steps, seed=config.seed,
+                        threads=config.threads, device=config.device,
                         progress_bar=config.progress, resume=True, **settings)
     if section.checkpoint_every is not None:
         train.checkpoint_every = section.checkpoint_every

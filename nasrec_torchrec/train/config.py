@@ -54,13 +54,18 @@ class TrainConfig:
             `weight_decay` of torch Adam over whole tables on CPU, of the fused ADAM on the
             rows of the batch on CUDA); FuxiCTR's `embedding_regularizer` on CPU.
         clip_grad_norm: clip the global L2 norm of the dense gradients (after the cross-rank
-            reduction) to this before each dense optimizer step (the official code: 5.0);
+            reduction) to this before each dense optimizer step (the official code's 5.0);
             the fused tables, updated inside the backward by FBGEMM, are not included
-            (None: no clipping).
+            (None, or 0 which becomes None: no clipping).
         max_loss: stop the run when the median training loss of the last 25 steps exceeds
             this (`train.divergence`; a non-finite loss always stops it).
         lr_schedule: "cosine" (over the run's steps) or "constant".
-        lr_warmup_fraction: linear LR warm-up over this fraction of the steps.
+        lr_warmup_steps: linear LR warm-up over the first N steps (a shorter run ends in it).
+            Adagrad's first steps move every weight by about the rate whatever its gradient;
+            1000 steps keep the published architectures stable without LayerNorm too
+            (`benchmarks/published_stability.py`), a small part of a real run.
+        lr_warmup_fraction: warm up over this fraction of the run's steps instead (None: use
+            `lr_warmup_steps`).
         embedding_dim: E.
         embedding_cap: rows per table at most (search); None for full tables.
         embedding_init_std: draw the tables from N(0, std^2) (FuxiCTR: 1e-4); None: uniform
@@ -119,18 +124,21 @@ class TrainConfig:
                                            "embedding_regularizer)", minimum=0.0,
                                            metavar="LAMBDA")
     clip_grad_norm: Optional[float] = option(
-        None, "clip the global L2 norm of the dense gradients (after the cross-rank "
-        "reduction) to NORM before the dense optimizer step (the official NASRec code: 5.0); "
-        "the fused tables are not included (default: off)", above=0.0, metavar="NORM")
+        5.0, "clip the global L2 norm of the dense gradients (after the cross-rank reduction) "
+        "to NORM before the dense optimizer step, as the official NASRec code; the fused "
+        "tables are not included (0: off)", minimum=0.0, metavar="NORM", none_as="0")
     max_loss: Optional[float] = option(
         100.0, "stop a diverging run: when the median training loss of the last 25 steps "
         "exceeds LOSS (a non-finite loss always stops it; the last good checkpoint is kept)",
         above=0.0, metavar="LOSS", fixed_on_resume=False)
     lr_schedule: str = option("cosine", "learning-rate schedule over the run",
                               choices=lambda: list(LR_SCHEDULES))
-    lr_warmup_fraction: float = option(0.0, "linear learning-rate warm-up over this fraction "
-                                       "of the steps", flag="--lr-warmup", minimum=0.0,
-                                       below=1.0, metavar="FRACTION")
+    lr_warmup_steps: int = option(1000, "linear learning-rate warm-up over the first N steps "
+                                  "(a shorter run ends before the full rate; 0: none)",
+                                  minimum=0, metavar="N")
+    lr_warmup_fraction: Optional[float] = option(
+        None, "warm up over this fraction of the run's steps instead of --lr-warmup-steps",
+        flag="--lr-warmup", minimum=0.0, below=1.0, metavar="FRACTION")
     embedding_dim: int = option(16, "embedding width", minimum=1)
     embedding_cap: Optional[int] = option(DEFAULT_EMBEDDING_CAP, "at most N rows per table",
                                           minimum=2, metavar="N")
@@ -174,6 +182,10 @@ class TrainConfig:
     source_data: Optional[str] = None
     notes: dict[str, Any] = option(default_factory=dict, cli=False, fixed_on_resume=False)
     extra: dict[str, Any] = option(default_factory=dict, cli=False, fixed_on_resume=False)
+
+    def __post_init__(self) -> None:
+        if self.clip_grad_norm == 0:  # --clip-grad-norm 0: off, recorded as runs before
+            self.clip_grad_norm = None
 
     def validate(self, world_size: int = 1, source: str = "train config") -> None:
         """Raise `NASRecError` naming `source` and the field at fault."""

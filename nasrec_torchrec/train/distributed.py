@@ -6,6 +6,7 @@ one-rank gloo group over an in-memory store (no port, no network).
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import logging
 import os
@@ -119,8 +120,14 @@ def init_distributed(device: str = "auto", num_threads: Optional[int] = None,
 
 
 def teardown(context: Optional[DistributedContext] = None) -> None:
-    """Destroy the process group if `init_distributed` created it (or if no context is given)."""
+    """Destroy the process group if `init_distributed` created it (or if no context is given).
+
+    Models released by the caller are collected first: a DistributedDataParallel module (the
+    dense part, data-parallel tables) left to the interpreter's exit outlives its group, and its
+    reducer's threads then abort the process ("terminate called without an active exception").
+    """
     if dist.is_initialized() and (context is None or context.owns_group):
+        gc.collect()
         dist.destroy_process_group()
 
 

@@ -59,4 +59,5 @@ class LossGuard:
         kept = (f"the last good checkpoint is {last}" if last else
                 "no checkpoint was saved before it (--checkpoint-every N keeps some)")
         return NASRecError(f"training diverged at step {step}: {what}; stopped, {kept}. Try "
-                           "--lr-warmup 0.25, --clip-grad-norm 5 or a lower --lr")
+                           "a lower --lr, a longer --lr-warmup-steps or a smaller "
+                           "--clip-grad-norm")

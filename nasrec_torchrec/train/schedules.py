@@ -1,33 +1,44 @@
 """Learning-rate schedules: one registry of rate multipliers, and the schedule that applies
 one to an optimizer's param groups. Pure Python (no torch): the optimizer is duck-typed.
 
-A schedule is a function `factor(step, total_steps, warmup_fraction, final_factor) -> float`
+A schedule is a function `factor(step, total_steps, warmup_steps, final_factor) -> float`
 giving the multiplier of the base rate at step `step` (0-based). A new schedule is one
 function and one entry of `LR_SCHEDULES`; every command's `--lr-schedule` lists it.
+`warmup_steps` says how long a run warms up (`--lr-warmup-steps`, or `--lr-warmup` as a
+fraction of the run).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Mapping, Optional
 
 from nasrec_torchrec.errors import NASRecError
 
 ScheduleFactor = Callable[[int, int, float, float], float]
 
 
+def warmup_length(total_steps: int, warmup_steps: int,
+                  warmup_fraction: Optional[float] = None) -> int:
+    """The warm-up steps of a run of `total_steps`: `warmup_fraction` of them when given,
+    else `warmup_steps` (a shorter run ends before its rate reaches the base rate)."""
+    if warmup_fraction is not None:
+        return int(round(warmup_fraction * total_steps))
+    return warmup_steps
+
+
 def _after_warm_up(shape: Callable[[float], float]) -> ScheduleFactor:
-    """A factor: linear warm-up from 1/warmup_steps to 1 over the first `warmup_fraction` of
-    the steps, then `final_factor + (1 - final_factor) * shape(progress)` with `progress` from
-    0 (the first step after the warm-up) towards 1, which it would reach one step after the
-    last (so no step trains at the final rate); steps past the end get `final_factor`."""
-    def factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
+    """A factor: linear warm-up from 1/warmup_steps to 1 over the first `warmup_steps` steps
+    (all of a shorter run), then `final_factor + (1 - final_factor) * shape(progress)` with
+    `progress` from 0 (the first step after the warm-up) towards 1, which it would reach one
+    step after the last (so no step trains at the final rate); steps past the end get
+    `final_factor`."""
+    def factor(step: int, total_steps: int, warmup_steps: int = 0,
                final_factor: float = 0.0) -> float:
-        _check(total_steps, warmup_fraction)
+        _check(total_steps, warmup_steps)
         if step >= total_steps:
             return final_factor
         step = max(step, 0)
-        warmup_steps = int(round(warmup_fraction * total_steps))
         if step < warmup_steps:
             return (step + 1) / warmup_steps
         progress = (step - warmup_steps) / (total_steps - warmup_steps)
@@ -49,18 +60,18 @@ linear_factor = _after_warm_up(_straight_line)
 """Warm-up, then a straight line from 1 towards `final_factor`."""
 
 
-def constant_factor(step: int, total_steps: int, warmup_fraction: float = 0.0,
+def constant_factor(step: int, total_steps: int, warmup_steps: int = 0,
                     final_factor: float = 0.0) -> float:
     """The base rate at every step (no warm-up, no decay)."""
-    _check(total_steps, warmup_fraction)
+    _check(total_steps, warmup_steps)
     return 1.0
 
 
-def _check(total_steps: int, warmup_fraction: float) -> None:
+def _check(total_steps: int, warmup_steps: int) -> None:
     if total_steps <= 0:
         raise NASRecError(f"total_steps must be positive, got {total_steps}")
-    if not 0.0 <= warmup_fraction < 1.0:
-        raise NASRecError(f"lr warm-up fraction must be in [0, 1), got {warmup_fraction}")
+    if warmup_steps < 0:
+        raise NASRecError(f"lr warm-up steps must be >= 0, got {warmup_steps}")
 
 
 LR_SCHEDULES: dict[str, ScheduleFactor] = {"cosine": cosine_factor, "constant": constant_factor,
@@ -77,7 +88,7 @@ def schedule_factor(name: str) -> ScheduleFactor:
 def step_rates(name: str, learning_rate: float, steps: int) -> list[float]:
     """The rate of each of `steps` steps under schedule `name` (no warm-up, towards 0)."""
     factor = schedule_factor(name)
-    return [learning_rate * factor(step, steps, 0.0, 0.0) for step in range(steps)]
+    return [learning_rate * factor(step, steps, 0, 0.0) for step in range(steps)]
 
 
 class LRSchedule:
@@ -91,7 +102,7 @@ class LRSchedule:
         optimizer: anything with `param_groups` (e.g. the `CombinedOptimizer` of
             `train.optimizers.build_optimizer`).
         total_steps: steps of the run.
-        warmup_fraction: fraction of the steps with linear warm-up.
+        warmup_steps: the first steps, with linear warm-up (`warmup_length`).
         final_factor: the rate after the last step as a fraction of the base.
         schedule: a name of `LR_SCHEDULES`.
 
@@ -102,22 +113,22 @@ class LRSchedule:
             pipeline.progress(...); schedule.step()
     """
 
-    def __init__(self, optimizer: Any, total_steps: int, warmup_fraction: float = 0.0,
+    def __init__(self, optimizer: Any, total_steps: int, warmup_steps: int = 0,
                  final_factor: float = 0.0, schedule: str = "cosine") -> None:
         self.optimizer = optimizer
         self.total_steps: int = total_steps
-        self.warmup_fraction: float = warmup_fraction
+        self.warmup_steps: int = warmup_steps
         self.final_factor: float = final_factor
         self.schedule: str = schedule
         self._factor: ScheduleFactor = schedule_factor(schedule)
         self.base_lrs: list[float] = [float(group["lr"]) for group in optimizer.param_groups]
         self.last_step: int = 0
-        self._factor(0, total_steps, warmup_fraction, final_factor)  # validates
+        self._factor(0, total_steps, warmup_steps, final_factor)  # validates
         self.apply()
 
     def factor(self) -> float:
         """The current multiplier of the base rates."""
-        return self._factor(self.last_step, self.total_steps, self.warmup_fraction,
+        return self._factor(self.last_step, self.total_steps, self.warmup_steps,
                             self.final_factor)
 
     def apply(self) -> None:
@@ -141,7 +152,7 @@ class LRSchedule:
     def state_dict(self) -> dict[str, Any]:
         """JSON-able state."""
         return {"last_step": self.last_step, "base_lrs": list(self.base_lrs),
-                "total_steps": self.total_steps, "warmup_fraction": self.warmup_fraction,
+                "total_steps": self.total_steps, "warmup_steps": self.warmup_steps,
                 "final_factor": self.final_factor, "schedule": self.schedule}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:

@@ -59,7 +59,7 @@ from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
     attach_fused_adam, build_optimizer)
 from nasrec_torchrec.train.run_dir import RunDirectory, refuse_changed_settings
-from nasrec_torchrec.train.schedules import LRSchedule
+from nasrec_torchrec.train.schedules import LRSchedule, warmup_length
 from nasrec_torchrec.train.sharding import check_table_sharding, table_sharding
 
 logger = logging.getLogger(__name__)
@@ -141,8 +141,10 @@ class Trainer:
             optimizer=config.optimizer, betas=tuple(config.betas),  # type: ignore[arg-type]
             table_learning_rate=config.embedding_learning_rate,
             table_weight_decay=config.embedding_weight_decay,
-            max_grad_norm=config.clip_grad_norm)
-        self.schedule = LRSchedule(self.optimizer, self.total_steps, config.lr_warmup_fraction,
+            max_grad_norm=config.clip_grad_norm or None)
+        warmup_steps = warmup_length(self.total_steps, config.lr_warmup_steps,
+                                     config.lr_warmup_fraction)
+        self.schedule = LRSchedule(self.optimizer, self.total_steps, warmup_steps,
                                    schedule=config.lr_schedule)
 
     # --- setup ---------------------------------------------------------------------------

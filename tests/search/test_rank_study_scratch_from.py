@@ -83,7 +83,8 @@ def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(t
     data = tmp_path / "data"
     data.mkdir()
     config = {"max_steps": 300, "batch_size": 256, "learning_rate": 0.04,
-              "embedding_cap": 500000, "seed": 0, "data": str(data / "." / ""),
+              "embedding_cap": 500000, "seed": 0, "clip_grad_norm": None,
+              "data": str(data / "." / ""),
               "model": ModelSpec.for_architecture(first, layer_norm=True).to_dict()}
     run = tmp_path / "run"
     assert finished_scratch_run(first, str(data), str(run), settings) is None  # nothing yet

@@ -13,6 +13,7 @@ from toy_training import ToyLoader, read_metrics, run_ranks, toy_dmp, toy_schema
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.networks import Supernet
+from nasrec_torchrec.settings import to_argv
 from nasrec_torchrec.space import get_space
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.distributed import init_distributed, teardown
@@ -101,15 +102,20 @@ def test_clip_grad_norm_flag_and_validation(tmp_path) -> None:
     assert config.clip_grad_norm == 5.0
     assert TrainConfig.from_dict(config.to_dict()).clip_grad_norm == 5.0
     args = parser.parse_args(["--output", str(tmp_path)])
-    assert run_from_args(TrainConfig, args).clip_grad_norm is None
+    assert run_from_args(TrainConfig, args).clip_grad_norm == 5.0  # the default
+    args = parser.parse_args(["--output", str(tmp_path), "--clip-grad-norm", "0"])  # off,
+    off = run_from_args(TrainConfig, args)  # recorded as the runs before the default were
+    assert off.clip_grad_norm is None and to_argv(off)[-2:] == ["--clip-grad-norm", "0"]
+    off.validate()
     with pytest.raises(NASRecError, match="'clip_grad_norm'"):
-        TrainConfig(output=str(tmp_path), clip_grad_norm=0.0).validate()
+        TrainConfig(output=str(tmp_path), clip_grad_norm=-1.0).validate()
 
 
 def _clipped_config(output: str) -> TrainConfig:
     return TrainConfig(output=output, batch_size=64, eval_batch_size=50, embedding_dim=4,
                        embedding_cap=None, max_steps=6, log_every=1, checkpoint_every=0,
-                       eval_split="", progress_bar=False, clip_grad_norm=0.05)
+                       eval_split="", progress_bar=False, clip_grad_norm=0.05,
+                       lr_warmup_steps=0)  # the full rate: the clipping shows in the losses
 
 
 def _two_rank_clipped(output: str) -> None:

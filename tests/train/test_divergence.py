@@ -47,5 +47,6 @@ def test_the_message_names_the_last_good_checkpoint(tmp_path):
     good.mkdir()
     (good / "state.json").write_text(json.dumps({"step": 20}))
     with pytest.raises(NASRecError, match=rf"the last good checkpoint is "
-                       rf"{os.path.join(str(tmp_path), 'step_000000020')}\. Try --lr-warmup"):
+                       rf"{os.path.join(str(tmp_path), 'step_000000020')}\. Try a lower --lr, a "
+                       r"longer --lr-warmup-steps or a smaller --clip-grad-norm$"):
         LossGuard(100.0, str(tmp_path)).check([math.inf], last_step=21)

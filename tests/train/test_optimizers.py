@@ -74,11 +74,11 @@ def test_schedule_sets_the_rate_of_the_fused_embedding_update(context, zero_lr):
 def test_schedule_state_round_trips(context):
     dmp = _toy_dmp(toy_schema())
     optimizer = build_optimizer(dmp)
-    schedule = LRSchedule(optimizer, total_steps=10, warmup_fraction=0.2)
+    schedule = LRSchedule(optimizer, total_steps=10, warmup_steps=2)
     for _ in range(4):
         schedule.step()
     other = LRSchedule(build_optimizer(_toy_dmp(toy_schema())), total_steps=10,
-                           warmup_fraction=0.2)
+                           warmup_steps=2)
     other.load_state_dict(schedule.state_dict())
     assert other.get_last_lr() == pytest.approx(schedule.get_last_lr())
-    assert schedule.get_last_lr()[0] == pytest.approx(0.1 * cosine_factor(4, 10, 0.2))
+    assert schedule.get_last_lr()[0] == pytest.approx(0.1 * cosine_factor(4, 10, 2))

@@ -8,7 +8,8 @@ import pytest
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.schedules import (LR_SCHEDULES, LRSchedule, constant_factor,
-                                             cosine_factor, linear_factor, step_rates)
+                                             cosine_factor, linear_factor, step_rates,
+                                             warmup_length)
 
 
 def test_cosine_factor_without_warmup_runs_from_one_towards_final():
@@ -23,18 +24,27 @@ def test_cosine_factor_without_warmup_runs_from_one_towards_final():
 
 
 def test_cosine_factor_with_linear_warmup():
-    values = [cosine_factor(step, 20, warmup_fraction=0.2) for step in range(20)]
+    values = [cosine_factor(step, 20, warmup_steps=4) for step in range(20)]
     assert values[:4] == pytest.approx([0.25, 0.5, 0.75, 1.0])
     assert values[4] == 1.0 and values[5] < 1.0
     assert values[-1] == pytest.approx(0.5 * (1 + math.cos(math.pi * 15 / 16)))
-    assert cosine_factor(6, 12, 0.0) == pytest.approx(0.5)
+    assert cosine_factor(6, 12, 0) == pytest.approx(0.5)
+
+
+def test_warm_up_over_n_steps_or_a_fraction_of_the_run():
+    assert warmup_length(10_000, 1000) == 1000
+    assert warmup_length(300, 1000) == 1000  # a shorter run ends in its warm-up
+    assert [cosine_factor(step, 3, 1000) for step in range(4)] == [0.001, 0.002, 0.003, 0.0]
+    assert warmup_length(300, 1000, warmup_fraction=0.1) == 30  # the fraction instead
+    assert warmup_length(300, 1000, warmup_fraction=0.0) == 0
+    assert warmup_length(7, 0, warmup_fraction=0.25) == 2  # rounded
 
 
 def test_cosine_factor_rejects_bad_arguments():
     with pytest.raises(NASRecError):
         cosine_factor(0, 0)
     with pytest.raises(NASRecError):
-        cosine_factor(0, 10, warmup_fraction=1.0)
+        cosine_factor(0, 10, warmup_steps=-1)
 
 
 def test_constant_keeps_the_base_rate_and_checks_its_arguments():
@@ -45,8 +55,8 @@ def test_constant_keeps_the_base_rate_and_checks_its_arguments():
 
 def test_linear_decays_in_a_straight_line_after_the_warm_up():
     assert [linear_factor(step, 4) for step in range(5)] == [1.0, 0.75, 0.5, 0.25, 0.0]
-    assert [linear_factor(step, 10, 0.2, 0.5) for step in range(3)] == [0.5, 1.0, 1.0]
-    assert linear_factor(6, 10, 0.2, 0.5) == pytest.approx(1.0 - 0.5 * 4 / 8)
+    assert [linear_factor(step, 10, 2, 0.5) for step in range(3)] == [0.5, 1.0, 1.0]
+    assert linear_factor(6, 10, 2, 0.5) == pytest.approx(1.0 - 0.5 * 4 / 8)
     assert linear_factor(10, 10, final_factor=0.1) == 0.1
     assert step_rates("linear", 0.04, 2) == [0.04, 0.02]
 
@@ -67,13 +77,13 @@ class _Groups:
 
 def test_schedule_scales_every_group_from_its_own_base_and_resumes():
     optimizer = _Groups(0.1, 0.01)
-    schedule = LRSchedule(optimizer, total_steps=10, warmup_fraction=0.2)
+    schedule = LRSchedule(optimizer, total_steps=10, warmup_steps=2)
     assert schedule.get_last_lr() == pytest.approx([0.05, 0.005])
     for _ in range(4):
         schedule.step()
-    assert schedule.get_last_lr() == pytest.approx([0.1 * cosine_factor(4, 10, 0.2),
-                                                    0.01 * cosine_factor(4, 10, 0.2)])
-    other = LRSchedule(_Groups(9.0, 9.0), total_steps=10, warmup_fraction=0.2)
+    assert schedule.get_last_lr() == pytest.approx([0.1 * cosine_factor(4, 10, 2),
+                                                    0.01 * cosine_factor(4, 10, 2)])
+    other = LRSchedule(_Groups(9.0, 9.0), total_steps=10, warmup_steps=2)
     other.load_state_dict(schedule.state_dict())
     assert other.get_last_lr() == schedule.get_last_lr()
 

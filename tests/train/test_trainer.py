@@ -27,7 +27,7 @@ def test_fit_writes_config_metrics_checkpoints_and_results(context, tmp_path):
     assert [m["step"] for m in metrics] == list(range(1, 17))  # 2 epochs x 8 batches
     assert {"loss", "lr", "embedding_lr", "samples_per_second"} <= set(metrics[0])
     lrs = [m["lr"] for m in metrics]
-    assert lrs[0] == 0.04 and lrs == sorted(lrs, reverse=True) and 0 < lrs[-1] < 1e-3
+    assert lrs == pytest.approx([0.04 * step / 1000 for step in range(1, 17)])  # warm-up
     assert [step for step, _ in list_checkpoints(str(tmp_path / "checkpoints"))] == [15, 16]
     written = json.loads((tmp_path / "results.json").read_text())
     assert written["val"]["rows"] == 200 and 0.0 <= written["val"]["auc"] <= 1.0
@@ -45,6 +45,13 @@ def test_a_fresh_run_refuses_an_output_with_checkpoints(context, tmp_path):
     toy_trainer(small_config(tmp_path, max_steps=3, overwrite=True), context).fit()
     assert [m["step"] for m in read_metrics(str(tmp_path))] == [1, 2, 3]
     assert [s for s, _ in list_checkpoints(str(tmp_path / "checkpoints"))] == [3]
+
+
+def test_cosine_lr_without_warm_up(context, tmp_path):
+    toy_trainer(small_config(tmp_path, max_steps=8, lr_warmup_steps=0, checkpoint_every=0),
+                context).fit()
+    lrs = [m["lr"] for m in read_metrics(str(tmp_path))]
+    assert lrs[0] == 0.04 and lrs == sorted(lrs, reverse=True) and 0 < lrs[-1] < 2e-3
 
 
 def test_max_steps_and_constant_lr(context, tmp_path):
