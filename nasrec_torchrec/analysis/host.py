@@ -39,6 +39,15 @@ def _cpu_info() -> tuple[str, set[str]]:
     return model or platform.processor(), flags
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""CPU flags of bf16 matrix instructions (without one, bf16 products are emulated: slow)."""
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU lists a bf16 matrix instruction set (`BF16_FLAGS`) in /proc/cpuinfo."""
+    return any(flag in _cpu_info()[1] for flag in BF16_FLAGS)
+
+
 def host_record(threads: Optional[int] = None) -> dict[str, Any]:
     """What a reader needs to compare a figure across machines.
 
