@@ -29,7 +29,6 @@ import argparse
 import contextlib
 import json
 import random
-import statistics
 import time
 from pathlib import Path
 from typing import Optional
