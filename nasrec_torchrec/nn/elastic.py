@@ -173,18 +173,13 @@ class _RowLinear(torch.autograd.Function):
 
     @staticmethod
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-        device = x.device.type
-        if torch.is_autocast_enabled(device):  # compute (and differentiate) in autocast's dtype
-            dtype = torch.get_autocast_dtype(device)
-            x, weight, bias = x.to(dtype), weight.to(dtype), bias.to(dtype)
         ctx.save_for_backward(x, weight)
-        with torch.autocast(device, enabled=False):
-            return _row_products(x, weight, bias)
+        return _row_products(x, weight, bias)
 
     @staticmethod
     def backward(ctx, grad: torch.Tensor):
         x, weight = ctx.saved_tensors
-        grad = grad.to(x.dtype).contiguous()
+        grad = grad.contiguous()
         batch, rows, width = grad.shape
         grad_x = grad_weight = grad_bias = None
         if ctx.needs_input_grad[0]:
@@ -199,13 +194,17 @@ class _RowLinear(torch.autograd.Function):
 
 def row_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """A linear map along the row axis: `x [B, N, E]`, `weight [n, N]`, `bias [n]` ->
-    `[B, n, E]` (`weight @ x[b] + bias[:, None]`); the same values as
-    `torch.matmul(weight, x) + bias[:, None]`, without its transposed copies."""
+    `[B, n, E]` (`weight @ x[b] + bias[:, None]`); in fp32, the values of
+    `torch.matmul(weight, x) + bias[:, None]` without its transposed copies. Under autocast
+    or in another dtype, that plain expression (a bf16 batched product would materialise the
+    broadcast weight); tracers and exports see the plain batched product."""
+    if torch.is_autocast_enabled(x.device.type) or x.dtype != torch.float32:
+        return torch.matmul(weight, x) + bias[:, None]
     tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
     if not tracing and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
                                                     or bias.requires_grad):
         return _RowLinear.apply(x, weight, bias)
-    return _row_products(x, weight, bias)  # tracers and exports see plain ops
+    return _row_products(x, weight, bias)
 
 
 class ElasticLinear(nn.Module):
