@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 from typing import ContextManager
 
-import torch
-
 PRECISIONS = ("fp32", "bf16")
 
 
 def body_autocast(precision: str, device_type: str) -> ContextManager:
-    """The context the body's forward runs in: bf16 autocast on `device_type`, or nothing."""
+    """The context the body's forward runs in: bf16 autocast on `device_type`, or nothing
+    (torch is imported here: `PRECISIONS` is read by configs that must not import it)."""
     if precision == "bf16":
+        import torch
+
         return torch.autocast(device_type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
