@@ -17,8 +17,10 @@ JSON holds the host (`host_record`), the matrix-product peak measured at the sta
 at the benchmark's own heaviest product shapes (`matmul_peak`), and per row: samples/s, GFLOP
 per CPU second (`torch.utils.flop_counter`, 2 FLOPs per multiply-add, forward + backward) and
 its fraction of the peak; then the profiler's share of matrix products in a step (self CPU
-time of mm/addmm/bmm/baddbmm) and the ceiling at these shapes (the step's products each
-timed alone: what the step would reach if everything else were free).
+time of mm/addmm/bmm/baddbmm), the products' own rate in the step (GFLOP per CPU second of
+the products alone: fraction of peak = share x that rate / peak) and the ceiling at these
+shapes (the step's products each timed alone: what the step would reach if everything else
+were free).
 
     OMP_NUM_THREADS=1 python benchmarks/supernet_step.py --output bench_out/supernet_step.json
 """
@@ -159,6 +161,13 @@ def summarise(name: str, work: Workload, measured: list[dict], batch: int, peak:
            "fraction_of_fp32_peak": fraction_of_peak(gflops, peak, "fp32", clock="cpu"),
            "rounds_gflop_per_cpu_s": [round(r["flop"] / r["cpu_s"] / 1e9, 1) for r in measured],
            **extra}
+    if "matmul_share" in extra:  # fraction_of_peak = matmul_share x the products' own rate
+        in_step = gflops / extra["matmul_share"]
+        row["gemm_gflop_per_cpu_s_in_step"] = round(in_step, 1)
+        row["gemm_in_step_fraction_of_peak"] = fraction_of_peak(in_step, peak, work.precision,
+                                                                clock="cpu")
+        row["gemm_alone_fraction_of_peak"] = fraction_of_peak(
+            extra["gemm_gflop_per_cpu_s_alone"], peak, work.precision, clock="cpu")
     print(json.dumps(row), flush=True)
     return row
 
