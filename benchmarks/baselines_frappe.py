@@ -10,7 +10,10 @@ fixed number of epochs, and an embedding width divisible by 4 for FBGEMM: 12).
 CPU (BatchNorm, dropout, DLRM's concatenation interaction, xDeepFM's one 64-map CIN layer,
 DCNv2's 4 parallel cross layers); `--settings defaults` keeps each model's paper defaults.
 `--option MODEL:KEY=VALUE` adds options. Writes `OUTPUT/results.json`, `OUTPUT/results.md`
-and every run's directory under `OUTPUT/runs/`.
+and every run's directory under `OUTPUT/runs/`. The JSON holds the host (`host_record`), the
+matrix-product peak measured at the start at the bodies' own heaviest product shapes, and per
+model its training samples/s and their fraction of that peak (the body's forward + backward
+FLOPs per sample; embeddings left out). BARS' figures are AUCs, which do not depend on the host.
 
     python benchmarks/baselines_frappe.py --epochs 10
     python benchmarks/baselines_frappe.py --models deepfm --option deepfm:dropout=0.3 \\
@@ -154,6 +157,27 @@ def training_rate(results: dict, run_dir: Path) -> Optional[float]:
     return sum(rates) / len(rates) if rates else None
 
 
+def body_profiles(models: list[str], args: argparse.Namespace, prepared: Path) -> dict:
+    """Model -> (training FLOPs per sample, heaviest product shapes) of its body at the
+    recipe's batch size on the prepared schema's features."""
+    from bench_host import body_training_profile
+
+    from nasrec_torchrec.baselines import get_baseline
+    from nasrec_torchrec.data.schema import Schema
+
+    schema = Schema.load(str(prepared))
+    dense, sparse = len(schema.dense), len(schema.sparse)
+    profiles = {}
+    for model in models:
+        flags = recipe_flags(args, model)
+        batch = int(flags[max(i for i, flag in enumerate(flags) if flag == "--batch-size") + 1])
+        body = get_baseline(model, dense, sparse, args.embedding_dim,
+                            **model_options(model, args.settings, args.option))
+        profiles[model] = body_training_profile(body.train(), batch, dense, sparse,
+                                                args.embedding_dim)
+    return profiles
+
+
 def markdown(rows: list[dict], header: str) -> str:
     """The results as a markdown table."""
     lines = [header, "",
@@ -204,6 +228,11 @@ def main() -> None:
     args = parser.parse_args()
 
     prepare(args.data_dir, args.prepared)
+    from bench_host import peak_section, throughput
+
+    profiles = body_profiles(args.models, args, args.prepared)
+    header_section = peak_section(sorted({shape for _, top in profiles.values()
+                                          for shape in top}), args.threads)
     suffix = f"_{args.tag}" if args.tag else ""
     args.output.mkdir(parents=True, exist_ok=True)
     rows = []
@@ -222,7 +251,8 @@ def main() -> None:
                         "val_per_epoch": [
                             {"epoch": e["epoch"], **e["val"]}
                             for e in results.get("early_stopping", {}).get("epochs", [])],
-                        "samples_per_second": training_rate(results, run_dir),
+                        **throughput(training_rate(results, run_dir), profiles[model][0],
+                                     header_section["matmul_peak"]),
                         "train_seconds": results["train_seconds"] or results["train_samples"]
                         / (training_rate(results, run_dir) or float("inf")),
                         "steps": results["steps"],
@@ -235,7 +265,8 @@ def main() -> None:
             "recipe", "settings", "embedding_dim", "seed", "threads")}
         settings["train_flags"] = {model: recipe_flags(args, model) for model in args.models}
         (args.output / f"results{suffix}.json").write_text(json.dumps(
-            {"settings": settings, "option": args.option, "rows": rows}, indent=2))
+            {**header_section, "settings": settings, "option": args.option, "rows": rows},
+            indent=2))
         extra = " + --embedding-weight-decay (per model, BARS' regulariser)" \
             if args.recipe == "bars" else ""
         header = (f"Frappe_x1 validation, recipe {args.recipe}: `{' '.join(RECIPES[args.recipe])}`"

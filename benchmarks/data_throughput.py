@@ -12,7 +12,6 @@ import argparse
 import json
 import logging
 import os
-import platform
 import shutil
 import time
 
@@ -79,7 +78,11 @@ def main() -> None:
         logger.info("loader batch %d: %.0f samples/s", result["batch_size"],
                     result["samples_per_second"])
 
+    from bench_host import host_section
+
     result = {
+        # the data path runs no matrix products: its rates are not set against the peak
+        **host_section(torch.get_num_threads()),
         "rows": args.rows,
         "tsv_bytes": os.path.getsize(tsv),
         "synth_raw": {"seconds": round(raw_seconds, 3),
@@ -89,8 +92,6 @@ def main() -> None:
                     "count_seconds": stats["timings"]["count_seconds"],
                     "encode_seconds": stats["timings"]["encode_seconds"]},
         "loader": loader,
-        "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                    "torch": torch.__version__, "torch_threads": torch.get_num_threads()},
     }
     os.makedirs(os.path.dirname(os.path.abspath(args.output)), exist_ok=True)
     with open(args.output, "w") as handle:

@@ -224,7 +224,10 @@ def main() -> None:
         lines.append(f"| {name} | {loss:.4f} | {auc:.4f} | {theirs} |")
     table = "\n".join(lines)
     print(table)
+    from bench_host import host_section
+
     result = {
+        **host_section(args.threads),
         "data": str(data), "threads": args.threads, "training_flags": TRAINING,
         "rows": [{"figure": name, "log_loss": loss, "auc": auc,
                   "official_log_loss": official[0] if official else None,

@@ -138,7 +138,10 @@ def main() -> None:
     table = markdown(rows, args.train_steps)
     print(table)
     args.output.parent.mkdir(parents=True, exist_ok=True)
-    args.output.write_text(json.dumps({"rows": rows, "train_steps": args.train_steps,
+    from bench_host import host_section
+
+    args.output.write_text(json.dumps({**host_section(args.threads),
+                                       "rows": rows, "train_steps": args.train_steps,
                                        "num_subnets": args.num_subnets, "timings": timings,
                                        "table_markdown": table}, indent=2))
     args.output.with_suffix(".md").write_text(table + "\n")

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import sys
 from typing import Any, Iterator
 
@@ -73,6 +72,8 @@ def differences(before: Any, after: Any, where: str = "") -> Iterator[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from bench_host import host_section
+
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("before")
     parser.add_argument("after")
@@ -89,9 +90,7 @@ def main(argv: list[str] | None = None) -> int:
         print(line)
     verdict = {"before": os.path.abspath(args.before), "after": os.path.abspath(args.after),
                "records_compared": len(before), "identical": not found,
-               "differences": found, "host": {"machine": platform.machine(),
-                                              "processor": platform.processor(),
-                                              "cpus": os.cpu_count()}}
+               "differences": found, **host_section(None)}
     with open(args.output, "w") as handle:
         json.dump(verdict, handle, indent=2)
     print(f"{len(before)} records compared: "

@@ -80,8 +80,11 @@ def main() -> None:
                     result["size_float"], result["size_single_operator_float"],
                     result["no_op_mutations"]["unchanged_fraction"])
     args.output.parent.mkdir(parents=True, exist_ok=True)
+    from bench_host import host_section
+
     args.output.write_text(json.dumps(
-        {"results": results, "seconds": time.perf_counter() - start}, indent=2))
+        {**host_section(1), "results": results, "seconds": time.perf_counter() - start},
+        indent=2))
     logger.info("wrote %s", args.output)
 
 

@@ -10,6 +10,13 @@ Runs: supernet single-op any-conn (official-full, official-small; cap 0.5M), the
 official-small supernet on 1 vs 2 processes. Each run also reports its CPU seconds and the
 load average (wall-clock rates are noisy on a shared machine).
 
+The JSON starts with the host (`host_record`) and the matrix-product peak measured at the
+start of the run at the bodies' own heaviest product shapes (`matmul_peak`, with the threads of
+one process); every run gives its samples/s and their fraction of that peak (the body's
+forward + backward FLOPs per sample: a supernet's mean over sampled paths; embeddings are not
+matrix products and are left out). The official implementation's samples/s are kept as a
+reference measured on ANOTHER host (it is not available to run here): not a comparison.
+
     python benchmarks/training_throughput.py --output bench_out/training_throughput.json
 """
 
@@ -24,14 +31,20 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Optional
 
 REPO = Path(__file__).resolve().parents[1]
 OFFICIAL_ARCH = (REPO.parent / "shared" / "reference" / "official_configs"
                  / "ea_criteo_kaggle_xlarge_best_1shot.json")
-# samples/s of the official implementation on this machine (issue 4), for the side-by-side.
-OFFICIAL = {"supernet official-full": 226, "supernet official-small": 546,
-            "full path official-full": 62, "criteo best, full tables": 68,
-            "criteo best, capped tables": 584}
+# samples/s of the official implementation (facebookresearch/NasRec) measured on ANOTHER host
+# (the machine of issue #4; its CPU was not recorded): a reference, not comparable with this
+# host's figures.
+OFFICIAL_ELSEWHERE = {
+    "host": "another host (issue #4's machine, CPU not recorded); not this host",
+    "samples_per_second": {"supernet official-full": 226, "supernet official-small": 546,
+                           "full path official-full": 62, "criteo best, full tables": 68,
+                           "criteo best, capped tables": 584}}
+BODY_SAMPLE_PATHS = 16  # supernet paths averaged for a supernet run's FLOPs per sample
 
 
 def _nasrec(*args: str, processes: int = 1) -> list[str]:
@@ -39,6 +52,42 @@ def _nasrec(*args: str, processes: int = 1) -> list[str]:
         return [sys.executable, "-m", "nasrec_torchrec.cli", *args]
     return [sys.executable, "-m", "torch.distributed.run", "--standalone",
             f"--nproc_per_node={processes}", "-m", "nasrec_torchrec.cli", *args]
+
+
+def body_profiles(official: Path) -> dict[str, tuple[float, list]]:
+    """Run kind -> (training FLOPs per sample, heaviest product shapes) of its body at batch
+    256 on Criteo shapes (13 dense, 26 sparse x 16)."""
+    import random
+
+    from bench_host import body_training_profile
+
+    from nasrec_torchrec.nn.networks import NASRecNet, Supernet
+    from nasrec_torchrec.space import get_space, load_official, sample_full
+    from nasrec_torchrec.space import sample_single_op_any_conn
+
+    profiles = {}
+    for space_name in ("official-full", "official-small"):
+        supernet = Supernet(get_space(space_name), 13, 26)
+        rng = random.Random(0)
+        runs = [body_training_profile(supernet, 256, 13, 26, 16,
+                                      sample_single_op_any_conn(supernet.space, rng))
+                for _ in range(BODY_SAMPLE_PATHS)]
+        profiles[f"supernet {space_name}"] = (statistics.mean(f for f, _ in runs), runs[0][1])
+        if space_name == "official-full":
+            profiles["full path official-full"] = body_training_profile(
+                supernet, 256, 13, 26, 16, sample_full(supernet.space, rng))
+    if official.is_file():
+        net = NASRecNet(load_official(official)[0], 13, 26, layer_norm=False)
+        profiles["criteo best"] = body_training_profile(net, 256, 13, 26, 16)
+    return profiles
+
+
+def _profile_of(name: str, profiles: dict) -> Optional[float]:
+    """Training FLOPs per sample of run `name`."""
+    for kind, (flops, _) in profiles.items():
+        if name.startswith(kind):
+            return flops
+    return None
 
 
 def _run(name: str, command: list[str], output: Path, threads: int) -> dict:
@@ -61,10 +110,7 @@ def _run(name: str, command: list[str], output: Path, threads: int) -> dict:
     steady = statistics.median(rates[1:] or rates)
     row = {"run": name, "samples_per_second": round(steady, 1), "wall_seconds": round(seconds, 1),
            "peak_rss_gb": round(peak_kb / 2**20, 2),
-           "cpu_seconds": round(cpu_seconds, 1), "load_average": os.getloadavg()[0],
-           "official_samples_per_second": OFFICIAL.get(name)}
-    if row["official_samples_per_second"]:
-        row["speedup"] = round(steady / row["official_samples_per_second"], 1)
+           "cpu_seconds": round(cpu_seconds, 1), "load_average": os.getloadavg()[0]}
     print(json.dumps(row), flush=True)
     return row
 
@@ -129,8 +175,13 @@ def main() -> None:
     runs.append(("supernet official-small, 2 processes",
                  ["train-supernet", "--space", "official-small", "--strategy",
                   "single_op_any_conn", "--path-warmup", "0", "--data", str(data)], 2))
-    results = {"batch_size": 256, "threads_per_process": args.threads, "steps": args.steps,
-               "data": str(data), "runs": []}
+    from bench_host import peak_section, throughput
+
+    profiles = body_profiles(args.official_architecture)
+    shapes = sorted({shape for _, top in profiles.values() for shape in top})
+    results = {**peak_section(shapes, args.threads), "batch_size": 256,
+               "threads_per_process": args.threads, "steps": args.steps, "data": str(data),
+               "runs": [], "reference_from_another_host": OFFICIAL_ELSEWHERE}
     for name, stage_args, processes in runs:
         if args.only and not any(word in name for word in args.only):
             continue
@@ -138,7 +189,10 @@ def main() -> None:
         threads = max(1, args.threads // processes)
         command = _nasrec(*stage_args, "--output", str(output), *common[:-1], str(threads),
                           processes=processes)
-        results["runs"].append(_run(name, command, output, threads))
+        row = _run(name, command, output, threads)
+        row.update(throughput(row["samples_per_second"], _profile_of(name, profiles),
+                              results["matmul_peak"]))
+        results["runs"].append(row)
     args.output.parent.mkdir(parents=True, exist_ok=True)
     args.output.write_text(json.dumps(results, indent=2))
     print(f"wrote {args.output}")

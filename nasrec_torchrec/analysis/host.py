@@ -39,6 +39,15 @@ def _cpu_info() -> tuple[str, set[str]]:
     return model or platform.processor(), flags
 
 
+BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+"""CPU flags of bf16 matrix instructions (without one, bf16 products are emulated: slow)."""
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU lists a bf16 matrix instruction set (`BF16_FLAGS`) in /proc/cpuinfo."""
+    return any(flag in _cpu_info()[1] for flag in BF16_FLAGS)
+
+
 def host_record(threads: Optional[int] = None) -> dict[str, Any]:
     """What a reader needs to compare a figure across machines.
 
@@ -60,8 +69,10 @@ def host_record(threads: Optional[int] = None) -> dict[str, Any]:
     return record
 
 
-def _matmul_gflops(rows: int, inner: int, cols: int, dtype, seconds: float) -> float:
-    """Best GFLOP/s of `[rows, inner] @ [inner, cols]` over repeats filling about `seconds`."""
+def _matmul_gflops(rows: int, inner: int, cols: int, dtype, seconds: float
+                   ) -> tuple[float, float]:
+    """Best (GFLOP per wall second, GFLOP per CPU second of this process) of
+    `[rows, inner] @ [inner, cols]` over repeats filling about `seconds`."""
     import torch
 
     left = torch.randn(rows, inner).to(dtype)
@@ -69,14 +80,17 @@ def _matmul_gflops(rows: int, inner: int, cols: int, dtype, seconds: float) -> f
     flops = 2.0 * rows * inner * cols
     for _ in range(3):  # warm-up: kernel selection, page faults
         torch.mm(left, right)
-    best, deadline = 0.0, time.perf_counter() + seconds
+    best_wall = best_cpu = 0.0
+    deadline = time.perf_counter() + seconds
     while time.perf_counter() < deadline:
-        repeats, start = 0, time.perf_counter()
+        repeats, start, cpu_start = 0, time.perf_counter(), time.process_time()
         while time.perf_counter() - start < 0.05:
             torch.mm(left, right)
             repeats += 1
-        best = max(best, flops * repeats / (time.perf_counter() - start) / 1e9)
-    return best
+        wall, cpu = time.perf_counter() - start, time.process_time() - cpu_start
+        best_wall = max(best_wall, flops * repeats / wall / 1e9)
+        best_cpu = max(best_cpu, flops * repeats / max(cpu, 1e-9) / 1e9)
+    return best_wall, best_cpu
 
 
 def matmul_peak(shapes: Iterable[tuple[int, int, int]] = ((256, 512, 512),),
@@ -90,8 +104,10 @@ def matmul_peak(shapes: Iterable[tuple[int, int, int]] = ((256, 512, 512),),
         threads: intra-op threads while timing (restored afterwards).
         seconds: timing budget per shape and dtype.
         dtypes: "fp32" and/or "bf16".
-    Returns: {dtype: {"gflops": best GFLOP/s, "shape": [rows, inner, cols] that reached it,
-        "per_shape": {"RxIxC": GFLOP/s}}}.
+    Returns: {dtype: {"gflops": best GFLOP/s (wall clock), "shape": [rows, inner, cols] that
+        reached it, "per_shape": {"RxIxC": GFLOP/s}, "gflops_per_cpu_s": best GFLOP per CPU
+        second of this process (all its threads: a per-core figure, steadier than the wall
+        clock on a shared machine), "per_shape_per_cpu_s": {"RxIxC": GFLOP per CPU second}}}.
     """
     import torch
 
@@ -102,17 +118,25 @@ def matmul_peak(shapes: Iterable[tuple[int, int, int]] = ((256, 512, 512),),
     try:
         for name in dtypes:
             dtype = {"fp32": torch.float32, "bf16": torch.bfloat16}[name]
-            per_shape = {f"{r}x{i}x{c}": _matmul_gflops(r, i, c, dtype, seconds)
-                         for r, i, c in shapes}
+            rates = {f"{r}x{i}x{c}": _matmul_gflops(r, i, c, dtype, seconds)
+                     for r, i, c in shapes}
+            per_shape = {key: wall for key, (wall, _) in rates.items()}
+            per_cpu = {key: cpu for key, (_, cpu) in rates.items()}
             best = max(per_shape, key=per_shape.__getitem__)
             peaks[name] = {"gflops": round(per_shape[best], 2),
                            "shape": [int(x) for x in best.split("x")],
-                           "per_shape": {k: round(v, 2) for k, v in per_shape.items()}}
+                           "per_shape": {k: round(v, 2) for k, v in per_shape.items()},
+                           "gflops_per_cpu_s": round(max(per_cpu.values()), 2),
+                           "per_shape_per_cpu_s": {k: round(v, 2) for k, v in per_cpu.items()}}
     finally:
         torch.set_num_threads(previous)
     return peaks
 
 
-def fraction_of_peak(gflops: float, peak: dict[str, dict[str, Any]], dtype: str = "fp32") -> float:
-    """`gflops` as a fraction of the measured `peak[dtype]`."""
-    return round(gflops / peak[dtype]["gflops"], 4)
+def fraction_of_peak(gflops: float, peak: dict[str, dict[str, Any]], dtype: str = "fp32",
+                     clock: str = "wall") -> float:
+    """`gflops` as a fraction of the measured `peak[dtype]`: GFLOP per wall second against
+    the wall-clock peak (`clock="wall"`), or GFLOP per CPU second against the CPU-time peak
+    (`clock="cpu"`)."""
+    key = {"wall": "gflops", "cpu": "gflops_per_cpu_s"}[clock]
+    return round(gflops / peak[dtype][key], 4)

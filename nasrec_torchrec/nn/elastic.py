@@ -158,6 +158,55 @@ def full_range(width: int) -> Ranges:
     return ((0, width),) if width > 0 else ()
 
 
+def _row_products(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """`weight @ x[b] + bias[:, None]` for every b, as one batched product with the weight
+    and bias broadcast: `x [B, N, E]` is read in place and the result is contiguous."""
+    batch = x.shape[0]
+    return torch.baddbmm(bias[:, None].expand(batch, -1, x.shape[2]),
+                         weight.expand(batch, -1, -1), x)
+
+
+class _RowLinear(torch.autograd.Function):
+    """`_row_products` with a backward that keeps `[B, rows, E]` layouts: the input's
+    gradient is one batched product, the weight's one matrix product over the B x E columns
+    (plain `torch.matmul(weight, x)` transposes and copies `x`, its output and gradients)."""
+
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x, weight)
+        return _row_products(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        x, weight = ctx.saved_tensors
+        grad = grad.contiguous()
+        batch, rows, width = grad.shape
+        grad_x = grad_weight = grad_bias = None
+        if ctx.needs_input_grad[0]:
+            grad_x = torch.bmm(weight.t().expand(batch, -1, -1), grad)
+        if ctx.needs_input_grad[1]:
+            grad_weight = torch.mm(grad.transpose(0, 1).reshape(rows, batch * width),
+                                   x.transpose(0, 1).reshape(x.shape[1], batch * width).t())
+        if ctx.needs_input_grad[2]:
+            grad_bias = grad.sum((0, 2))
+        return grad_x, grad_weight, grad_bias
+
+
+def row_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """A linear map along the row axis: `x [B, N, E]`, `weight [n, N]`, `bias [n]` ->
+    `[B, n, E]` (`weight @ x[b] + bias[:, None]`); in fp32, the values of
+    `torch.matmul(weight, x) + bias[:, None]` without its transposed copies. Under autocast
+    or in another dtype, that plain expression (a bf16 batched product would materialise the
+    broadcast weight); tracers and exports see the plain batched product."""
+    if torch.is_autocast_enabled(x.device.type) or x.dtype != torch.float32:
+        return torch.matmul(weight, x) + bias[:, None]
+    tracing = torch.jit.is_tracing() or torch.compiler.is_compiling()
+    if not tracing and torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad
+                                                    or bias.requires_grad):
+        return _RowLinear.apply(x, weight, bias)
+    return _row_products(x, weight, bias)
+
+
 class ElasticLinear(nn.Module):
     """A linear map `[out_max, in_max]` run on its first `out` rows and the columns `ranges`.
 
@@ -218,7 +267,7 @@ class ElasticLinear(nn.Module):
 
     def forward_rows(self, x: torch.Tensor, out: int, ranges: Ranges) -> torch.Tensor:
         """Along the row axis: `x [B, sum of rows, E] -> [B, out, E]` (one bias per row)."""
-        return torch.matmul(self.sliced_weight(out, ranges), x) + self.sliced_bias(out)[:, None]
+        return row_linear(x, self.sliced_weight(out, ranges), self.sliced_bias(out))
 
 
 class ElasticLayerNorm(nn.Module):

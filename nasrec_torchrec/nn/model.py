@@ -10,6 +10,8 @@ from torchrec.datasets.utils import Batch
 from torchrec.modules.embedding_modules import EmbeddingBagCollection
 from torchrec.sparse.jagged_tensor import KeyedJaggedTensor
 
+from nasrec_torchrec.nn.precision import body_autocast
+
 if TYPE_CHECKING:
     from nasrec_torchrec.space.architecture import Architecture
 
@@ -25,6 +27,8 @@ class NASRecModel(nn.Module):
         embedding_bag_collection: one table per sparse feature, all of the same dimension E.
         dense_in_features: Dn, the number of dense features.
         body: a module `body(dense [B, Dn], sparse [B, F, E], ...) -> logits [B]`.
+        precision: "fp32", or "bf16": the body's forward under bf16 autocast (fp32 weights
+            and tables; `nn.precision`).
 
     Example::
 
@@ -33,8 +37,9 @@ class NASRecModel(nn.Module):
     """
 
     def __init__(self, embedding_bag_collection: EmbeddingBagCollection,
-                 dense_in_features: int, body: nn.Module) -> None:
+                 dense_in_features: int, body: nn.Module, precision: str = "fp32") -> None:
         super().__init__()
+        self.precision: str = precision
         self.embedding_bag_collection = embedding_bag_collection
         self.dense_in_features: int = dense_in_features
         self.feature_names: list[str] = [
@@ -64,7 +69,17 @@ class NASRecModel(nn.Module):
     def forward(self, dense_features: torch.Tensor, sparse_features: KeyedJaggedTensor,
                 *body_args: object) -> torch.Tensor:
         """Logits `[B]`; extra arguments (e.g. a supernet's architecture) go to the body."""
-        return self.body(dense_features, self.embed(sparse_features), *body_args)
+        return self.run_body(dense_features, self.embed(sparse_features), *body_args)
+
+    def run_body(self, dense: torch.Tensor, sparse: torch.Tensor,
+                 *body_args: object) -> torch.Tensor:
+        """The body's logits `[B]` (fp32) on `dense [B, Dn]`, `sparse [B, F, E]`, in the
+        model's precision."""
+        if self.precision == "fp32":
+            return self.body(dense, sparse, *body_args)
+        with body_autocast(self.precision, dense.device.type):
+            logits = self.body(dense, sparse, *body_args)
+        return logits.float()
 
 
 class NASRecModelTrain(nn.Module):
@@ -95,7 +110,7 @@ class NASRecModelTrain(nn.Module):
     def forward(self, batch: Batch
                 ) -> tuple[torch.Tensor, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         sparse = self.model.embed(batch.sparse_features)
-        logits = self.model.body(batch.dense_features, sparse)
+        logits = self.model.run_body(batch.dense_features, sparse)
         labels = batch.labels.float()
         loss = self.loss_fn(logits, labels)
         outputs = (loss.detach(), logits.detach(), labels)

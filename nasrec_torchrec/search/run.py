@@ -36,16 +36,21 @@ from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 
 def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
     """(`LoadedSupernet`, `SubnetScorer`) of the supernet, data and scoring of `run`; the
-    fine-tuning's optimizer "auto" is the supernet run's (and Adam's betas are its)."""
+    fine-tuning's optimizer "auto" is the supernet run's (and Adam's betas and the body's
+    precision are its)."""
+    import torch
+
     from nasrec_torchrec.search.loading import load_supernet
     from nasrec_torchrec.search.scoring import ScoringConfig, SubnetScorer
     from nasrec_torchrec.data.loader import ParquetBatchLoader
     from nasrec_torchrec.train.config import TrainConfig
+    from nasrec_torchrec.train.precision import check_precision
 
     loaded = load_supernet(run.supernet, run.data, run.checkpoint)
     ParquetBatchLoader(loaded.data, run.eval_split, run.eval_batch_size).require_rows(
         "scoring the candidates (--eval-split)")
     trained = TrainConfig.from_dict(loaded.config, source=loaded.run_dir)
+    check_precision(trained.precision, torch.device("cpu"), loaded.run_dir)
     optimizer = run.finetune_optimizer
     config = ScoringConfig(
         finetune=finetune, finetune_steps=run.finetune_steps,
@@ -53,7 +58,7 @@ def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
         seed=run.seed, eval_split=run.eval_split, eval_batch_size=run.eval_batch_size,
         eval_rows=run.eval_rows,
         optimizer=trained.optimizer if optimizer == "auto" else optimizer,
-        betas=tuple(trained.betas))  # type: ignore[arg-type]
+        betas=tuple(trained.betas), precision=trained.precision)  # type: ignore[arg-type]
     return loaded, SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap, config)
 
 

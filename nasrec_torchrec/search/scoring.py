@@ -33,6 +33,7 @@ from nasrec_torchrec.analysis.flops import ModelCost
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
+from nasrec_torchrec.nn.precision import PRECISIONS, body_autocast
 from nasrec_torchrec.search.cost import subnet_cost
 from nasrec_torchrec.search.head_finetune import HeadFinetune, single_thread
 from nasrec_torchrec.search.scoring_rows import Inputs, ScoringRows, bytes_per_row, rechunk
@@ -73,6 +74,7 @@ class ScoringConfig:
         optimizer: the fine-tuning's optimizer, "adagrad" or "adam" (torch's, or the same
             steps in closed form for the head).
         betas: Adam's (beta1, beta2).
+        precision: the body's forwards, "fp32" or "bf16" (autocast; the supernet run's).
     """
 
     finetune: str = SearchRun.finetune
@@ -91,12 +93,16 @@ class ScoringConfig:
     cache_limit_mb: float = 4096.0
     optimizer: str = "adagrad"
     betas: tuple[float, float] = TrainConfig.betas
+    precision: str = TrainConfig.precision
 
     def validate(self) -> None:
         """Raise `NASRecError` naming the field at fault."""
         if self.finetune not in FINETUNE_MODES:
             raise NASRecError(f"scoring: field 'finetune': {self.finetune!r} is not one of "
                               f"{list(FINETUNE_MODES)}")
+        if self.precision not in PRECISIONS:
+            raise NASRecError(f"scoring: field 'precision': {self.precision!r} is not one of "
+                              f"{list(PRECISIONS)}")
         if self.optimizer not in OPTIMIZER_CHOICES:
             raise NASRecError(f"scoring: field 'optimizer': {self.optimizer!r} is not one of "
                               f"{list(OPTIMIZER_CHOICES)}")
@@ -116,19 +122,19 @@ class ScoringConfig:
         return asdict(self)
 
 
-def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor
-               ) -> tuple[torch.Tensor, int, Any]:
-    """The final FC's arguments `(features [B, H], 1, column ranges)` of `net` on a batch:
-    the frozen body's output, computed without autograd."""
+def head_input(net: NASRecNet, dense: torch.Tensor, sparse: torch.Tensor,
+               precision: str = "fp32") -> tuple[torch.Tensor, int, Any]:
+    """The final FC's arguments `(features [B, H] fp32, 1, column ranges)` of `net` on a
+    batch: the frozen body's output in `precision`, computed without autograd."""
     captured: list[tuple[Any, ...]] = []
     hook = net.head.register_forward_pre_hook(lambda _, args: captured.append(args))
     try:
-        with torch.no_grad():
+        with torch.no_grad(), body_autocast(precision, dense.device.type):
             net(dense, sparse)
     finally:
         hook.remove()
     features, out, ranges = captured[0]
-    return features, out, ranges
+    return features.float(), out, ranges
 
 
 class SubnetScorer:
@@ -306,7 +312,9 @@ class SubnetScorer:
         try:
             for dense, sparse, labels in self.train_chunks(config.batch_size):
                 optimizer.zero_grad(set_to_none=True)
-                loss = F.binary_cross_entropy_with_logits(net(dense, sparse), labels)
+                with body_autocast(config.precision, dense.device.type):
+                    logits = net(dense, sparse)
+                loss = F.binary_cross_entropy_with_logits(logits.float(), labels)
                 loss.backward()
                 optimizer.step()
                 schedule.step()
@@ -326,7 +334,7 @@ class SubnetScorer:
         self.body_seconds = 0.0
         for dense, sparse, labels in self.train_chunks(self._train_chunk()):
             mark = time.perf_counter()
-            features, _, ranges = head_input(net, dense, sparse)
+            features, _, ranges = head_input(net, dense, sparse, config.precision)
             self.body_seconds += time.perf_counter() - mark
             if trainer is None:
                 trainer = HeadFinetune(net.head, ranges, rates, config.eps, config.optimizer,
@@ -343,7 +351,8 @@ class SubnetScorer:
 
         logits, labels = [], []
         for dense, sparse, batch_labels in self.eval_chunks():
-            logits.append(net(dense, sparse).float())
+            with body_autocast(self.config.precision, dense.device.type):
+                logits.append(net(dense, sparse).float())
             labels.append(batch_labels)
         return binary_metrics(torch.cat(logits), torch.cat(labels))
 

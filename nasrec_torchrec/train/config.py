@@ -14,6 +14,7 @@ from nasrec_torchrec.data.schema import DEFAULT_EMBEDDING_CAP
 from nasrec_torchrec.artifacts import read_json
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
+from nasrec_torchrec.nn.precision import PRECISIONS
 from nasrec_torchrec.settings import check, from_mapping, option
 from nasrec_torchrec.train.schedules import LR_SCHEDULES
 
@@ -66,6 +67,8 @@ class TrainConfig:
             (`benchmarks/published_stability.py`), a small part of a real run.
         lr_warmup_fraction: warm up over this fraction of the run's steps instead (None: use
             `lr_warmup_steps`).
+        precision: the dense body's forward, "fp32" or "bf16" (`torch.autocast` with fp32
+            master weights; the tables stay fp32; refused on a CPU without bf16 instructions).
         embedding_dim: E.
         embedding_cap: rows per table at most (search); None for full tables.
         embedding_init_std: draw the tables from N(0, std^2) (FuxiCTR: 1e-4); None: uniform
@@ -139,6 +142,9 @@ class TrainConfig:
     lr_warmup_fraction: Optional[float] = option(
         None, "warm up over this fraction of the run's steps instead of --lr-warmup-steps",
         flag="--lr-warmup", minimum=0.0, below=1.0, metavar="FRACTION")
+    precision: str = option("fp32", "the dense body's forward: fp32, or bf16 under autocast "
+                            "(fp32 weights and tables; needs a CPU with avx512_bf16/amx_bf16 "
+                            "or a CUDA device)", choices=PRECISIONS)
     embedding_dim: int = option(16, "embedding width", minimum=1)
     embedding_cap: Optional[int] = option(DEFAULT_EMBEDDING_CAP, "at most N rows per table",
                                           minimum=2, metavar="N")

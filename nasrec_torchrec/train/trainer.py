@@ -58,6 +58,7 @@ from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping, check
 from nasrec_torchrec.train.metrics import evaluate
 from nasrec_torchrec.train.optimizers import (
     attach_fused_adam, build_optimizer)
+from nasrec_torchrec.train.precision import check_precision
 from nasrec_torchrec.train.run_dir import RunDirectory, refuse_changed_settings
 from nasrec_torchrec.train.schedules import LRSchedule, warmup_length
 from nasrec_torchrec.train.sharding import check_table_sharding, table_sharding
@@ -104,6 +105,7 @@ class Trainer:
         if path_sampler is not None and not hasattr(body, "set_architecture"):
             raise NASRecError("supernet training needs a body with set_architecture(path)")
         check_table_sharding(config.optimizer, config.sharding_type, context.device)
+        check_precision(config.precision, context.device, config.output)
         self.config = config
         self.context = context
         self.body = body
@@ -153,8 +155,8 @@ class Trainer:
         config = self.config
         ebc = build_embedding_bag_collection(self.schema, config.embedding_dim,
                                              config.embedding_cap)
-        model = NASRecModelTrain(NASRecModel(ebc, len(self.schema.dense), self.body),
-                                 config.embedding_l2)
+        model = NASRecModelTrain(NASRecModel(ebc, len(self.schema.dense), self.body,
+                                             config.precision), config.embedding_l2)
         if config.optimizer == "adam" and self.context.device.type == "cuda":
             attach_fused_adam(model, config.embedding_learning_rate, config.eps,
                               tuple(config.betas),  # type: ignore[arg-type]

@@ -175,3 +175,20 @@ def test_load_supernet_reproduces_the_trained_supernet(supernet_run):
 def test_load_supernet_rejects_a_non_supernet_directory(tmp_path):
     with pytest.raises(NASRecError, match="config.json"):
         load_supernet(str(tmp_path))
+
+
+def test_bf16_scoring_is_close_to_fp32_in_every_mode(tiny_model, synthetic_criteo):
+    from nasrec_torchrec.analysis.host import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no bf16 instructions")
+    architecture = sample_architecture(tiny_model.body.space, random.Random(7))
+    for mode in ("head", "full", "none"):
+        fp32 = SubnetScorer(tiny_model, synthetic_criteo, CAP,
+                            _config(finetune=mode)).score(architecture)
+        bf16 = SubnetScorer(tiny_model, synthetic_criteo, CAP,
+                            _config(finetune=mode, precision="bf16")).score(architecture)
+        assert bf16["log_loss"] != fp32["log_loss"]  # the body did run in bf16
+        assert bf16["log_loss"] == pytest.approx(fp32["log_loss"], rel=0.02)
+    with pytest.raises(NASRecError, match="'precision'"):
+        SubnetScorer(tiny_model, synthetic_criteo, CAP, _config(precision="fp16"))

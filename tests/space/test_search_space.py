@@ -42,16 +42,17 @@ def test_presets_hold_the_paper_and_official_choices():
         assert space.fm_searchable and space.project_concat_rows == 8 and space.max_connections == 4
 
 
-def test_plus_presets_are_the_paper_spaces_with_fm_and_cross():
+def test_plus_presets_are_the_paper_spaces_with_fm_cross_and_flat_fc():
     for paper in ("nasrec-small", "nasrec-full"):
         base, plus = get_space(paper), get_space(f"{paper}-plus")
-        assert plus.dense_ops == base.dense_ops + ("fm", "cross")
+        assert plus.dense_ops == base.dense_ops + ("fm", "cross", "flat_fc")
         assert plus.sparse_ops == base.sparse_ops
         assert replace(plus, name=paper, dense_ops=base.dense_ops) == base
-    # 4 dense operators instead of 2 per block: 15 non-empty subsets instead of 3
-    assert get_space("nasrec-small-plus").size() == get_space("nasrec-small").size() * 5 ** 7
-    assert get_space("nasrec-full-plus").size(single_operator=True) == (
-        get_space("nasrec-full").size(single_operator=True) * 6 ** 7 // 4 ** 7)
+    # 5 dense operators instead of 2 per block: 31 non-empty subsets instead of 3
+    assert get_space("nasrec-small-plus").size() * 3 ** 7 == \
+        get_space("nasrec-small").size() * 31 ** 7
+    assert get_space("nasrec-full-plus").size(single_operator=True) * 4 ** 7 == (
+        get_space("nasrec-full").size(single_operator=True) * 7 ** 7)
 
 
 def test_unknown_preset_lists_the_presets():

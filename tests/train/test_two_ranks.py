@@ -6,7 +6,7 @@ import os
 
 import pytest
 import torch
-from conftest import GLOBAL_BATCH, ROWS, TWO_RANK_STEPS
+from two_rank_job import GLOBAL_BATCH, ROWS, TWO_RANK_STEPS
 from toy_training import ToyLoader, toy_dmp, toy_schema, train_toy
 
 from nasrec_torchrec.train.distributed import init_distributed, teardown
