@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import importlib
 import signal
 import sys
 import threading
 import traceback
 from typing import Any, Iterator, NoReturn, Sequence
 
+from nasrec_torchrec.commands import add_command_parsers
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.logs import setup_logging, verbose_from_environment
 
@@ -70,16 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="debug logging with timestamps, including TorchRec's, FBGEMM's "
                         "and torch's own lines and warnings (or NASREC_VERBOSE=1)")
     subparsers = parser.add_subparsers(dest="command", metavar="<stage>", required=True)
-    for name, module_name in COMMANDS.items():
-        module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
-        doc = (module.__doc__ or "").strip()
-        sub = subparsers.add_parser(
-            name, help=doc.splitlines()[0] if doc else None, description=doc,
-            formatter_class=argparse.RawDescriptionHelpFormatter,
-            allow_abbrev=False,  # `--epoch 2` is an error, not a silent `--epochs 2`
-        )
-        module.add_arguments(sub)
-        sub.set_defaults(_module=module, _parser=sub, _command=name)
+    add_command_parsers(subparsers, COMMANDS)
     return parser
 
 

@@ -13,7 +13,8 @@ Examples:
 from __future__ import annotations
 
 import argparse
-import importlib
+
+from nasrec_torchrec.commands import add_command_parsers
 
 # Benchmark name -> module in nasrec_torchrec.commands defining `add_arguments(parser)`,
 # `run(args) -> int` and a module docstring whose first line is the one-line help.
@@ -23,14 +24,6 @@ BENCHMARKS: dict[str, str] = {
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """One subcommand per benchmark; each sets the `_module`, `_parser` and `_command` that
-    `nasrec_torchrec.cli.main` runs and names errors with (`nasrec bench <benchmark>`)."""
+    """One subcommand per benchmark (`nasrec bench <benchmark>`)."""
     subparsers = parser.add_subparsers(dest="benchmark", metavar="<benchmark>", required=True)
-    for name, module_name in BENCHMARKS.items():
-        module = importlib.import_module(f"nasrec_torchrec.commands.{module_name}")
-        doc = (module.__doc__ or "").strip()
-        sub = subparsers.add_parser(
-            name, help=doc.splitlines()[0] if doc else None, description=doc,
-            formatter_class=argparse.RawDescriptionHelpFormatter, allow_abbrev=False)
-        module.add_arguments(sub)
-        sub.set_defaults(_module=module, _parser=sub, _command=f"bench {name}")
+    add_command_parsers(subparsers, BENCHMARKS, prefix="bench ")
