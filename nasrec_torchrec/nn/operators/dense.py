@@ -31,14 +31,22 @@ class FC(Operator):
     def build(cls, shape: OperatorShape) -> "FC":
         return cls(shape.concat_width, shape.dense_max, shape.layer_norm)
 
+    def features(self, inputs: OperatorInputs) -> torch.Tensor:
+        """What W multiplies: the dense concat `[B, in]`."""
+        return inputs.concat
+
+    def columns(self, plan: OperatorPlan) -> Ranges:
+        """W's columns in use: those of the chosen sources of the dense concat."""
+        return plan.concat
+
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
-        y = self.linear(inputs.concat, inputs.plan.width, inputs.plan.concat)
+        y = self.linear(self.features(inputs), inputs.plan.width, self.columns(inputs.plan))
         if self.norm is not None:
             y = self.norm(y)
         return torch.relu(y)
 
     def sliced_state(self, plan: OperatorPlan) -> State:
-        return {**prefixed("linear", self.linear.sliced_state(plan.width, plan.concat)),
+        return {**prefixed("linear", self.linear.sliced_state(plan.width, self.columns(plan))),
                 **norm_state(self.norm, plan.width)}
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import torch
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, Ranges
-from nasrec_torchrec.nn.operators.base import (Operator, OperatorInputs, OperatorPlan,
-                                               OperatorShape, State, norm_state, prefixed,
+from nasrec_torchrec.nn.elastic import Ranges
+from nasrec_torchrec.nn.operators.base import (OperatorInputs, OperatorPlan, OperatorShape,
                                                register_operator)
+from nasrec_torchrec.nn.operators.dense import FC
 
 
 def flat_columns(rows: Ranges, embedding_dim: int) -> Ranges:
@@ -18,7 +18,7 @@ def flat_columns(rows: Ranges, embedding_dim: int) -> Ranges:
 
 
 @register_operator("flat_fc")
-class FlatFC(Operator):
+class FlatFC(FC):
     """Flat-FC: `relu(LN(W vec(X) + b))`, X the sparse concat: `[B, Nin, E] -> [B, d]`.
 
     `vec` flattens each sample's rows one after another (`[B, Nin·E]`); W shares by its first
@@ -35,24 +35,18 @@ class FlatFC(Operator):
 
     def __init__(self, sparse_in_max: int, out_max: int, embedding_dim: int,
                  layer_norm: bool) -> None:
-        super().__init__()
+        super().__init__(sparse_in_max * embedding_dim, out_max, layer_norm)
         self.embedding_dim = embedding_dim
-        self.linear = ElasticLinear(sparse_in_max * embedding_dim, out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "FlatFC":
         return cls(shape.sparse_rows, shape.dense_max, shape.embedding_dim, shape.layer_norm)
 
-    def forward(self, inputs: OperatorInputs) -> torch.Tensor:
+    def features(self, inputs: OperatorInputs) -> torch.Tensor:
+        """The sparse concat flattened: `[B, Nin·E]`."""
         rows = inputs.sparse
-        columns = flat_columns(inputs.plan.sparse, self.embedding_dim)
-        y = self.linear(rows.reshape(rows.shape[0], -1), inputs.plan.width, columns)
-        if self.norm is not None:
-            y = self.norm(y)
-        return torch.relu(y)
+        return rows.reshape(rows.shape[0], -1)
 
-    def sliced_state(self, plan: OperatorPlan) -> State:
-        columns = flat_columns(plan.sparse, self.embedding_dim)
-        return {**prefixed("linear", self.linear.sliced_state(plan.width, columns)),
-                **norm_state(self.norm, plan.width)}
+    def columns(self, plan: OperatorPlan) -> Ranges:
+        """W's columns of the chosen sources' rows."""
+        return flat_columns(plan.sparse, self.embedding_dim)
