@@ -6,10 +6,18 @@ two streaming passes (memory grows with the vocabularies, not the rows). Writes
 OUTPUT/{train,val,test}/part-*.parquet, schema.json, stats.json and vocab/ (the vocabularies,
 reusable with --schema-from). The output appears only when complete.
 
+The split: stratified by label and seeded (--split 80,10,10), each input's own (--split given
+with SPLIT=PATH inputs), or one split for all rows (--split none). --val-from-train SHARE
+carves val out of the given train input, stratified and seeded the same way, so that a given
+validation file can serve as a held-out test split. Whatever the split, the vocabularies are
+built from the train rows alone (with --val-from-train, the rows left in train).
+
 Examples:
   nasrec prepare --format criteo --input train.txt --output data/criteo
   nasrec prepare --format csv --split given \\
       --input train=frappe_x1/train.csv val=frappe_x1/valid.csv --output data/frappe
+  nasrec prepare --format csv --split given --val-from-train 1/9 \\
+      --input train=frappe_x1/train.csv test=frappe_x1/valid.csv --output data/frappe_heldout
   nasrec prepare --format criteo --input day_23.txt --split none --split-name test \\
       --schema-from data/criteo --output data/criteo_day23
 """

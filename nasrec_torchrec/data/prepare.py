@@ -13,7 +13,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import numpy as np
 from tqdm import tqdm
@@ -24,7 +24,7 @@ from nasrec_torchrec.data.formats import ReaderOptions, open_reader
 from nasrec_torchrec.data.output_dir import atomic_directory
 from nasrec_torchrec.data.schema import DEFAULT_EMBEDDING_CAP, Schema, SparseFeature
 from nasrec_torchrec.data.shards import ROW_GROUP_ROWS, SHARD_ROWS, ShardWriter, shard_schema, shard_table
-from nasrec_torchrec.data.split import StratifiedSplitter, parse_weights
+from nasrec_torchrec.data.split import StratifiedSplitter, carve_weights, parse_weights
 from nasrec_torchrec.data.vocabulary import (
     VOCABULARY_DIR, KeyCounter, Vocabulary, load_vocabularies, save_vocabularies,
 )
@@ -39,17 +39,30 @@ SPLIT_NAMES = ("train", "val", "test")
 
 @dataclass(frozen=True)
 class SplitPlan:
-    """How rows go to splits: `mode` "weights" (stratified), "given" (per input) or "none"."""
+    """How rows go to splits: `mode` "weights" (stratified), "given" (per input) or "none".
+
+    With `carve` = (kept, carved) weights, "given" also splits the train input's rows,
+    stratified by label and seeded, into train and val (`--val-from-train`, its text in
+    `carve_share`).
+    """
 
     mode: str
     names: tuple[str, ...]
     weights: tuple[int, ...] = ()
     seed: int = 0
+    carve: tuple[int, ...] = ()
+    carve_share: str = ""
 
     @classmethod
     def parse(cls, text: str, seed: int, split_name: str = "train",
-              given_names: tuple[str, ...] = ()) -> "SplitPlan":
-        """From the `--split` flag: "80,10,10", "given" or "none"."""
+              given_names: tuple[str, ...] = (),
+              val_from_train: Optional[str] = None) -> "SplitPlan":
+        """From the `--split` flag: "80,10,10", "given" or "none" (and `--val-from-train`)."""
+        if val_from_train is not None:
+            carve = carve_weights(val_from_train, text, given_names)
+            at = given_names.index("train") + 1
+            return cls("given", given_names[:at] + ("val",) + given_names[at:], seed=seed,
+                       carve=carve, carve_share=val_from_train)
         if text == "given":
             if not given_names:
                 raise NASRecError("--split given: name the split of every input, "
@@ -65,13 +78,27 @@ class SplitPlan:
             splitter = StratifiedSplitter(self.weights, self.seed)
             return lambda given, labels: splitter.assign(labels)
         index = {name: i for i, name in enumerate(self.names)}
+        if self.carve:
+            carver = StratifiedSplitter(self.carve, self.seed)
+            kept = np.array([index["train"], index["val"]], dtype=np.int8)
+
+            def assign(given: str | None, labels: np.ndarray) -> np.ndarray:
+                if given == "train":
+                    return kept[carver.assign(labels)]
+                return np.full(len(labels), index[given or self.names[0]], np.int8)
+
+            return assign
         return lambda given, labels: np.full(len(labels), index[given or self.names[0]], np.int8)
 
     def describe(self) -> dict:
         """For `schema.json`'s provenance."""
         if self.mode == "weights":
             return {"mode": "stratified", "weights": list(self.weights), "seed": self.seed}
-        return {"mode": self.mode, "names": list(self.names)}
+        described: dict = {"mode": self.mode, "names": list(self.names)}
+        if self.carve:
+            described["val_from_train"] = {"share": self.carve_share,
+                                           "weights": list(self.carve), "seed": self.seed}
+        return described
 
 
 @dataclass

@@ -8,12 +8,16 @@ positive rate of every split equals the global one within L rows of rounding. Th
 of block b of label y is `argsort(splitmix64(seed, y, b, 0..L-1))`: a pure function of
 (seed, label, block), so the assignment does not depend on how the stream is chunked, memory
 is O(1), and pass 1 (counting) and pass 2 (encoding) agree.
+
+`--val-from-train SHARE` carves the val split out of a given train input with the same
+splitter, its weights the kept and carved parts of the share (1/9 -> (8, 1): blocks of 9).
 """
 
 from __future__ import annotations
 
-from math import gcd
+from fractions import Fraction
 from functools import reduce
+from math import gcd
 
 import numpy as np
 
@@ -41,6 +45,47 @@ def parse_weights(text: str) -> tuple[int, ...]:
         raise NASRecError(f"--split: the train,val,test percentages '{text}' sum to "
                           f"{sum(weights)}, not 100")
     return weights
+
+
+MAX_SHARE_DENOMINATOR = 10_000
+"""The largest block a carved share may need (11.11% = 1111/10000; 1/9 needs 9)."""
+VAL_FROM_TRAIN = "--val-from-train"
+
+
+def parse_share(text: str) -> tuple[int, int]:
+    """`"1/9"`, `"0.1"` or `"11.11%"` -> the `(kept, carved)` weights of a stratified split
+    whose carved part is exactly that share of the rows, e.g. (8, 1) for 1/9."""
+    written = text.strip()
+    percent = written.endswith("%")
+    try:
+        share = Fraction(written[:-1] if percent else written)
+    except (ValueError, ZeroDivisionError):
+        raise NASRecError(f"{VAL_FROM_TRAIN}: expected a fraction like 1/9 or 0.1, or a "
+                          f"percentage like 11.11%, got '{text}'") from None
+    share = share / 100 if percent else share
+    if not 0 < share < 1:
+        bounds = "0% and 100%" if percent else "0 and 1 (a percentage ends with %, e.g. 11.11%)"
+        raise NASRecError(f"{VAL_FROM_TRAIN}: '{text}' must lie strictly between {bounds}")
+    if share.denominator > MAX_SHARE_DENOMINATOR:
+        raise NASRecError(f"{VAL_FROM_TRAIN}: '{text}' is {share}, whose denominator is over "
+                          f"{MAX_SHARE_DENOMINATOR:,}; write a simpler share such as 1/9")
+    return share.denominator - share.numerator, share.numerator
+
+
+def carve_weights(text: str, split_mode: str, given_names: tuple[str, ...]) -> tuple[int, int]:
+    """The `(kept, carved)` weights of `--val-from-train text` (`parse_share`), refused unless
+    the split is "given" with a train input and no val input."""
+    if split_mode != "given":
+        raise NASRecError(f"{VAL_FROM_TRAIN}: carves val out of a given train input; use it "
+                          f"with --split given (e.g. --input train=a.csv test=b.csv), not "
+                          f"--split {split_mode}")
+    if "train" not in given_names:
+        raise NASRecError(f"{VAL_FROM_TRAIN}: no train input to carve val from (give "
+                          "--input train=PATH)")
+    if "val" in given_names:
+        raise NASRecError(f"{VAL_FROM_TRAIN}: a val input is given too; val comes either from "
+                          "its own input or from the train input, not both")
+    return parse_share(text)
 
 
 class StratifiedSplitter:

@@ -22,7 +22,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.settings import SearchRun
 from nasrec_torchrec.settings import check, from_mapping, option, same_as
 from nasrec_torchrec.stages.baselines import BaselinesRun
-from nasrec_torchrec.stages.data import synth_shapes
+from nasrec_torchrec.stages.data import PrepareRun, synth_shapes
 from nasrec_torchrec.stages.final import FinalRun
 from nasrec_torchrec.stages.retrain import RetrainRun
 from nasrec_torchrec.stages.supernet import SupernetRun
@@ -39,6 +39,8 @@ class PrepareConfig:
         inputs: raw input files (`SPLIT=PATH` with `split: given`); relative paths are
             relative to the config file.
         split: `nasrec prepare --split` (80,10,10; given; none).
+        val_from_train: `nasrec prepare --val-from-train` (with `split: given`): the share of
+            the train input carved out as val (1/9, 0.1, 11.11%), stratified, seeded by `seed`.
         args: further `nasrec prepare` flags, e.g. ["--label-column", "label"].
     """
 
@@ -47,6 +49,7 @@ class PrepareConfig:
     format: Optional[str] = option(None, choices=FORMATS)
     inputs: list[str] = field(default_factory=list)
     split: str = "80,10,10"
+    val_from_train: Optional[str] = same_as(PrepareRun, "val_from_train")
     args: list[str] = field(default_factory=list)
 
 
@@ -208,6 +211,8 @@ class ExperimentConfig:
         if self.prepare.format and not self.prepare.inputs:
             raise NASRecError(f"{source}: field 'prepare.inputs': [] is empty (prepare.format "
                               "is set)")
+        if self.prepare.val_from_train is not None:
+            self._check_val_from_train(source)
         from nasrec_torchrec.search.strategies import SEARCH_STRATEGIES
 
         if SEARCH_STRATEGIES[self.search.method].needs_budget and not self.search.budget:
@@ -217,6 +222,20 @@ class ExperimentConfig:
             load_space(self.supernet.space)
         except NASRecError as error:
             raise NASRecError(f"{source}: field 'supernet.space': {error}") from None
+
+    def _check_val_from_train(self, source: str) -> None:
+        from nasrec_torchrec.data.split import carve_weights
+
+        prepare = self.prepare
+        where = f"{source}: field 'prepare.val_from_train'"
+        if not prepare.format:
+            raise NASRecError(f"{where}: applies to raw inputs (prepare.format and "
+                              "prepare.inputs)")
+        given = tuple(item.partition("=")[0] for item in prepare.inputs if "=" in item)
+        try:
+            carve_weights(prepare.val_from_train, prepare.split, given)
+        except NASRecError as error:
+            raise NASRecError(f"{where}: {error}") from None
 
 
 def _set(data: dict[str, Any], key: str, value: Any, source: str) -> None:

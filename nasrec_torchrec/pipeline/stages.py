@@ -110,7 +110,8 @@ def _data_stage(config: ExperimentConfig, data_dir: str, data_given: bool,
                      "field 'prepare.args'"), data_dir, has_schema)
     if prepare.format:
         run = PrepareRun(format=prepare.format, input=list(prepare.inputs),
-                         split=prepare.split, output=data_dir, seed=config.seed)
+                         split=prepare.split, val_from_train=prepare.val_from_train,
+                         output=data_dir, seed=config.seed)
         return Stage("prepare", "prepare", _with_args(run, prepare.args, f"{where}: "
                      "field 'prepare.args'"), data_dir, has_schema)
     if not data_given:

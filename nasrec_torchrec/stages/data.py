@@ -27,7 +27,13 @@ class PrepareRun:
                         "split; 'given' keeps each input's named split; 'none' puts all rows "
                         "in --split-name")
     split_name: str = option("train", "the split of all rows with --split none")
-    seed: int = option(0, "seed of the split")
+    val_from_train: Optional[str] = option(
+        None, "with --split given: carve the val split out of the train input (its other "
+        "rows stay train and alone build the vocabularies), stratified by label and seeded "
+        "by --seed; SHARE of the train rows as a fraction (1/9: train:val = 8:1, 0.1) or a "
+        "percentage (11.11%%); e.g. --input train=train.csv test=valid.csv",
+        metavar="SHARE")
+    seed: int = option(0, "seed of the split (and of --val-from-train)")
     min_frequency: int = option(1, "ids seen fewer times in train map to row 0", minimum=1)
     schema_from: Optional[str] = option(None, "reuse the vocabularies and transforms of an "
                                         "earlier prepare", metavar="DIR")
@@ -66,7 +72,7 @@ def prepare(run: PrepareRun, source: str = "prepare") -> dict[str, Any]:
         raise NASRecError(f"{source}: --kdd-user-profile applies to --format kdd only")
     inputs = parse_inputs(run.input, run.split)
     given = tuple(dict.fromkeys(name for name, _ in inputs if name is not None))
-    plan = SplitPlan.parse(run.split, run.seed, run.split_name, given)
+    plan = SplitPlan.parse(run.split, run.seed, run.split_name, given, run.val_from_train)
     options = ReaderOptions(
         on_bad_row=run.on_bad_row, label_column=run.label_column,
         dense_columns=_names(run.dense_columns) or (),
