@@ -70,6 +70,18 @@ CASES = [
          "--split most", r"--split: expected three non-negative integers"),
     Case("prepare-given-unnamed", "prepare --format criteo --input {raw} --output {out} "
          "--split given", r"--input '.*train\.txt': with --split given, write SPLIT=PATH"),
+    Case("prepare-val-from-train-and-val", "prepare --format criteo --split given "
+         "--val-from-train 1/9 --input train={raw} val={raw} --output {out}",
+         r"--val-from-train: a val input is given too"),
+    Case("prepare-val-from-train-no-train", "prepare --format criteo --split given "
+         "--val-from-train 1/9 --input test={raw} --output {out}",
+         r"--val-from-train: no train input to carve val from"),
+    Case("prepare-val-from-train-not-given", "prepare --format criteo --input {raw} "
+         "--val-from-train 1/9 --output {out}", r"--val-from-train: .* not --split 80,10,10"),
+    Case("prepare-val-from-train-share", "prepare --format criteo --split given "
+         "--val-from-train 11.11 --input train={raw} --output {out}",
+         r"--val-from-train: '11\.11' must lie strictly between 0 and 1 \(a percentage ends "
+         r"with %"),
     Case("prepare-output-under-a-file", "prepare --format criteo --input {raw} "
          "--output {a_file}/out", r"a_file/out: cannot create the output there"),
     Case("prepare-output-exists", "prepare --format criteo --input {raw} --output {data}",

@@ -246,3 +246,74 @@ def test_split_flags_are_checked(tmp_path: Path, capsys) -> None:
                    "--output", out) == 2
     assert "input file not found" in capsys.readouterr().err
     assert not (tmp_path / "out").exists()
+
+
+def _numbered_csv(path: Path, labels: list[int], first: int = 0) -> None:
+    """label, n (the row's number, a dense column), user (a token of its own per row)."""
+    path.write_text("label,n,user\n" + "".join(
+        f"{label},{first + i},u{first + i}\n" for i, label in enumerate(labels)))
+
+
+def _numbers(table: pa.Table) -> list[int]:
+    return np.rint(np.expm1(table["n"].to_numpy().astype(np.float64))).astype(int).tolist()
+
+
+def test_val_from_train_carves_a_stratified_seeded_val_and_keeps_the_test_input(
+        tmp_path: Path) -> None:
+    train, valid = tmp_path / "train.csv", tmp_path / "valid.csv"
+    labels = [1, 0, 0, 0, 0, 1, 0] * 9  # 18 positives and 45 negatives: 2 and 5 blocks of 9
+    _numbered_csv(train, labels)
+    _numbered_csv(valid, [1, 0, 1], first=100)
+
+    def carve(output: Path, seed: int) -> dict[str, pa.Table]:
+        assert prepare("--format", "csv", "--split", "given", "--val-from-train", "1/9",
+                       "--seed", str(seed), "--dense-columns", "n", "--input", f"train={train}",
+                       f"test={valid}", "--output", str(output)) == 0
+        return {split: read_split(output, split) for split in ("train", "val", "test")}
+
+    tables = carve(tmp_path / "out", 0)
+    numbers = {split: _numbers(table) for split, table in tables.items()}
+    # 1/9 of each label: 18 / 9 = 2 positives and 45 / 9 = 5 negatives; the rest stays train
+    assert sorted(tables["val"]["label"].to_numpy().tolist()) == [0] * 5 + [1] * 2
+    assert sorted(tables["train"]["label"].to_numpy().tolist()) == [0] * 40 + [1] * 16
+    assert not set(numbers["train"]) & set(numbers["val"])
+    assert sorted(numbers["train"] + numbers["val"]) == list(range(63))
+    assert numbers["train"] == sorted(numbers["train"])  # stream order is kept
+    assert all(labels[n] == label for split in ("train", "val") for n, label in
+               zip(numbers[split], tables[split]["label"].to_numpy().tolist()))
+    # the test input, untouched: its rows, in order
+    assert numbers["test"] == [100, 101, 102]
+    assert tables["test"]["label"].to_numpy().tolist() == [1, 0, 1]
+    # the vocabulary: one row per train row's user, none for the val rows' (out of vocabulary)
+    assert load_vocabularies(str(tmp_path / "out"), ["user"])[0].num_rows == 56 + 1
+    assert sorted(tables["train"]["user"].to_numpy().tolist()) == list(range(1, 57))
+    assert set(tables["val"]["user"].to_numpy().tolist()) == {0}
+    schema = Schema.load(str(tmp_path / "out"))
+    assert schema.splits == {"train": 56, "val": 7, "test": 3}
+    assert schema.extra["split"] == {
+        "mode": "given", "names": ["train", "val", "test"],
+        "val_from_train": {"share": "1/9", "weights": [8, 1], "seed": 0}}
+    # the same seed: the same split; another seed: another one
+    assert _numbers(carve(tmp_path / "again", 0)["val"]) == numbers["val"]
+    assert _numbers(carve(tmp_path / "other", 1)["val"]) != numbers["val"]
+
+
+def test_val_from_train_is_refused_where_it_cannot_apply(tmp_path: Path, capsys) -> None:
+    path = tmp_path / "a.csv"
+    path.write_text("label,user\n1,a\n0,b\n")
+    out = str(tmp_path / "out")
+    for args, message in (
+            (["--split", "given", "--input", f"train={path}", f"val={path}"],
+             "a val input is given too"),
+            (["--split", "given", "--input", f"test={path}"], "no train input to carve val from"),
+            (["--input", str(path)], "use it with --split given"),
+            (["--split", "given", "--input", f"train={path}", "--val-from-train", "9"],
+             "'9' must lie strictly between 0 and 1")):
+        flags = args if "--val-from-train" in args else [*args, "--val-from-train", "0.1"]
+        assert prepare("--format", "csv", *flags, "--output", out) == 2
+        err = capsys.readouterr().err
+        assert "nasrec prepare: error: --val-from-train: " in err and message in err, err
+    assert prepare("--format", "csv", "--split", "given", "--input", f"train={path}",
+                   "--val-from-train", "150%", "--output", out) == 2
+    assert "'150%' must lie strictly between 0% and 100%" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
