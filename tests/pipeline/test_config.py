@@ -38,9 +38,46 @@ def test_every_spec_file_loads_and_validates(path: Path) -> None:
     if path.stem.startswith("frappe"):
         assert config.final.protocol == "bars"
         assert config.prepare.format == "csv" and config.prepare.split == "given"
-        assert [item.split("=")[0] for item in config.prepare.inputs] == ["train", "val"]
+        held_out = path.stem == "frappe-heldout"  # val carved from train.csv, valid.csv: test
+        assert [item.split("=")[0] for item in config.prepare.inputs] == (
+            ["train", "test"] if held_out else ["train", "val"])
+        assert config.prepare.val_from_train == ("1/9" if held_out else None)
     if path.stem == "demo":
         assert config.prepare.synth == "criteo"
+
+
+def test_frappe_heldout_is_frappe_small_but_for_its_prepare_section() -> None:
+    """frappe-heldout.yaml keeps in step with frappe-nasrec-small.yaml: only the data
+    differ (train.csv split 8:1 into train and val, valid.csv the test split)."""
+    held_out = load_experiment(str(SPECS / "frappe-heldout.yaml")).to_dict()
+    small = load_experiment(str(SPECS / "frappe-nasrec-small.yaml")).to_dict()
+    for key in ("prepare", "name", "description"):
+        held_out.pop(key), small.pop(key)
+    assert held_out == small
+    prepare = load_experiment(str(SPECS / "frappe-heldout.yaml")).prepare
+    files = [item.split("=", 1)[1] for item in prepare.inputs]
+    assert [Path(file).name for file in files] == ["train.csv", "valid.csv"]
+    assert (prepare.val_from_train, prepare.split) == ("1/9", "given")
+
+
+def test_val_from_train_faults_name_the_field(tmp_path: Path) -> None:
+    path = tmp_path / "heldout.yaml"
+    for prepare, message in (
+            ("split: given\n  val_from_train: 1/9\n  inputs: [train=a.csv, val=b.csv]",
+             "a val input is given too"),
+            ("split: given\n  val_from_train: '11.11'\n  inputs: [train=a.csv, test=b.csv]",
+             "must lie strictly between 0 and 1"),
+            ("val_from_train: 0.1\n  inputs: [a.csv]", "use it with --split given")):
+        path.write_text(f"prepare:\n  format: csv\n  {prepare}\n")
+        with pytest.raises(NASRecError, match=f"heldout.yaml: field 'prepare.val_from_train': "
+                                              f"--val-from-train: .*{message}"):
+            load_experiment(str(path))
+    path.write_text("prepare:\n  synth: criteo\n  val_from_train: 0.1\n")
+    with pytest.raises(NASRecError, match="'prepare.val_from_train': applies to raw inputs"):
+        load_experiment(str(path))
+    path.write_text("prepare:\n  format: csv\n  split: given\n  val_from_train: 0.1\n"
+                    "  inputs: [train=a.csv, test=b.csv]\n")
+    assert load_experiment(str(path)).prepare.val_from_train == "0.1"  # a YAML number
 
 
 def test_overrides_replace_fields_and_parse_values_as_yaml() -> None:

@@ -133,3 +133,65 @@ def _check_leaderboard(output: str, report: str, state: dict) -> None:
     assert own["deepfm"] == ["dropout=0.1"] and own["dlrm"] == ["eps=1e-07"]
     assert own["dcnv2"] == [] and "- dcnv2: the final recipe as it is" in report
     assert "## Leaderboard (sorted by test AUC)" in report and "Verdict: the found model" in report
+
+
+HELDOUT_SPEC = os.path.join(os.path.dirname(SPEC), "frappe-heldout.yaml")
+HELDOUT_TINY = ["--set", "supernet.max_steps=4", "--set", "supernet.batch_size=128",
+                "--set", "supernet.embedding_cap=500", "--set", "search.method=random",
+                "--set", "search.budget=2", "--set", "search.finetune_steps=2",
+                "--set", "search.eval_rows=null", "--set", "retrain.top_k=1",
+                "--set", "retrain.max_steps=4", "--set", "retrain.batch_size=128",
+                "--set", "retrain.embedding_cap=500", "--set", "final.epochs=2",
+                "--set", "final.batch_size=512",
+                "--no-progress", "--threads", "1", "--device", "cpu"]
+
+
+def _frappe_like_csv(path: str, rows: int, seed: int) -> None:
+    """A BARS-style CSV (label + 3 categorical columns); the label follows `user`."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    users, items = rng.integers(0, 40, rows), rng.integers(0, 60, rows)
+    labels = (rng.random(rows) < np.where(users % 3 == 0, 0.7, 0.15)).astype(int)
+    with open(path, "w") as handle:
+        handle.write("label,user,item,city\n")
+        for label, user, item in zip(labels, users, items):
+            handle.write(f"{label},u{user},i{item},c{item % 5}\n")
+
+
+def test_the_heldout_spec_selects_on_val_carved_from_train_and_compares_on_test(
+        tmp_path, capsys) -> None:
+    train, valid = str(tmp_path / "train.csv"), str(tmp_path / "valid.csv")
+    _frappe_like_csv(train, 1800, seed=0)
+    _frappe_like_csv(valid, 300, seed=1)
+    output = str(tmp_path / "run")
+    assert run_command("pipeline", ["--config", HELDOUT_SPEC, "--output", output,
+                                    "--set", f"prepare.inputs=[train={train}, test={valid}]",
+                                    *HELDOUT_TINY]) == 0
+    printed = capsys.readouterr().out
+    with open(os.path.join(output, "data", "schema.json")) as handle:
+        schema = json.load(handle)
+    assert schema["splits"]["test"] == 300  # valid.csv, as it is
+    assert schema["splits"]["train"] + schema["splits"]["val"] == 1800
+    assert abs(schema["splits"]["val"] - 200) <= 2  # 1/9 of each label, within a block
+    assert schema["extra"]["split"]["val_from_train"] == {"share": "1/9", "weights": [8, 1],
+                                                          "seed": 0}
+    state = _pipeline_json(output)
+    assert "--val-from-train 1/9" in state["stages"]["prepare"]["command"]
+    with open(os.path.join(output, "final", "results.json")) as handle:
+        results = json.load(handle)
+    assert (results["protocol"], results["report_split"]) == ("bars", "test")
+    assert results["metrics"]["test"]["rows"] == 300
+    assert results["metrics"]["val"]["rows"] == schema["splits"]["val"]
+    board = results["leaderboard"]
+    assert board["split"] == "test" and len(board["rows"]) == 4
+    assert all(set(row["metrics"]) == {"val", "test"} for row in board["rows"])
+    aucs = {row["model"]: row["metrics"]["test"]["auc"] for row in board["rows"]}
+    best = max(("dlrm", "deepfm", "dcnv2"), key=aucs.get)
+    verdict = board["verdict"]
+    assert (verdict["split"], verdict["best_baseline"]) == ("test", best)
+    assert verdict["auc_margin"] == aucs["found architecture"] - aucs[best]
+    word = "beats" if aucs["found architecture"] > aucs[best] else "trails"
+    line = (f"the found model {word} the best baseline ({best}) on test by "
+            f"{abs(verdict['auc_margin']):.5f} AUC")
+    assert f"leaderboard: {line}" in printed
