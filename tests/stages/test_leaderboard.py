@@ -36,6 +36,28 @@ def test_a_found_model_that_wins_and_no_baselines():
     assert alone["verdict"] is None and verdict_line(alone) == "no baseline to compare with"
 
 
+def test_with_a_held_out_test_split_the_rows_and_the_verdict_follow_test_not_val():
+    def bars(val_auc: float, test_auc: float, test_log_loss: float) -> dict:
+        return {"report_split": "test", "metrics": {
+            "val": {"auc": val_auc, "log_loss": 0.3},
+            "test": {"auc": test_auc, "log_loss": test_log_loss}}}
+
+    # the found model is first on val (where it was selected) but second on test
+    board = leaderboard(bars(0.97, 0.95, 0.40), {"dlrm": bars(0.96, 0.96, 0.38),
+                                                 "dcnv2": bars(0.95, 0.94, 0.41)})
+    assert board["split"] == "test"
+    assert [row["model"] for row in board["rows"]] == ["dlrm", FOUND, "dcnv2"]
+    verdict = board["verdict"]
+    assert (verdict["split"], verdict["best_baseline"], verdict["found_wins"]) == (
+        "test", "dlrm", False)
+    assert abs(verdict["auc_margin"] - (0.95 - 0.96)) < 1e-12
+    assert verdict_line(board) == ("the found model trails the best baseline (dlrm) on test "
+                                   "by 0.01000 AUC and is higher in log loss by 0.02000")
+    table = leaderboard_table(board)
+    assert table[0].startswith("| model | val AUC | val log loss | test AUC | test log loss |")
+    assert table[3] == f"| **{FOUND}** | 0.97000 | 0.30000 | 0.95000 | 0.40000 | - | - | - |"
+
+
 def test_own_settings_are_the_options_and_the_recipe_fields_that_differ():
     found = {"config": {"optimizer": "adam", "embedding_weight_decay": 0.05, "output": "f",
                         "model": {"kind": "architecture"}, "threads": 1}}
