@@ -339,7 +339,7 @@ class Trainer:
         if loader is None:
             raise NASRecError("no evaluation loader")
         if self.path_sampler is not None:
-            architecture = architecture or self.eval_architecture
+            architecture = self.eval_architecture if architecture is None else architecture
             if architecture is None:
                 raise NASRecError("evaluating a supernet needs eval_architecture")
             self.body.set_architecture(architecture)
