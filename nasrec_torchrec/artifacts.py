@@ -28,6 +28,7 @@ METRICS_FILE = "metrics.jsonl"
 RESULTS_FILE = "results.json"
 CHECKPOINT_DIR = "checkpoints"
 EARLY_STOPPING_FILE = "early_stopping.json"
+PROBES_FILE = "probes.jsonl"  # a supernet run's probe subnets
 ARCHITECTURE_FILE = "architecture.json"
 # a search
 CANDIDATES_FILE = "candidates.jsonl"

@@ -194,6 +194,10 @@ CASES = [
          "--strategy greedy --output {out}", r"argument --strategy: invalid choice: 'greedy'"),
     Case("supernet-path-warmup", "train-supernet --data {data} --space nasrec-small "
          "--path-warmup 1.5 --output {out}", r"\(--path-warmup\): 1\.5 must be less than 1"),
+    Case("supernet-negative-probes", "train-supernet --data {data} --space nasrec-small "
+         "--probe-subnets -1 --output {out}", r"\(--probe-subnets\): -1 must be at least 0"),
+    Case("supernet-negative-probe-rows", "train-supernet --data {data} --space nasrec-small "
+         "--probe-rows -2 --output {out}", r"\(--probe-rows\): -2 must be at least 0"),
     Case("supernet-negative-lr", "train-supernet --data {data} --space nasrec-small "
          "--lr -1 --output {out}", r"\(--lr\): -1\.0 must be greater than 0"),
     Case("supernet-resume-other-settings", "train-supernet --data {data} --space nasrec-small "

@@ -6,7 +6,11 @@ linearly from 1 to 0 (the paper's warm-up). Embeddings are sharded and trained w
 Adagrad; dense weights with Adagrad (their gradients' norm clipped at 5); a 1000-step
 learning-rate warm-up, then a cosine schedule. Writes metrics.jsonl,
 config.json (with the whole search space), checkpoints/ and results.json (validation log
-loss and AUC of the full path).
+loss and AUC of the full path). After every epoch, --probe-subnets fixed architectures
+(drawn once, seeded by --seed) are scored with the supernet's weights on the first
+--probe-rows rows of --eval-split: one metrics.jsonl line per epoch (each probe's log loss and
+AUC, their mean) and a log line, so that one sees whether the supernet has converged; the
+architectures go to probes.jsonl.
 
 Examples:
   nasrec train-supernet --data data/criteo --space nasrec-small --output runs/supernet
@@ -14,6 +18,8 @@ Examples:
   torchrun --nproc_per_node 2 -m nasrec_torchrec.cli train-supernet --data data/criteo \\
       --space nasrec-full --output runs/supernet --checkpoint-every 1000
   nasrec train-supernet --data data/criteo --space nasrec-full --output runs/supernet --resume
+  nasrec train-supernet --data data/criteo --space nasrec-small --output runs/s --epochs 3 \\
+      --probe-subnets 8 --probe-rows 0
 """
 
 from __future__ import annotations

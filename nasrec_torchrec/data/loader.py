@@ -77,6 +77,8 @@ class ParquetBatchLoader:
         drop_last: drop the last partial global batch.
         rank, world_size: this process and the number of processes.
         prefetch: batches prepared ahead by a background thread (0 = no thread).
+        max_rows: read only the first `max_rows` rows of the split's order, as if the split
+            ended there (None: all).
 
     Yields `Batch(dense_features [B, Dn] float32, sparse_features KJT (one id per feature
     per row, keys in schema order), labels [B] float32)`.
@@ -95,7 +97,7 @@ class ParquetBatchLoader:
                  embedding_cap: int | None = None, shuffle: bool = False,
                  shuffle_buffer: int = DEFAULT_SHUFFLE_BUFFER, seed: int = 0,
                  drop_last: bool = False, rank: int = 0, world_size: int = 1,
-                 prefetch: int = 2) -> None:
+                 prefetch: int = 2, max_rows: int | None = None) -> None:
         if batch_size <= 0:
             raise NASRecError(f"batch_size must be positive, got {batch_size}")
         if not 0 <= rank < world_size:
@@ -125,6 +127,8 @@ class ParquetBatchLoader:
             self.row_groups += [(file_index, group, metadata.row_group(group).num_rows)
                                 for group in range(metadata.num_row_groups)]
         self.num_rows = sum(rows for _, _, rows in self.row_groups)
+        if max_rows is not None:
+            self.num_rows = min(self.num_rows, max_rows)
         self.split_dir = os.path.join(data_dir, split)
 
     def require_rows(self, purpose: str) -> "ParquetBatchLoader":
@@ -215,11 +219,16 @@ class ParquetBatchLoader:
         carried = 0
         window_start = 0
         for window_index, groups in enumerate(self._windows()):
+            if window_start >= self.num_rows:  # the split ends at max_rows
+                break
             window_rows = sum(self.row_groups[group][2] for group in groups)
             if window_start + window_rows <= skip:
                 window_start += window_rows
                 continue
             rows = self._read(window_index, groups, handles)
+            if window_start + window_rows > self.num_rows:
+                rows = rows.take(slice(0, self.num_rows - window_start))
+                window_rows = len(rows)
             if window_start < skip:
                 rows = rows.take(slice(skip - window_start, None))
             window_start += window_rows

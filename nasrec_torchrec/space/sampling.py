@@ -124,6 +124,28 @@ def sample_architecture(space: SearchSpace, rng: random.Random) -> Architecture:
     return sample_single_op_any_conn(space, rng)
 
 
+def sample_probes(space: SearchSpace, count: int, seed: int,
+                  max_redraws: int = 100) -> list[Architecture]:
+    """`count` search architectures (`sample_architecture`) from a generator of their own,
+    seeded by `seed` (a run's seed; no other generator is consumed): distinct by canonical
+    form while `max_redraws` draws in a row find a new one. The first k of them are the same
+    for any `count` >= k."""
+    rng = random.Random(f"probes:{seed}")
+    probes: list[Architecture] = []
+    seen: set[Architecture] = set()
+    redraws = 0
+    while len(probes) < count:
+        architecture = sample_architecture(space, rng)
+        key = architecture.canonical()
+        if key in seen and redraws < max_redraws:
+            redraws += 1
+            continue
+        probes.append(architecture)
+        seen.add(key)
+        redraws = 0
+    return probes
+
+
 STRATEGIES: dict[str, Sampler] = {
     "single_op_any_conn": sample_single_op_any_conn,
     "single_op_binomial_conn": sample_single_op_binomial_conn,

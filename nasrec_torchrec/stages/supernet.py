@@ -4,6 +4,11 @@ Every rank draws the same path (a generator seeded by the run's seed); during th
 `path_warmup` fraction of the steps the full path is trained with a probability decaying
 linearly from 1 to 0 (the paper's warm-up). The run's `config.json` records the whole search
 space, so a space file need not exist when the supernet is searched later.
+
+With an evaluation split, `probe_subnets` architectures drawn once from the space (a
+generator seeded by the run's seed, apart from the training's) are scored with the
+supernet's weights after every epoch (`train.probes`): one record per epoch in
+`metrics.jsonl`, the probes in `probes.jsonl`.
 """
 
 from __future__ import annotations
@@ -35,6 +40,9 @@ class SupernetRun:
         strategy: the path sampling strategy.
         path_warmup: full-path warm-up over this fraction of the steps.
         layer_norm: LayerNorm in every operator.
+        probe_subnets: architectures scored on the evaluation split after every epoch (0:
+            none).
+        probe_rows: the evaluation rows each probe is scored on (the first N; 0: all).
         train: the training settings (data, output, optimizer, steps...).
     """
 
@@ -47,6 +55,14 @@ class SupernetRun:
     path_warmup: float = option(0.25, "full-path warm-up over this fraction of the steps",
                                 minimum=0.0, below=1.0, metavar="FRACTION")
     layer_norm: bool = option(True, "no LayerNorm in the operators")
+    probe_subnets: int = option(
+        4, "architectures drawn once from the space (seeded by --seed) and scored with the "
+        "supernet's weights on the --eval-split rows after every epoch, one metrics.jsonl "
+        "line per epoch, so that one sees whether the supernet has converged (0: none)",
+        minimum=0, metavar="N", fixed_on_resume=False)
+    probe_rows: int = option(20_000, "evaluation rows each probe subnet is scored on (the "
+                             "first N of --eval-split; 0: all)", minimum=0, metavar="N",
+                             fixed_on_resume=False)
     train: TrainConfig = field(default_factory=TrainConfig)
 
 
@@ -56,9 +72,12 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
     import torch
 
     from nasrec_torchrec.model_spec import ModelSpec, build_body
-    from nasrec_torchrec.space import PathSampler, WarmupSchedule, load_space, sample_full
+    from nasrec_torchrec.space import (
+        PathSampler, WarmupSchedule, load_space, sample_full, sample_probes)
     from nasrec_torchrec.train.distributed import init_distributed, teardown
-    from nasrec_torchrec.train.trainer import Trainer, make_loaders, planned_steps
+    from nasrec_torchrec.train.probes import SupernetProbes
+    from nasrec_torchrec.train.trainer import (
+        Trainer, make_eval_loader, make_loaders, planned_steps)
 
     check(run, source)
     if not run.space:
@@ -79,9 +98,15 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
         sampler = PathSampler(
             space, run.strategy, seed=config.seed,
             warmup=WarmupSchedule(total_steps, run.path_warmup) if run.path_warmup else None)
+        callbacks = []
+        if run.probe_subnets and eval_loader is not None:
+            callbacks.append(SupernetProbes(
+                sample_probes(space, run.probe_subnets, config.seed),
+                make_eval_loader(config, context, run.probe_rows or None), config.eval_split))
         trainer = Trainer(config, context, supernet, train_loader, eval_loader,
                           path_sampler=sampler,
-                          eval_architecture=sample_full(space, random.Random(config.seed)))
+                          eval_architecture=sample_full(space, random.Random(config.seed)),
+                          callbacks=callbacks)
         results = trainer.fit()
     finally:
         teardown(context)

@@ -1,9 +1,10 @@
 """The run directory of a training run: its files, fresh starts, resumes and clean-ups.
 
 `<output>/` holds `config.json` (the effective config, world size, plan), `metrics.jsonl`
-(one line per logged step), `results.json`, `checkpoints/step_*/` and, with early stopping,
-`early_stopping.json` (names from `nasrec_torchrec.artifacts`). Rank 0 writes the files;
-the collectives (`start_fresh`, `keep_only_checkpoint`) are called by every rank.
+(one line per logged step; a supernet's probe records), `results.json`, `checkpoints/step_*/`,
+with early stopping `early_stopping.json`, and a supernet's `probes.jsonl` (names from
+`nasrec_torchrec.artifacts`). Rank 0 writes the files; the collectives (`start_fresh`,
+`keep_only_checkpoint`) are called by every rank.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ import shutil
 from typing import Any
 
 from nasrec_torchrec.artifacts import (
-    CHECKPOINT_DIR, EARLY_STOPPING_FILE, METRICS_FILE, RESULTS_FILE, append_jsonl, iter_jsonl,
-    make_directory, rewrite_jsonl, write_json)
+    CHECKPOINT_DIR, EARLY_STOPPING_FILE, METRICS_FILE, PROBES_FILE, RESULTS_FILE, append_jsonl,
+    iter_jsonl, make_directory, rewrite_jsonl, write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.settings import changed_settings
 from nasrec_torchrec.train.checkpoint import latest_checkpoint, list_checkpoints, read_run_state
@@ -66,11 +67,11 @@ class RunDirectory:
 
     def start_fresh(self, overwrite: bool) -> None:
         """Begin a run that does not resume (a collective): with `overwrite`, delete an
-        earlier run's checkpoints, results, metrics and early-stopping record; refuse a
-        directory that still holds checkpoints; empty the metrics."""
+        earlier run's checkpoints, results, metrics, early-stopping record and probes; refuse
+        a directory that still holds checkpoints; empty the metrics."""
         if overwrite and self.is_main:
             shutil.rmtree(self.checkpoint_dir, ignore_errors=True)
-            for name in (RESULTS_FILE, METRICS_FILE, EARLY_STOPPING_FILE):
+            for name in (RESULTS_FILE, METRICS_FILE, EARLY_STOPPING_FILE, PROBES_FILE):
                 if os.path.exists(self.path(name)):
                     os.remove(self.path(name))
         barrier()

@@ -332,15 +332,17 @@ class Trainer:
         self._samples_before += (self.step - start_step) * self.config.batch_size
         self._seconds_before += time.perf_counter() - start_time
 
-    def evaluate(self, loader: Any = None) -> dict[str, float]:
-        """Log loss and AUC over the whole evaluation split (every rank's rows)."""
+    def evaluate(self, loader: Any = None, architecture: Any = None) -> dict[str, float]:
+        """Log loss and AUC over the whole evaluation split (every rank's rows; a collective);
+        a supernet on `architecture` (default: `eval_architecture`)."""
         loader = loader if loader is not None else self.eval_loader
         if loader is None:
             raise NASRecError("no evaluation loader")
         if self.path_sampler is not None:
-            if self.eval_architecture is None:
+            architecture = self.eval_architecture if architecture is None else architecture
+            if architecture is None:
                 raise NASRecError("evaluating a supernet needs eval_architecture")
-            self.body.set_architecture(self.eval_architecture)
+            self.body.set_architecture(architecture)
         return evaluate(self.dmp, loader, self.context.device)
 
     def _early_stopping(self) -> Optional[EarlyStopping]:
@@ -419,11 +421,17 @@ def make_loaders(config: TrainConfig, context: DistributedContext) -> tuple[Any,
         config.data, "train", config.batch_size // world, embedding_cap=config.embedding_cap,
         shuffle=config.shuffle, seed=config.seed, drop_last=True, rank=context.rank,
         world_size=world)
-    evaluation = None
-    if config.eval_split:
-        evaluation = ParquetBatchLoader(
-            config.data, config.eval_split, config.eval_batch_size // world,
-            embedding_cap=config.embedding_cap, shuffle=False, drop_last=False,
-            rank=context.rank, world_size=world).require_rows(
-                "the evaluation (--eval-split; '' skips it)")
-    return train, evaluation
+    return train, make_eval_loader(config, context) if config.eval_split else None
+
+
+def make_eval_loader(config: TrainConfig, context: DistributedContext,
+                     max_rows: Optional[int] = None) -> Any:
+    """This rank's loader of `config.eval_split`: every row (or the first `max_rows`), in
+    order."""
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+
+    return ParquetBatchLoader(
+        config.data, config.eval_split, config.eval_batch_size // context.world_size,
+        embedding_cap=config.embedding_cap, shuffle=False, drop_last=False,
+        rank=context.rank, world_size=context.world_size, max_rows=max_rows).require_rows(
+            "the evaluation (--eval-split; '' skips it)")

@@ -89,6 +89,24 @@ def test_two_ranks_together_equal_one_rank_with_twice_the_batch(synthetic_criteo
                                           second.sparse_features[name].values()]))
 
 
+def test_max_rows_ends_the_split_there_over_the_ranks(synthetic_criteo: str) -> None:
+    schema = Schema.load(synthetic_criteo)
+    whole = stacked(list(ParquetBatchLoader(synthetic_criteo, "train", 512)), schema)
+    for limit in (1500, 1000, 7):  # inside a row group, at its end, in the first batch
+        per_rank = [ParquetBatchLoader(synthetic_criteo, "train", 64, rank=r, world_size=3,
+                                       max_rows=limit) for r in range(3)]
+        batches = [list(loader) for loader in per_rank]
+        assert {len(b) for b in batches} == {len(per_rank[0])} == {-(-limit // 192)}
+        ids = sorted(i for b in batches for i in row_ids(b, schema, synthetic_criteo, "train"))
+        assert ids == list(range(limit))  # the first `limit` rows, each once
+    limited = stacked(list(ParquetBatchLoader(synthetic_criteo, "train", 512, max_rows=1500)),
+                      schema)
+    for got, want in zip(limited, whole):
+        np.testing.assert_array_equal(got, want[:1500])
+    assert ParquetBatchLoader(synthetic_criteo, "val", 64, max_rows=10**9).num_rows == \
+        schema.splits["val"]
+
+
 def test_start_at_resumes_exactly(synthetic_criteo: str) -> None:
     loader = ParquetBatchLoader(synthetic_criteo, "train", 100, shuffle=True,
                                 shuffle_buffer=1500, seed=1, rank=1, world_size=2)

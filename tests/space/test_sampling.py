@@ -19,6 +19,7 @@ from nasrec_torchrec.space import (
     get_space,
     sample_architecture,
     sample_full,
+    sample_probes,
     sample_single_op_any_conn,
     sample_sources,
 )
@@ -181,6 +182,33 @@ def test_state_dict_of_another_strategy_is_refused():
 def test_sample_architecture_is_single_op_any_conn():
     space = get_space("official-full")
     assert sample_architecture(space, random.Random(8)) == sample_single_op_any_conn(space, random.Random(8))
+
+
+def test_probes_are_distinct_seeded_search_draws_and_leave_other_generators_alone():
+    space = get_space("nasrec-small")
+    random.seed(3)
+    before = random.getstate()
+    probes = sample_probes(space, 6, seed=0)
+    assert random.getstate() == before  # the global generator was not drawn from
+    assert len({probe.canonical() for probe in probes}) == 6
+    for probe in probes:
+        probe.validate(space)
+    rng = random.Random("probes:0")
+    assert probes[0] == sample_architecture(space, rng)  # the search's own sampler
+    assert sample_probes(space, 3, seed=0) == probes[:3]  # a prefix for any count
+    assert sample_probes(space, 6, seed=1) != probes
+    assert sample_probes(space, 0, seed=0) == []
+
+
+def test_probes_repeat_when_the_space_has_fewer_architectures():
+    tiny = get_space("nasrec-small").to_dict()
+    tiny.update(num_blocks=1, dense_ops=["fc"], sparse_ops=["embed_fc"], dense_dims=[16],
+                sparse_dims=[16], project_concat_searchable=False, fm_searchable=False)
+    from nasrec_torchrec.space import SearchSpace
+
+    space = SearchSpace.from_dict(tiny)
+    probes = sample_probes(space, 3, seed=0, max_redraws=5)
+    assert len(probes) == 3 and len({p.canonical() for p in probes}) < 3
 
 
 def test_unknown_strategy_is_refused():
