@@ -73,7 +73,7 @@ def test_retrain_args_reach_the_retrain_stage_with_early_stopping(tmp_path: Path
 
     config = load_experiment(str(SPECS / "demo.yaml"), [
         "retrain.args=[--patience, '2', --monitor, log_loss, --lr-plateau-factor, '0.1', "
-        "--select, auc, --epochs, '5']"])
+        "--select, auc, --epochs, '5']", "baselines.models=[]"])  # (baselines need torch)
     stages = {stage.name: stage for stage in plan_stages(config, str(tmp_path), None)}
     retrain = stages["retrain"].run
     assert (retrain.train.patience, retrain.train.monitor, retrain.train.lr_plateau_factor,
