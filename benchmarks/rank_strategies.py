@@ -78,7 +78,8 @@ def scratch_worker(spec: str, work: Path, data: Path, num_subnets: int, train_st
     """Train worker `W/N`'s share of the reference study's subnets from scratch, with the
     settings `nasrec rank-study` derives from the supernet (batch 256, lr 0.04, cap 0.5M,
     LayerNorm, dense gradients clipped at 5, seed 0)."""
-    from nasrec_torchrec.search.rank_study import ScratchTraining, train_subnets_from_scratch
+    from nasrec_torchrec.search.rank_study import train_subnets_from_scratch
+    from nasrec_torchrec.search.scratch import ScratchTraining
     from nasrec_torchrec.space import get_space
 
     worker, workers = (int(part) for part in spec.split("/"))

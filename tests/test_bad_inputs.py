@@ -235,6 +235,21 @@ CASES = [
          "--train-batch-size 0", r"\(--train-batch-size\): 0 must be at least 1"),
     Case("rank-study-lr", "rank-study --supernet {supernet} --output {out} --train-lr -1",
          r"\(--train-lr\): -1\.0 must be greater than 0"),
+    Case("rank-study-scratch-config-missing", "rank-study --supernet {supernet} --output {out} "
+         "--scratch-config {root}/none.json", r"none\.json: not found"),
+    Case("rank-study-scratch-config-unknown", "rank-study --supernet {supernet} --output {out} "
+         "--scratch-config {config_unknown}", r"unknown\.json: unknown field 'learning_rte'"),
+    Case("rank-study-scratch-config-choice", "rank-study --supernet {supernet} --output {out} "
+         "--scratch-config {recipe_bad_optimizer}",
+         r"recipe_sgd\.json: field 'optimizer': 'sgd' is not one of adagrad, adam"),
+    Case("rank-study-scratch-config-decay", "rank-study --supernet {supernet} --output {out} "
+         "--scratch-config {recipe_decay_adagrad}",
+         r"recipe_decay\.json: field 'embedding_weight_decay': 0\.05 needs optimizer 'adam'"),
+    Case("rank-study-scratch-config-and-budget", "rank-study --supernet {supernet} --output "
+         "{out} --scratch-config {recipe_decay_adagrad} --train-lr 0.1",
+         r"--train-lr is the fixed budget's; with --scratch-config .*recipe_decay\.json"),
+    Case("rank-study-scratch-dropout", "rank-study --supernet {supernet} --output {out} "
+         "--scratch-dropout 1", r"\(--scratch-dropout\): 1\.0 must be less than 1"),
     Case("rank-study-crafted-checkpoint", "rank-study --supernet {supernet_crafted} "
          "--output {out}", r"\.metadata: refused: it asks for 'posix\.system'"),
     # --- retrain
@@ -247,6 +262,8 @@ CASES = [
          "--output {out} {RUN}", r"candidates\.jsonl:2: invalid JSON"),
     Case("retrain-top-k-0", "retrain --search {cands_bad_json} --data {data} --output {out} "
          "--top-k 0", r"\(--top-k\): 0 must be at least 1"),
+    Case("retrain-select", "retrain --search {cands_bad_json} --data {data} --output {out} "
+         "--select best", r"argument --select: invalid choice: 'best'"),
     # --- final
     Case("final-no-arch", "final --data {data} --output {out}",
          r"field 'arch' \(--arch\): is required"),

@@ -129,7 +129,9 @@ class RetrainConfig(TrainingSection):
 
     Args:
         top_k: candidates retrained. embedding_cap: rows per table at most. The rest:
-        `TrainingSection`.
+        `TrainingSection`; its `args` take `nasrec retrain`'s flags, the final recipe's
+        early stopping per candidate and the selection included (e.g. [--patience, "2",
+        --monitor, auc, --lr-plateau-factor, "0.1", --select, auto]).
     """
 
     top_k: int = same_as(RetrainRun, "top_k")

@@ -3,16 +3,19 @@ training them from scratch does?
 
 K distinct random subnets (seeded `sample_architecture`) are each scored from the supernet
 twice (inherited weights as they are, and after the head fine-tune) and trained from scratch
-with a short fixed budget by the project's trainer, in this process, or the from-scratch
+by the project's trainer (`search.scratch`: a short fixed budget, or a whole recipe such as
+the final model's, early stopping included), in this process, or the from-scratch
 figures are taken from an earlier study of the same subnets (`scratch_from`), so supernets
 trained with different sampling strategies are ranked against one set of from-scratch runs
 (paper Tables 2-3). Under torchrun the subnets are spread over the ranks: each scores its
 share from its own copy of the supernet and trains it from scratch in a fresh one-rank
 process, rank 0 writes the records. Pearson's r and
-Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation losses say
-how well the supernet ranks. Each subnet's figures are appended to a JSONL file as soon as
-they exist (on several ranks: once every rank's share is done; the finished from-scratch runs
-are reused), so an interrupted study continues where it stopped.
+Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation log losses,
+and between their validation AUCs, say how well the supernet ranks. Each subnet's figures are
+appended to a JSONL file as soon as they exist (on several ranks: once every rank's share is
+done; the finished from-scratch runs trained with the same settings are reused), so an
+interrupted study continues where it stopped; a study continued with other from-scratch
+settings than its finished subnets' is refused.
 """
 
 from __future__ import annotations
@@ -21,32 +24,38 @@ import logging
 import math
 import os
 import random
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from nasrec_torchrec.artifacts import append_jsonl, read_json, read_jsonl
+from nasrec_torchrec.artifacts import append_jsonl, read_jsonl
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.model_spec import ModelSpec, run_model_spec
+from nasrec_torchrec.search.scratch import (
+    ScratchTraining, finished_scratch_run, scratch_config, scratch_fields,
+    scratch_run_changes, train_from_scratch)
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
-from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
 
 SUBNETS_FILE = "rank_study_subnets.jsonl"
 
 
-def correlations(supernet_losses: Sequence[float], scratch_losses: Sequence[float]
-                 ) -> dict[str, Any]:
-    """Pearson's r, Kendall's τ (tau-b) and Spearman's ρ between two loss lists, with p-values.
+def _finite(value: Any) -> bool:
+    return value is not None and math.isfinite(float(value))
 
-    Pairs with a non-finite value are left out; fewer than 3 pairs give NaN.
+
+def correlations(supernet_losses: Sequence[Optional[float]],
+                 scratch_losses: Sequence[Optional[float]]) -> dict[str, Any]:
+    """Pearson's r, Kendall's τ (tau-b) and Spearman's ρ between two lists of a metric (log
+    losses, or AUCs), with p-values.
+
+    Pairs with a missing or non-finite value are left out; fewer than 3 pairs give NaN.
     """
     from scipy import stats
 
     pairs = [(float(a), float(b)) for a, b in zip(supernet_losses, scratch_losses)
-             if math.isfinite(float(a)) and math.isfinite(float(b))]
+             if _finite(a) and _finite(b)]
     result: dict[str, Any] = {"n": len(pairs)}
     if len(pairs) < 3:
         return {**result, "pearson": math.nan, "pearson_p": math.nan, "kendall": math.nan,
@@ -80,96 +89,6 @@ def sample_subnets(space: SearchSpace, count: int, seed: int = 0) -> list[Archit
     return found
 
 
-@dataclass
-class ScratchTraining:
-    """How each subnet is trained from scratch (the project's `Trainer`, capped tables).
-
-    Args:
-        steps: training steps.
-        batch_size: global rows per step.
-        learning_rate: dense and embedding Adagrad rate (cosine schedule).
-        embedding_cap: table cap (use the supernet's).
-        layer_norm: LayerNorm in the operators (use the supernet's).
-        clip_grad_norm: clip the dense gradients' global L2 norm to this (use the
-            supernet's; None: no clipping).
-        seed: seeds init and data order (the same for every subnet).
-        eval_batch_size: rows per evaluation batch.
-        threads: intra-op threads.
-    """
-
-    steps: int = 1000
-    batch_size: int = 256
-    learning_rate: float = 0.04
-    embedding_cap: Optional[int] = None
-    layer_norm: bool = True
-    clip_grad_norm: Optional[float] = None
-    seed: int = 0
-    eval_batch_size: int = 4096
-    threads: Optional[int] = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready dict."""
-        return asdict(self)
-
-
-def scratch_config(architecture: Architecture, data: str, output: str,
-                   settings: ScratchTraining) -> TrainConfig:
-    """The `TrainConfig` of training `architecture` from scratch in the run directory
-    `output` (metrics.jsonl, results.json; no checkpoints)."""
-    return TrainConfig(
-        data=data, output=output, batch_size=settings.batch_size,
-        eval_batch_size=settings.eval_batch_size, max_steps=settings.steps,
-        learning_rate=settings.learning_rate, embedding_learning_rate=settings.learning_rate,
-        embedding_cap=settings.embedding_cap, clip_grad_norm=settings.clip_grad_norm,
-        seed=settings.seed, device="cpu",
-        threads=settings.threads, checkpoint_every=0, progress_bar=False, overwrite=True,
-        log_every=max(1, min(50, settings.steps)),
-        model=ModelSpec.for_architecture(architecture, settings.layer_norm),
-        notes={"stage": "rank_study"})
-
-
-def train_from_scratch(architecture: Architecture, data: str, output: str,
-                       settings: ScratchTraining, context: Any) -> dict[str, Any]:
-    """Train `architecture` from scratch with the project's trainer; its `results.json` dict.
-
-    Args:
-        architecture: the subnet.
-        data: prepared dataset.
-        output: the run directory (metrics.jsonl, results.json; no checkpoints).
-        settings: `ScratchTraining`.
-        context: a `DistributedContext` (from `init_distributed`).
-    """
-    from nasrec_torchrec.train.model_trainer import model_trainer
-
-    return model_trainer(scratch_config(architecture, data, output, settings), context).fit()
-
-
-# TrainConfig fields a finished from-scratch run must share with `ScratchTraining` to be reused
-_REUSED_CONFIG = {"max_steps": "steps", "batch_size": "batch_size",
-                  "learning_rate": "learning_rate", "embedding_cap": "embedding_cap",
-                  "clip_grad_norm": "clip_grad_norm", "seed": "seed"}
-
-
-def finished_scratch_run(architecture: Architecture, data: str, output: str,
-                         settings: ScratchTraining) -> Optional[dict[str, Any]]:
-    """The `results.json` dict of a finished from-scratch run of `architecture` in `output`
-    with these settings (e.g. trained ahead by `train_subnets_from_scratch`), else None."""
-    path = os.path.join(output, "results.json")
-    if not os.path.exists(path):
-        return None
-    results = read_json(path)
-    config = TrainConfig.from_dict(results.get("config", {}), source=path)
-    if any(getattr(config, key) != getattr(settings, name)
-           for key, name in _REUSED_CONFIG.items()) \
-            or os.path.realpath(config.data) != os.path.realpath(data):
-        return None
-    spec = run_model_spec(config, path)
-    if spec.kind != "architecture" or spec.layer_norm != settings.layer_norm \
-            or spec.found_architecture(path) != architecture:
-        return None
-    return results
-
-
 def train_subnets_from_scratch(space: SearchSpace, data: str, output: str, num_subnets: int,
                                seed: int, settings: ScratchTraining, worker: int = 0,
                                workers: int = 1) -> None:
@@ -184,7 +103,7 @@ def train_subnets_from_scratch(space: SearchSpace, data: str, output: str, num_s
     context = init_distributed("cpu", settings.threads)
     try:
         for index in range(worker, num_subnets, workers):
-            run_dir = os.path.join(output, "subnets", f"{index:04d}")
+            run_dir = subnet_dir(output, index)
             if finished_scratch_run(architectures[index], data, run_dir, settings) is None:
                 train_from_scratch(architectures[index], data, run_dir, settings, context)
     finally:
@@ -196,14 +115,37 @@ def _read_done(path: str) -> list[dict[str, Any]]:
 
 
 SCRATCH_FIELDS = ("scratch_log_loss", "scratch_auc", "scratch_steps", "scratch_seconds")
+OPTIONAL_SCRATCH_FIELDS = ("scratch_best_epoch",)  # an early-stopped run's
 
 
-def read_scratch_results(study: str, architectures: Sequence[Architecture]
+def subnet_dir(study: str, index: int) -> str:
+    """Subnet `index`'s from-scratch run directory in the study directory `study`."""
+    return os.path.join(study, "subnets", f"{index:04d}")
+
+
+def refuse_other_settings(where: str, architecture: Architecture, data: str, run_dir: str,
+                          settings: ScratchTraining, remedy: str, required: bool = False
+                          ) -> None:
+    """Raise `NASRecError` (`where` leads, `remedy` ends) when the finished from-scratch run
+    in `run_dir` was trained with other settings than `architecture` on `data` with
+    `settings`, naming them; a missing run passes unless `required`."""
+    results, changes = scratch_run_changes(architecture, data, run_dir, settings)
+    if results is None and required:
+        raise NASRecError(f"{where}: no finished run in {run_dir} to compare the from-scratch "
+                          f"settings with; {remedy}")
+    if changes:
+        raise NASRecError(f"{where}: trained from scratch with other settings "
+                          f"({run_dir}): {'; '.join(changes)}; {remedy}")
+
+
+def read_scratch_results(study: str, architectures: Sequence[Architecture],
+                         settings: Optional[ScratchTraining] = None, data: str = ""
                          ) -> list[dict[str, Any]]:
     """The from-scratch fields of `architectures` from the study directory `study`.
 
     The study must hold every one of them at the same index (same space, seed and K or a
-    larger K); anything else raises `NASRecError`.
+    larger K); with `settings`, each must have been trained with them on `data` (the whole
+    recipe and the model are compared); anything else raises `NASRecError`.
     """
     path = os.path.join(study, SUBNETS_FILE)
     if not os.path.exists(path):
@@ -221,16 +163,14 @@ def read_scratch_results(study: str, architectures: Sequence[Architecture]
         if record.get("scratch_from"):
             raise NASRecError(f"--scratch-from {study}: that study reused another's from-scratch "
                               f"results; use {record['scratch_from']}")
-        found.append({field: record[field] for field in SCRATCH_FIELDS})
+        if settings is not None:
+            refuse_other_settings(f"--scratch-from {study}: subnet {index}", architecture,
+                                  data, subnet_dir(study, index), settings,
+                                  "ask for that study's recipe, or train the subnets here",
+                                  required=True)
+        found.append({field: record[field] for field in SCRATCH_FIELDS
+                      + tuple(name for name in OPTIONAL_SCRATCH_FIELDS if name in record)})
     return found
-
-
-def _scratch_fields(results: dict[str, Any], split: str) -> dict[str, Any]:
-    """The record's from-scratch fields from a trainer's `results.json` dict."""
-    metrics = results.get(split)
-    return {"scratch_log_loss": metrics["log_loss"] if metrics else None,
-            "scratch_auc": metrics["auc"] if metrics else None,
-            "scratch_steps": results["steps"], "scratch_seconds": results["train_seconds"]}
 
 
 def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
@@ -250,13 +190,17 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         seed: seeds the subnets drawn.
         scratch: `ScratchTraining` settings.
         scratch_from: an earlier study's directory whose from-scratch results of the same
-            subnets are reused (nothing is trained from scratch here).
+            subnets are reused (nothing is trained from scratch here); when `scratch` asks for
+            a recipe (`ScratchTraining.asks_for_recipe`), that study's runs must have been
+            trained with it.
         on_subnet: called with each subnet's record.
 
     Returns:
-        `{"subnets": [...], "finetuned": correlations, "inherited": correlations}`, where
-        "finetuned" compares head-fine-tuned supernet losses with from-scratch losses and
-        "inherited" the supernet's losses without fine-tuning.
+        `{"subnets": [...], "finetuned": correlations, "inherited": correlations,
+        "finetuned_auc": correlations, "inherited_auc": correlations}`, where "finetuned"
+        compares head-fine-tuned supernet log losses with from-scratch log losses,
+        "inherited" the supernet's log losses without fine-tuning, and the `_auc` ones the
+        same on the validation AUC.
     """
     from nasrec_torchrec.train.distributed import init_distributed, teardown
     from nasrec_torchrec.train.ranks import rank, spread_over_ranks, world_size
@@ -275,7 +219,13 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         if bool(record.get("scratch_from")) != bool(scratch_from):
             raise NASRecError(f"{subnets_path}: --scratch-from differs from the run that began "
                               "this study; rerun it the same way or use another --output")
-    reused = read_scratch_results(scratch_from, architectures) if scratch_from else None
+        if not scratch_from:
+            refuse_other_settings(f"{subnets_path}: subnet {index}", architectures[index],
+                                  data, subnet_dir(output, index), scratch,
+                                  "continue it with those settings or use another --output")
+    reused = read_scratch_results(
+        scratch_from, architectures, scratch if scratch.asks_for_recipe else None, data) \
+        if scratch_from else None
     records = list(done)
     remaining = range(len(done), num_subnets)
     study = _Study(scorer, architectures, data, output, scratch, scratch_from, reused)
@@ -300,14 +250,12 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         finally:
             if context is not None:
                 teardown(context)
-    scratch_losses = [r["scratch_log_loss"] for r in records]
-    return {
-        "subnets": records,
-        "finetuned": correlations([r["supernet_finetuned_log_loss"] for r in records],
-                                  scratch_losses),
-        "inherited": correlations([r["supernet_inherited_log_loss"] for r in records],
-                                  scratch_losses),
-    }
+    study_correlations = {
+        f"{kind}{suffix}": correlations([r[f"supernet_{kind}_{metric}"] for r in records],
+                                        [r[f"scratch_{metric}"] for r in records])
+        for suffix, metric in (("", "log_loss"), ("_auc", "auc"))
+        for kind in ("finetuned", "inherited")}
+    return {"subnets": records, **study_correlations}
 
 
 @dataclass
@@ -324,7 +272,7 @@ class _Study:
 
     def run_dir(self, index: int) -> str:
         """Subnet `index`'s from-scratch run directory."""
-        return os.path.join(self.output, "subnets", f"{index:04d}")
+        return subnet_dir(self.output, index)
 
     def scratch_fields(self, index: int, context: Any) -> dict[str, Any]:
         """Subnet `index`'s from-scratch fields: reused, found finished, or trained here."""
@@ -335,7 +283,7 @@ class _Study:
                                        self.scratch) \
             or train_from_scratch(architecture, self.data, self.run_dir(index), self.scratch,
                                   context)
-        return _scratch_fields(results, self.scorer.config.eval_split)
+        return scratch_fields(results, self.scorer.config.eval_split)
 
     def scores(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Subnet `index` scored from the supernet: (head fine-tuned, inherited)."""

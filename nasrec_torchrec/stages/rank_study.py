@@ -1,21 +1,26 @@
 """Stage `rank_study`: how well does the supernet rank subnets trained from scratch?
 
 K random subnets (seeded) are scored from the supernet with and without the head fine-tune,
-and each is trained from scratch (`search.rank_study`). Writes `rank_study.json` (Pearson and
-Kendall of both scorings against the from-scratch validation log loss), the subnets'
-records (`rank_study_subnets.jsonl`: a rerun continues) and the scatter plots.
+and each is trained from scratch (`search.rank_study`): a short fixed budget (`train_*`), or
+the whole recipe of a `TrainConfig` JSON (`scratch_config`). Writes `rank_study.json`
+(Pearson and Kendall of both scorings against the from-scratch validation log loss and AUC,
+and the from-scratch settings), the subnets' records (`rank_study_subnets.jsonl`: a rerun
+continues) and the scatter plots.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Optional
 
 from nasrec_torchrec.artifacts import read_json, write_json
+from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.settings import ScoringRun
-from nasrec_torchrec.settings import option
+from nasrec_torchrec.settings import check, option
+from nasrec_torchrec.train.config import TrainConfig
 
 RANK_STUDY_FILE = "rank_study.json"
 
@@ -36,6 +41,36 @@ class RankStudyRun(ScoringRun):
     scratch_from: Optional[str] = option(None, "reuse the from-scratch results of this earlier "
                                          "rank-study output (same space and --seed) instead "
                                          "of training the subnets", metavar="DIR")
+    scratch_config: Optional[str] = option(
+        None, "train each subnet from scratch with this recipe instead of --train-steps/"
+        "--train-batch-size/--train-lr/--train-clip-grad-norm: a TrainConfig JSON as "
+        "`nasrec train --config` reads (optimizer, rates, batch size, epochs, patience/"
+        "monitor/plateau, table init, weight decays, clipping, cap or full tables, seed); "
+        "the study sets the data, run directory, model, eval split and device",
+        metavar="FILE.json", path=True)
+    scratch_batch_norm: bool = option(False, "BatchNorm instead of LayerNorm on the dense "
+                                      "operators of the subnets trained from scratch (as "
+                                      "`final --batch-norm`)")
+    scratch_dropout: float = option(0.0, "dropout on every block's dense output of the "
+                                    "subnets trained from scratch (as `final --dropout`)",
+                                    minimum=0.0, below=1.0, metavar="P")
+
+    def scratch_recipe(self) -> Optional[TrainConfig]:
+        """The recipe of `scratch_config` (None without), checked; a fault is a `NASRecError`
+        naming the file and the field."""
+        if not self.scratch_config:
+            return None
+        path = self.scratch_config
+        for name in ("train_batch_size", "train_lr", "train_clip_grad_norm"):
+            if getattr(self, name) is not None:
+                flag = "--" + name.replace("_", "-")
+                raise NASRecError(f"{flag} is the fixed budget's; with --scratch-config {path} "
+                                  "the recipe sets it")
+        recipe = TrainConfig.load(path)
+        recipe.eval_split = self.eval_split
+        check(recipe, path, with_flags=False)
+        dataclasses.replace(recipe, output=self.output or "-").validate(1, path)
+        return recipe
 
 
 def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
@@ -47,12 +82,14 @@ def rank_study(run: RankStudyRun, source: str = "rank-study") -> dict[str, Any]:
     from nasrec_torchrec.train.ranks import job_group
 
     run.validate(source)
+    recipe = run.scratch_recipe()
     with job_group(run.threads):
-        return _study(run)
+        return _study(run, recipe)
 
 
-def _study(run: RankStudyRun) -> dict[str, Any]:
-    from nasrec_torchrec.search.rank_study import ScratchTraining, run_rank_study
+def _study(run: RankStudyRun, recipe: Optional[TrainConfig]) -> dict[str, Any]:
+    from nasrec_torchrec.search.rank_study import run_rank_study
+    from nasrec_torchrec.search.scratch import ScratchTraining
     from nasrec_torchrec.search.run import load_scorer
     from nasrec_torchrec.train.ranks import on_main_rank, rank
 
@@ -66,7 +103,8 @@ def _study(run: RankStudyRun) -> dict[str, Any]:
         embedding_cap=loaded.embedding_cap, layer_norm=loaded.supernet.layer_norm,
         clip_grad_norm=_scratch_clip(run.train_clip_grad_norm,
                                      supernet_config.get("clip_grad_norm")),
-        seed=run.seed, eval_batch_size=run.eval_batch_size, threads=run.threads)
+        seed=run.seed, eval_batch_size=run.eval_batch_size, threads=run.threads,
+        recipe=recipe, batch_norm=run.scratch_batch_norm, dropout=run.scratch_dropout)
     progress = None
     if run.progress and rank() == 0:
         from tqdm import tqdm
@@ -109,6 +147,7 @@ def _write_study(run: RankStudyRun, loaded: Any, scorer: Any, scratch: Any,
                      "step": loaded.step, "space": loaded.supernet.space.name,
                      "strategy": (supernet_config.get("model") or {}).get("strategy")},
         "finetuned": study["finetuned"], "inherited": study["inherited"],
+        "finetuned_auc": study["finetuned_auc"], "inherited_auc": study["inherited_auc"],
         "num_subnets": len(records), "seconds_this_run": time.perf_counter() - started,
         "subnets_file": "rank_study_subnets.jsonl",
     }

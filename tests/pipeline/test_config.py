@@ -101,3 +101,21 @@ def test_unknown_field_and_bad_type_name_the_file_and_field(tmp_path: Path) -> N
         load_experiment(str(path))
     with pytest.raises(NASRecError, match=r"--set 'oops'"):
         load_experiment(None, ["oops"])
+
+
+def test_retrain_args_reach_the_retrain_stage_with_early_stopping(tmp_path: Path) -> None:
+    """The retrain section's `args` take the final recipe's early stopping and --select; the
+    stage's command line repeats them."""
+    from nasrec_torchrec.pipeline.stages import plan_stages
+
+    config = load_experiment(str(SPECS / "demo.yaml"), [
+        "retrain.args=[--patience, '2', --monitor, log_loss, --lr-plateau-factor, '0.1', "
+        "--select, auc, --epochs, '5']", "baselines.models=[]"])  # (baselines need torch)
+    stages = {stage.name: stage for stage in plan_stages(config, str(tmp_path), None)}
+    retrain = stages["retrain"].run
+    assert (retrain.train.patience, retrain.train.monitor, retrain.train.lr_plateau_factor,
+            retrain.train.epochs, retrain.select) == (2, "log_loss", 0.1, 5, "auc")
+    command = stages["retrain"].command_line()
+    for flag in ("--patience 2", "--monitor log_loss", "--lr-plateau-factor 0.1",
+                 "--select auc", "--epochs 5"):
+        assert flag in command

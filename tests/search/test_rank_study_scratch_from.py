@@ -75,7 +75,7 @@ def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_pa
 
 def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(tmp_path):
     from nasrec_torchrec.model_spec import ModelSpec
-    from nasrec_torchrec.search.rank_study import ScratchTraining, finished_scratch_run
+    from nasrec_torchrec.search.scratch import ScratchTraining, finished_scratch_run
 
     first, second = sample_subnets(get_space("nasrec-small"), 2, seed=3)
     settings = ScratchTraining(steps=300, batch_size=256, learning_rate=0.04,
