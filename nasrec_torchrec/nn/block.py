@@ -62,6 +62,8 @@ class ChoiceBlock(nn.Module):
         dense_max: largest dense width d; rows_max: largest sparse branch rows n.
         embedding_dim: E; pc_rows: Project-Concat rows (0: no Project-Concat built).
         fm: build the FM operator; layer_norm: LayerNorm in every operator.
+        batch_norm: BatchNorm over the d units of the dense operators and the FM instead of
+            their LayerNorm (`ElasticBatchNorm`).
         project_left, project_right: build the projections of X1 / X2 to width d (a subnet
             omits identities).
     """
@@ -69,14 +71,15 @@ class ChoiceBlock(nn.Module):
     def __init__(self, dense_ops: tuple[str, ...], sparse_ops: tuple[str, ...],
                  layouts: BlockLayouts, dense_max: int, rows_max: int, embedding_dim: int,
                  pc_rows: int, fm: bool, layer_norm: bool, project_left: bool = True,
-                 project_right: bool = True) -> None:
+                 project_right: bool = True, batch_norm: bool = False) -> None:
         super().__init__()
         self.layouts = layouts
         shape = OperatorShape(
             concat_width=layouts.concat.width, left_width=layouts.left.width,
             right_width=layouts.right.width, sparse_rows=layouts.sparse.rows,
             dense_max=dense_max, rows_max=rows_max, embedding_dim=embedding_dim,
-            layer_norm=layer_norm, project_left=project_left, project_right=project_right)
+            layer_norm=layer_norm, project_left=project_left, project_right=project_right,
+            batch_norm=batch_norm)
         self.dense_ops = nn.ModuleDict()
         for name in dense_ops:
             self.dense_ops[name] = build_operator(name, DENSE, shape)
@@ -84,23 +87,24 @@ class ChoiceBlock(nn.Module):
         for name in sparse_ops:
             self.sparse_ops[name] = build_operator(name, SPARSE, shape)
         self.project_concat = ProjectConcat(dense_max, pc_rows, embedding_dim) if pc_rows else None
-        self.fm = FM(embedding_dim, dense_max, layer_norm) if fm else None
+        self.fm = FM(embedding_dim, dense_max, layer_norm, batch_norm) if fm else None
 
     @classmethod
     def for_supernet(cls, index: int, dense_ops: tuple[str, ...], sparse_ops: tuple[str, ...],
                      dense_in_features: int, num_sparse_features: int, dense_max: int,
                      rows_max: int, embedding_dim: int, pc_rows: int, fm: bool,
-                     layer_norm: bool) -> "ChoiceBlock":
+                     layer_norm: bool, batch_norm: bool = False) -> "ChoiceBlock":
         """Block `index` of a supernet: every operator over every earlier source's slot."""
         dense = DenseLayout.of({0: dense_in_features, **{k: dense_max for k in range(1, index)}})
         sparse = SparseLayout.of({0: (num_sparse_features, 0),
                                   **{k: (rows_max, pc_rows) for k in range(1, index)}})
         return cls(dense_ops, sparse_ops, BlockLayouts(dense, dense, dense, sparse), dense_max,
-                   rows_max, embedding_dim, pc_rows, fm, layer_norm)
+                   rows_max, embedding_dim, pc_rows, fm, layer_norm, batch_norm=batch_norm)
 
     @classmethod
     def for_subnet(cls, choice: Block, shapes: SourceShapes, live: LiveFlags,
-                   embedding_dim: int, pc_rows: int, layer_norm: bool) -> "ChoiceBlock":
+                   embedding_dim: int, pc_rows: int, layer_norm: bool,
+                   batch_norm: bool = False) -> "ChoiceBlock":
         """A block holding only what `choice` uses when `live` parts reach the logit."""
         dense_live, branch_live, output_live = live
         widths = shapes.dense_widths
@@ -122,7 +126,7 @@ class ChoiceBlock(nn.Module):
                    pc_rows if output_live and choice.project_concat else 0,
                    dense_live and choice.fm, layer_norm,
                    project_left=widths[choice.dense_left] != width,
-                   project_right=widths[choice.dense_right] != width)
+                   project_right=widths[choice.dense_right] != width, batch_norm=batch_norm)
 
     def _plan(self, choice: Block, shapes: SourceShapes, reads: frozenset[str]) -> OperatorPlan:
         """The ranges and sizes the operators use for `choice` (reading the inputs `reads`)."""

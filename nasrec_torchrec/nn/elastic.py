@@ -138,7 +138,7 @@ def attach_slice_gradients(module: nn.Module, store: Optional[SliceGradients]) -
     if store is not None:
         store.register(module)
     for layer in module.modules():
-        if isinstance(layer, (ElasticLinear, ElasticLayerNorm)):
+        if isinstance(layer, (ElasticLinear, ElasticLayerNorm, ElasticBatchNorm)):
             layer.gradient_store = store
 
 
@@ -293,3 +293,53 @@ class ElasticLayerNorm(nn.Module):
         bias = self.bias if whole else self.bias[:width]
         return F.layer_norm(x, (width,), _recorded(self.weight, width, None, store, weight),
                             _recorded(self.bias, width, None, store, bias))
+
+
+class ElasticBatchNorm(nn.BatchNorm1d):
+    """BatchNorm over the first `width` units: the first `width` affine parameters and running
+    statistics (a `BatchNorm1d` built at `max_width`; at full width it computes exactly what
+    `nn.BatchNorm1d` does).
+
+    In training mode a call normalises `x [B, width]` with its batch statistics (biased
+    variance) and updates the first `width` running statistics (momentum, or the cumulative
+    average when `momentum` is None, with the unbiased variance, as torch does); in eval mode
+    it uses them. `num_batches_tracked` counts every training call, whatever its width. The
+    statistics are this process's: under several ranks each rank normalises with its local
+    batch and keeps its own running statistics (not synchronised).
+
+    Example::
+
+        norm = ElasticBatchNorm(64)
+        y = norm(x)  # x: [B, 32] -> [B, 32], units 0..31
+    """
+
+    def __init__(self, max_width: int) -> None:
+        super().__init__(max_width)
+        self.gradient_store: Optional[SliceGradients] = None
+
+    def sliced_state(self, width: int) -> dict[str, torch.Tensor]:
+        """The state dict of an `nn.BatchNorm1d(width)` equal to this one at `width`."""
+        return {"weight": self.weight[:width].detach().clone(),
+                "bias": self.bias[:width].detach().clone(),
+                "running_mean": self.running_mean[:width].clone(),
+                "running_var": self.running_var[:width].clone(),
+                "num_batches_tracked": self.num_batches_tracked.clone()}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """Normalise each of the `width` units of `x [B, width]` (its width is the active one)."""
+        width = x.shape[-1]
+        factor = 0.0 if self.momentum is None else self.momentum
+        if self.training:
+            self.num_batches_tracked.add_(1)
+            if self.momentum is None:  # the cumulative average
+                factor = 1.0 / float(self.num_batches_tracked)
+        store = self.gradient_store
+        whole = width == self.num_features
+        weight = self.weight if whole else self.weight[:width]
+        bias = self.bias if whole else self.bias[:width]
+        running_mean = self.running_mean if whole else self.running_mean[:width]
+        running_var = self.running_var if whole else self.running_var[:width]
+        return F.batch_norm(x, running_mean, running_var,
+                            _recorded(self.weight, width, None, store, weight),
+                            _recorded(self.bias, width, None, store, bias),
+                            self.training, factor, self.eps)

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.nn.batch_norm import use_batch_norm
+from nasrec_torchrec.nn.batch_norm import plain_batch_norm
 from nasrec_torchrec.nn.block import ChoiceBlock, SourceShapes
 from nasrec_torchrec.nn.elastic import ElasticLinear, Ranges, SparseLayout, full_range
 from nasrec_torchrec.space.architecture import Architecture, Liveness
@@ -23,7 +23,7 @@ class _BlockStack(nn.Module):
     """
 
     def __init__(self, dense_in_features: int, num_sparse_features: int, embedding_dim: int,
-                 layer_norm: bool, dropout: float = 0.0) -> None:
+                 layer_norm: bool, dropout: float = 0.0, batch_norm: bool = False) -> None:
         super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise NASRecError(f"dropout must be in [0, 1), got {dropout}")
@@ -31,6 +31,7 @@ class _BlockStack(nn.Module):
         self.num_sparse_features: int = num_sparse_features
         self.embedding_dim: int = embedding_dim
         self.layer_norm: bool = layer_norm
+        self.batch_norm: bool = batch_norm
         self.dropout: float = dropout
         self.blocks = nn.ModuleDict()
 
@@ -79,6 +80,13 @@ class Supernet(_BlockStack):
         space: a `SearchSpace` (its blocks, operators, dims, Project-Concat and FM options).
         dense_in_features: Dn; num_sparse_features: F; embedding_dim: E.
         layer_norm: LayerNorm in every operator (on for supernet training, as in the paper).
+        batch_norm: BatchNorm (`ElasticBatchNorm`) over the d units of every dense operator
+            and the FM instead of LayerNorm, as `NASRecNet(batch_norm=True)` has; the sparse
+            operators keep LayerNorm if `layer_norm`. Its running statistics are shared by
+            every path, so they are no subnet's: recalibrate a materialised subnet's
+            (`nn.batch_norm.recalibrate_batch_norm`) before evaluating it. Under several
+            ranks each rank normalises with its local batch and keeps its own running
+            statistics (not synchronised).
 
     Example::
 
@@ -87,8 +95,10 @@ class Supernet(_BlockStack):
     """
 
     def __init__(self, space, dense_in_features: int, num_sparse_features: int,
-                 embedding_dim: int = 16, layer_norm: bool = True) -> None:
-        super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm)
+                 embedding_dim: int = 16, layer_norm: bool = True,
+                 batch_norm: bool = False) -> None:
+        super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm,
+                         batch_norm=batch_norm)
         self.space = space
         dense_max = max(space.dense_dims)
         pc_rows = space.project_concat_rows if space.project_concat_searchable else 0
@@ -96,7 +106,7 @@ class Supernet(_BlockStack):
             self.blocks[str(index)] = ChoiceBlock.for_supernet(
                 index, tuple(space.dense_ops), tuple(space.sparse_ops), dense_in_features,
                 num_sparse_features, dense_max, max(space.sparse_dims), embedding_dim, pc_rows,
-                space.fm_searchable, layer_norm)
+                space.fm_searchable, layer_norm, batch_norm)
         self._build_head(dense_max, (max(space.sparse_dims), pc_rows))
         self._architecture: Optional[Architecture] = None
         self._liveness: dict[Architecture, Liveness] = {}
@@ -135,8 +145,9 @@ class NASRecNet(_BlockStack):
         layer_norm: LayerNorm in every operator.
         dropout: dropout on every block's dense output in training mode (0: none; the
             supernet has none, so a subnet equals its supernet path in eval mode).
-        batch_norm: BatchNorm over the d units of every dense operator instead of its
-            LayerNorm (`nn.batch_norm`); the sparse operators keep LayerNorm if `layer_norm`.
+        batch_norm: BatchNorm (`nn.BatchNorm1d`) over the d units of every dense operator
+            and the FM instead of LayerNorm; the sparse operators keep LayerNorm if
+            `layer_norm`.
 
     Example::
 
@@ -148,8 +159,7 @@ class NASRecNet(_BlockStack):
                  num_sparse_features: int, embedding_dim: int = 16,
                  layer_norm: bool = True, dropout: float = 0.0, batch_norm: bool = False) -> None:
         super().__init__(dense_in_features, num_sparse_features, embedding_dim, layer_norm,
-                         dropout)
-        self.batch_norm: bool = batch_norm
+                         dropout, batch_norm)
         self.architecture = architecture
         self.live = architecture.liveness()
         shapes = SourceShapes.of(architecture, dense_in_features, num_sparse_features)
@@ -158,9 +168,9 @@ class NASRecNet(_BlockStack):
             if any(flags):
                 self.blocks[str(index)] = ChoiceBlock.for_subnet(
                     architecture.block(index), shapes, flags, embedding_dim,
-                    architecture.project_concat_rows, layer_norm or batch_norm)
+                    architecture.project_concat_rows, layer_norm, batch_norm)
         if batch_norm:
-            use_batch_norm(self.blocks, layer_norm)
+            plain_batch_norm(self.blocks)
         self._build_head(architecture.blocks[-1].dense_dim, shapes.sparse_rows[-1])
 
     def _flags(self, index: int) -> tuple[bool, bool, bool]:
@@ -169,10 +179,11 @@ class NASRecNet(_BlockStack):
 
     @classmethod
     def from_supernet(cls, supernet: Supernet, architecture: Architecture) -> "NASRecNet":
-        """The subnet of `supernet` on `architecture`, with the inherited (sliced) weights."""
+        """The subnet of `supernet` on `architecture`, with the inherited (sliced) weights
+        (and, with BatchNorm, the sliced running statistics)."""
         supernet.liveness(architecture)  # validates against the supernet's space
         net = cls(architecture, supernet.dense_in_features, supernet.num_sparse_features,
-                  supernet.embedding_dim, supernet.layer_norm)
+                  supernet.embedding_dim, supernet.layer_norm, batch_norm=supernet.batch_norm)
         shapes = SourceShapes.of(architecture, supernet.dense_in_features,
                                  supernet.num_sparse_features)
         for name, block in net.blocks.items():

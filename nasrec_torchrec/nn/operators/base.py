@@ -9,13 +9,13 @@ size of its position, and runs it with ONE signature: `forward(OperatorInputs) -
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, Optional, Union
 
 import torch
 from torch import nn
 
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, Ranges
+from nasrec_torchrec.nn.elastic import ElasticBatchNorm, ElasticLayerNorm, Ranges
 from nasrec_torchrec.space.operators import operator_spec
 
 State = dict[str, torch.Tensor]
@@ -31,6 +31,8 @@ class OperatorShape:
         sparse_rows: rows of the sparse concat (all slots of `sparse_sources`).
         dense_max: largest dense output width d; rows_max: largest sparse output rows n.
         embedding_dim: E; layer_norm: LayerNorm after the operator.
+        batch_norm: BatchNorm (`ElasticBatchNorm`) over the d units of the dense operators
+            in place of their LayerNorm (the sparse operators keep `layer_norm`'s).
         project_left, project_right: build the FC that maps X1 / X2 to width d (a subnet
             whose X1 / X2 already has width d omits it: the identity is used).
     """
@@ -45,6 +47,7 @@ class OperatorShape:
     layer_norm: bool
     project_left: bool = True
     project_right: bool = True
+    batch_norm: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +146,17 @@ def prefixed(prefix: str, state: State) -> State:
     return {f"{prefix}.{name}": value for name, value in state.items()}
 
 
-def norm_state(norm: Optional[ElasticLayerNorm], width: int) -> State:
-    """The exact-size state of an optional LayerNorm at `width` (under `norm.`)."""
+Norm = Union[ElasticLayerNorm, ElasticBatchNorm]
+
+
+def dense_norm(width: int, layer_norm: bool, batch_norm: bool) -> Optional[Norm]:
+    """The norm over a dense operator's `width` units: BatchNorm when `batch_norm`, else
+    LayerNorm when `layer_norm`, else none."""
+    if batch_norm:
+        return ElasticBatchNorm(width)
+    return ElasticLayerNorm(width) if layer_norm else None
+
+
+def norm_state(norm: Optional[Norm], width: int) -> State:
+    """The exact-size state of an optional norm at `width` (under `norm.`)."""
     return {} if norm is None else prefixed("norm", norm.sliced_state(width))

@@ -6,8 +6,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, full_range
-from nasrec_torchrec.nn.operators.base import State, norm_state, prefixed
+from nasrec_torchrec.nn.elastic import ElasticLinear, full_range
+from nasrec_torchrec.nn.operators.base import State, dense_norm, norm_state, prefixed
 
 
 def fm_interaction(rows: torch.Tensor) -> torch.Tensor:
@@ -35,17 +35,19 @@ class ProjectConcat(nn.Module):
 
 class FM(nn.Module):
     """The official FM term `W ((Σ rows)² − Σ rows²) + b`, `[B, n, E] -> [B, d]`, then
-    LayerNorm when `layer_norm` (the official code has none here).
+    LayerNorm when `layer_norm` (the official code has none here), or BatchNorm when
+    `batch_norm`.
 
     The second-order term grows with the square of the row count (dozens of rows: hundreds
     of times the rows' scale), so with LayerNorm on it is normalised like every operator's
     output; without it, a freshly initialised supernet's logits reach ~100 on some paths.
     """
 
-    def __init__(self, embedding_dim: int, out_max: int, layer_norm: bool) -> None:
+    def __init__(self, embedding_dim: int, out_max: int, layer_norm: bool,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.linear = ElasticLinear(embedding_dim, out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     def forward(self, rows: torch.Tensor, width: int) -> torch.Tensor:
         y = self.linear(fm_interaction(rows), width, full_range(rows.shape[-1]))

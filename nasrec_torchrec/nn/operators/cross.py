@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, full_range
+from nasrec_torchrec.nn.elastic import ElasticLinear, full_range
 from nasrec_torchrec.nn.operators.base import (Operator, OperatorInputs, OperatorPlan,
-                                               OperatorShape, State, norm_state, prefixed,
+                                               OperatorShape, State, dense_norm, norm_state,
+                                               prefixed,
                                                register_operator)
 
 
@@ -24,15 +25,16 @@ class Cross(Operator):
         y = op(OperatorInputs(OperatorPlan(width=32, concat=((0, 80),)), concat=x))  # [B, 32]
     """
 
-    def __init__(self, in_max: int, out_max: int, layer_norm: bool) -> None:
+    def __init__(self, in_max: int, out_max: int, layer_norm: bool,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.project = ElasticLinear(in_max, out_max)
         self.cross = ElasticLinear(out_max, out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "Cross":
-        return cls(shape.concat_width, shape.dense_max, shape.layer_norm)
+        return cls(shape.concat_width, shape.dense_max, shape.layer_norm, shape.batch_norm)
 
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
         width = inputs.plan.width

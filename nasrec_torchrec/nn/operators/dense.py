@@ -6,9 +6,10 @@ from typing import Optional
 
 import torch
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, Ranges
+from nasrec_torchrec.nn.elastic import ElasticLinear, Ranges
 from nasrec_torchrec.nn.operators.base import (Operator, OperatorInputs, OperatorPlan,
-                                               OperatorShape, State, norm_state, prefixed,
+                                               OperatorShape, State, dense_norm, norm_state,
+                                               prefixed,
                                                register_operator)
 
 
@@ -22,14 +23,15 @@ class FC(Operator):
         y = op(OperatorInputs(OperatorPlan(width=32, concat=((0, 80),)), concat=x))  # [B, 32]
     """
 
-    def __init__(self, in_max: int, out_max: int, layer_norm: bool) -> None:
+    def __init__(self, in_max: int, out_max: int, layer_norm: bool,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.linear = ElasticLinear(in_max, out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "FC":
-        return cls(shape.concat_width, shape.dense_max, shape.layer_norm)
+        return cls(shape.concat_width, shape.dense_max, shape.layer_norm, shape.batch_norm)
 
     def features(self, inputs: OperatorInputs) -> torch.Tensor:
         """What W multiplies: the dense concat `[B, in]`."""
@@ -71,16 +73,16 @@ class Gating(Operator):
     """Sigmoid Gating: `LN(sigmoid(W_g x1 + b_g) * p(x2))`, p an FC when widths differ."""
 
     def __init__(self, left_in_max: int, right_in_max: int, out_max: int, layer_norm: bool,
-                 project_right: bool = True) -> None:
+                 project_right: bool = True, batch_norm: bool = False) -> None:
         super().__init__()
         self.gate = ElasticLinear(left_in_max, out_max)
         self.project_right = ElasticLinear(right_in_max, out_max) if project_right else None
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "Gating":
         return cls(shape.left_width, shape.right_width, shape.dense_max, shape.layer_norm,
-                   project_right=shape.project_right)
+                   project_right=shape.project_right, batch_norm=shape.batch_norm)
 
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
         plan = inputs.plan
@@ -100,16 +102,18 @@ class Sum(Operator):
     """Sum: `LN(p1(x1) + p2(x2))`, each p an FC to width d when the width differs."""
 
     def __init__(self, left_in_max: int, right_in_max: int, out_max: int, layer_norm: bool,
-                 project_left: bool = True, project_right: bool = True) -> None:
+                 project_left: bool = True, project_right: bool = True,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.project_left = ElasticLinear(left_in_max, out_max) if project_left else None
         self.project_right = ElasticLinear(right_in_max, out_max) if project_right else None
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "Sum":
         return cls(shape.left_width, shape.right_width, shape.dense_max, shape.layer_norm,
-                   project_left=shape.project_left, project_right=shape.project_right)
+                   project_left=shape.project_left, project_right=shape.project_right,
+                   batch_norm=shape.batch_norm)
 
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
         plan = inputs.plan

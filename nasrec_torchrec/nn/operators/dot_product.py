@@ -8,9 +8,10 @@ import math
 import numpy as np
 import torch
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, full_range
+from nasrec_torchrec.nn.elastic import ElasticLinear, full_range
 from nasrec_torchrec.nn.operators.base import (Operator, OperatorInputs, OperatorPlan,
-                                               OperatorShape, State, norm_state, prefixed,
+                                               OperatorShape, State, dense_norm, norm_state,
+                                               prefixed,
                                                register_operator)
 
 
@@ -54,19 +55,19 @@ class DotProduct(Operator):
     """
 
     def __init__(self, dense_in_max: int, sparse_in_max: int, out_max: int,
-                 embedding_dim: int, layer_norm: bool) -> None:
+                 embedding_dim: int, layer_norm: bool, batch_norm: bool = False) -> None:
         super().__init__()
         self.embedding_dim: int = embedding_dim
         rows_max = dot_product_rows(out_max)
         self.dense_projection = ElasticLinear(dense_in_max, embedding_dim)
         self.row_projection = ElasticLinear(sparse_in_max, rows_max)
         self.output = ElasticLinear(pair_count(rows_max), out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "DotProduct":
         return cls(shape.concat_width, shape.sparse_rows, shape.dense_max, shape.embedding_dim,
-                   shape.layer_norm)
+                   shape.layer_norm, shape.batch_norm)
 
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
         plan = inputs.plan

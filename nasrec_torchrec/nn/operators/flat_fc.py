@@ -34,13 +34,14 @@ class FlatFC(FC):
     """
 
     def __init__(self, sparse_in_max: int, out_max: int, embedding_dim: int,
-                 layer_norm: bool) -> None:
-        super().__init__(sparse_in_max * embedding_dim, out_max, layer_norm)
+                 layer_norm: bool, batch_norm: bool = False) -> None:
+        super().__init__(sparse_in_max * embedding_dim, out_max, layer_norm, batch_norm)
         self.embedding_dim = embedding_dim
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "FlatFC":
-        return cls(shape.sparse_rows, shape.dense_max, shape.embedding_dim, shape.layer_norm)
+        return cls(shape.sparse_rows, shape.dense_max, shape.embedding_dim, shape.layer_norm,
+                   shape.batch_norm)
 
     def features(self, inputs: OperatorInputs) -> torch.Tensor:
         """The sparse concat flattened: `[B, Nin·E]`."""

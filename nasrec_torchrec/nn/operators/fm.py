@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import torch
 
-from nasrec_torchrec.nn.elastic import ElasticLayerNorm, ElasticLinear, full_range
+from nasrec_torchrec.nn.elastic import ElasticLinear, full_range
 from nasrec_torchrec.nn.operators.base import (Operator, OperatorInputs, OperatorPlan,
-                                               OperatorShape, State, norm_state, prefixed,
+                                               OperatorShape, State, dense_norm, norm_state,
+                                               prefixed,
                                                register_operator)
 from nasrec_torchrec.nn.operators.block_level import fm_interaction
 
@@ -26,14 +27,15 @@ class FactorizationMachine(Operator):
         y = op(OperatorInputs(OperatorPlan(width=32), sparse=rows))  # [B, 26, 16] -> [B, 32]
     """
 
-    def __init__(self, embedding_dim: int, out_max: int, layer_norm: bool) -> None:
+    def __init__(self, embedding_dim: int, out_max: int, layer_norm: bool,
+                 batch_norm: bool = False) -> None:
         super().__init__()
         self.linear = ElasticLinear(embedding_dim, out_max)
-        self.norm = ElasticLayerNorm(out_max) if layer_norm else None
+        self.norm = dense_norm(out_max, layer_norm, batch_norm)
 
     @classmethod
     def build(cls, shape: OperatorShape) -> "FactorizationMachine":
-        return cls(shape.embedding_dim, shape.dense_max, shape.layer_norm)
+        return cls(shape.embedding_dim, shape.dense_max, shape.layer_norm, shape.batch_norm)
 
     def forward(self, inputs: OperatorInputs) -> torch.Tensor:
         interaction = 0.5 * fm_interaction(inputs.sparse)
