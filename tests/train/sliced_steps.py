@@ -22,11 +22,12 @@ def narrow_space(preset: str = "nasrec-full") -> SearchSpace:
                                dense_dims=(4, 8, 16), sparse_dims=(2, 3, 5))
 
 
-def supernet_pair(space: SearchSpace) -> tuple[Supernet, Supernet, SliceGradients]:
-    """A seeded 3-dense, 4-sparse supernet of `space` and a deep copy recording slice
-    gradients into the returned store."""
+def supernet_pair(space: SearchSpace, batch_norm: bool = False
+                  ) -> tuple[Supernet, Supernet, SliceGradients]:
+    """A seeded 3-dense, 4-sparse supernet of `space` (BatchNorm on the dense operators when
+    `batch_norm`) and a deep copy recording slice gradients into the returned store."""
     torch.manual_seed(0)
-    reference = Supernet(space, 3, 4, embedding_dim=4)
+    reference = Supernet(space, 3, 4, embedding_dim=4, batch_norm=batch_norm)
     sliced = copy.deepcopy(reference)
     store = SliceGradients()
     attach_slice_gradients(sliced, store)

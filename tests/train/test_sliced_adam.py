@@ -163,15 +163,18 @@ def _flat(optimizer: SlicedAdam, model: Supernet, key: str) -> torch.Tensor:
     return torch.cat([optimizer.state[p][key].flatten() for p in model.parameters()])
 
 
-@pytest.mark.parametrize("preset, max_grad_norm, weight_decay", [
-    ("nasrec-full", None, 0.0), ("nasrec-full", 0.05, 0.1), ("nasrec-full-plus", None, 0.0)])
+@pytest.mark.parametrize("preset, max_grad_norm, weight_decay, batch_norm", [
+    ("nasrec-full", None, 0.0, False), ("nasrec-full", 0.05, 0.1, False),
+    ("nasrec-full-plus", None, 0.0, False), ("nasrec-full-plus", None, 0.0, True)])
 def test_every_step_is_torch_adam_on_the_materialized_subnet(
-        preset: str, max_grad_norm: Optional[float], weight_decay: float) -> None:
+        preset: str, max_grad_norm: Optional[float], weight_decay: float,
+        batch_norm: bool) -> None:
     """12 steps of different paths; after each, the supernet weights and moments equal the
     reference's (which then continues from them: a gradient that is zero in exact arithmetic
-    is rounding noise that Adam would scale up to a full step, differently on each side)."""
+    is rounding noise that Adam would scale up to a full step, differently on each side).
+    With BatchNorm both sides train in training mode (batch statistics)."""
     space = narrow_space(preset)
-    reference, sliced, store = supernet_pair(space)
+    reference, sliced, store = supernet_pair(space, batch_norm)
     adam = dict(lr=0.01, betas=(0.8, 0.99), eps=1e-4, weight_decay=weight_decay)
     subnet_adam = SubnetAdam(reference, max_grad_norm, **adam)
     sliced_adam = SlicedAdam(sliced.parameters(), store, max_grad_norm=max_grad_norm, **adam)
