@@ -39,7 +39,8 @@ class ModelSpec:
             `KEY=VALUE` options.
         layer_norm: LayerNorm in the NASRec operators.
         dropout: dropout on every block's dense output while training (NASRecNet).
-        batch_norm: BatchNorm instead of LayerNorm on the dense operators (NASRecNet).
+        batch_norm: BatchNorm instead of LayerNorm on the dense operators (NASRecNet, or
+            the supernet's `ElasticBatchNorm`).
     """
 
     kind: str
@@ -57,10 +58,10 @@ class ModelSpec:
 
     @classmethod
     def for_supernet(cls, space: SearchSpace, strategy: str, path_warmup: float,
-                     layer_norm: bool) -> "ModelSpec":
+                     layer_norm: bool, batch_norm: bool = False) -> "ModelSpec":
         """A supernet over `space`."""
         return cls("supernet", space=space.to_dict(), strategy=strategy,
-                   path_warmup=path_warmup, layer_norm=layer_norm)
+                   path_warmup=path_warmup, layer_norm=layer_norm, batch_norm=batch_norm)
 
     @classmethod
     def for_architecture(cls, architecture: Architecture, layer_norm: bool = True,
@@ -143,7 +144,8 @@ def build_body(spec: ModelSpec, dense_in_features: int, num_sparse_features: int
         from nasrec_torchrec.nn.networks import Supernet
 
         return Supernet(spec.search_space(source), dense_in_features, num_sparse_features,
-                        embedding_dim=embedding_dim, layer_norm=spec.layer_norm)
+                        embedding_dim=embedding_dim, layer_norm=spec.layer_norm,
+                        batch_norm=spec.batch_norm)
     if spec.kind == "architecture":
         from nasrec_torchrec.nn.networks import NASRecNet
 

@@ -56,7 +56,7 @@ def load_scorer(run: ScoringRun, finetune: str = "head") -> tuple[Any, Any]:
         finetune=finetune, finetune_steps=run.finetune_steps,
         batch_size=run.finetune_batch_size, learning_rate=run.finetune_lr,
         seed=run.seed, eval_split=run.eval_split, eval_batch_size=run.eval_batch_size,
-        eval_rows=run.eval_rows,
+        eval_rows=run.eval_rows, recalibration_batches=run.recalibration_batches,
         optimizer=trained.optimizer if optimizer == "auto" else optimizer,
         betas=tuple(trained.betas), precision=trained.precision)  # type: ignore[arg-type]
     return loaded, SubnetScorer(loaded.model, loaded.data, loaded.embedding_cap, config)

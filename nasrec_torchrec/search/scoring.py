@@ -16,10 +16,17 @@ frozen body does not
 depend on the head, so it runs without autograd on chunks of `body_batch_size` rows (whole
 fine-tuning batches, in step order) and the head then steps batch by batch on its outputs:
 the same steps as a batch-by-batch fine-tune, at a fraction of the per-call overhead.
+
+A supernet with BatchNorm (`train-supernet --batch-norm`) shares its running statistics
+between all paths, so they are no subnet's: the materialised subnet's are re-estimated
+(`recalibrate_batch_norm`) on the first `recalibration_batches` fine-tuning batches, the same
+for every candidate, before the fine-tune (a head fine-tune then runs the body in eval mode on
+them: its features are frozen) and, after a full fine-tune, again before the evaluation.
 """
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from dataclasses import asdict, dataclass
@@ -31,6 +38,7 @@ from torch import nn
 
 from nasrec_torchrec.analysis.flops import ModelCost
 from nasrec_torchrec.errors import NASRecError
+from nasrec_torchrec.nn.batch_norm import recalibrate_batch_norm
 from nasrec_torchrec.nn.model import NASRecModel
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.nn.precision import PRECISIONS, body_autocast
@@ -75,6 +83,8 @@ class ScoringConfig:
             steps in closed form for the head).
         betas: Adam's (beta1, beta2).
         precision: the body's forwards, "fp32" or "bf16" (autocast; the supernet run's).
+        recalibration_batches: with a BatchNorm supernet, the fine-tuning batches (the
+            first N) each subnet's BatchNorm statistics are re-estimated on.
     """
 
     finetune: str = SearchRun.finetune
@@ -94,6 +104,7 @@ class ScoringConfig:
     optimizer: str = "adagrad"
     betas: tuple[float, float] = TrainConfig.betas
     precision: str = TrainConfig.precision
+    recalibration_batches: int = ScoringRun.recalibration_batches
 
     def validate(self) -> None:
         """Raise `NASRecError` naming the field at fault."""
@@ -106,7 +117,8 @@ class ScoringConfig:
         if self.optimizer not in OPTIMIZER_CHOICES:
             raise NASRecError(f"scoring: field 'optimizer': {self.optimizer!r} is not one of "
                               f"{list(OPTIMIZER_CHOICES)}")
-        for name in ("batch_size", "eval_batch_size", "body_batch_size"):
+        for name in ("batch_size", "eval_batch_size", "body_batch_size",
+                     "recalibration_batches"):
             if getattr(self, name) < 1:
                 raise NASRecError(f"scoring: field '{name}': must be at least 1")
         if self.cache_limit_mb < 0:
@@ -287,6 +299,18 @@ class SubnetScorer:
         net.train()
         return net
 
+    def recalibrate(self, net: NASRecNet) -> None:
+        """Re-estimate the BatchNorm statistics of `net` (a subnet of a BatchNorm supernet)
+        on the first `recalibration_batches` fine-tuning batches; `net` is left in eval mode."""
+        config = self.config
+        chunks = itertools.islice(self.train_chunks(config.batch_size),
+                                  config.recalibration_batches)
+        with body_autocast(config.precision, self.supernet.head.weight.device.type):
+            count = recalibrate_batch_norm(net, ((dense, sparse) for dense, sparse, _ in chunks))
+        if count == 0:
+            raise NASRecError("scoring: re-estimating the BatchNorm statistics of a subnet "
+                              "needs fine-tuning rows (--finetune-steps must be > 0)")
+
     def finetune(self, net: NASRecNet, mode: Optional[str] = None) -> list[float]:
         """Fine-tune `net` in place (`mode` "head", "full" or "none"); the per-step losses."""
         from nasrec_torchrec.train.schedules import LRSchedule
@@ -366,7 +390,8 @@ class SubnetScorer:
                 with torch.random.fork_rng():
                     net = NASRecNet(architecture, self.supernet.dense_in_features,
                                     self.supernet.num_sparse_features,
-                                    self.supernet.embedding_dim, self.supernet.layer_norm)
+                                    self.supernet.embedding_dim, self.supernet.layer_norm,
+                                    batch_norm=self.supernet.batch_norm)
             cost = subnet_cost(net)
             if len(self._costs) >= 65536:
                 self._costs.clear()
@@ -383,7 +408,14 @@ class SubnetScorer:
         start = time.perf_counter()
         mode = finetune or self.config.finetune
         net = self.subnet(architecture)
+        batch_norm = self.supernet.batch_norm
+        if batch_norm:
+            self.recalibrate(net)  # eval mode: a head fine-tune's features use these
+            if mode == "full":
+                net.train()
         losses = self.finetune(net, mode)
+        if batch_norm and mode == "full" and losses:
+            self.recalibrate(net)
         net.eval()
         metrics = self.evaluate(net)
         cost = self.cost(architecture, net)

@@ -52,6 +52,10 @@ class ScoringRun:
     finetune_optimizer: str = option("auto", "optimizer of the fine-tuning: auto (the "
                                      "supernet's --optimizer, with its betas), adagrad or adam",
                                      choices=FINETUNE_OPTIMIZERS)
+    recalibration_batches: int = option(
+        10, "with a BatchNorm supernet (train-supernet --batch-norm): each subnet's BatchNorm "
+        "statistics are re-estimated on the first N fine-tuning batches (the same rows for "
+        "every candidate) before its fine-tune and its evaluation", minimum=1, metavar="N")
     eval_batch_size: int = option(4096, "rows per evaluation batch", minimum=1)
     eval_rows: Optional[int] = option(None, "score on the first N validation rows only "
                                       "(default: all)", minimum=1, metavar="N")

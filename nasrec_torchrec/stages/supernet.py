@@ -40,6 +40,11 @@ class SupernetRun:
         strategy: the path sampling strategy.
         path_warmup: full-path warm-up over this fraction of the steps.
         layer_norm: LayerNorm in every operator.
+        batch_norm: BatchNorm over the units of every dense operator instead of LayerNorm (the
+            model the final recipe trains, `--batch-norm` of retrain / final); each probe is
+            then scored after re-estimating its BatchNorm statistics on the first
+            `probe_recalibration_batches` training batches.
+        probe_recalibration_batches: those batches (of --batch-size rows).
         probe_subnets: architectures scored on the evaluation split after every epoch (0:
             none).
         probe_rows: the evaluation rows each probe is scored on (the first N; 0: all).
@@ -55,6 +60,15 @@ class SupernetRun:
     path_warmup: float = option(0.25, "full-path warm-up over this fraction of the steps",
                                 minimum=0.0, below=1.0, metavar="FRACTION")
     layer_norm: bool = option(True, "no LayerNorm in the operators")
+    batch_norm: bool = option(False, "BatchNorm over the units of every dense operator instead "
+                              "of LayerNorm (as retrain/final --batch-norm train the found "
+                              "models; search, rank-study and the probes then re-estimate each "
+                              "subnet's BatchNorm statistics before scoring it); several "
+                              "ranks: each rank's own batch statistics")
+    probe_recalibration_batches: int = option(
+        10, "with --batch-norm: training batches (the first N of the split, unshuffled) each "
+        "probe subnet's BatchNorm statistics are re-estimated on before it is scored",
+        minimum=1, metavar="N", fixed_on_resume=False)
     probe_subnets: int = option(
         4, "architectures drawn once from the space (seeded by --seed) and scored with the "
         "supernet's weights on the --eval-split rows after every epoch, one metrics.jsonl "
@@ -77,7 +91,7 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
     from nasrec_torchrec.train.distributed import init_distributed, teardown
     from nasrec_torchrec.train.probes import SupernetProbes
     from nasrec_torchrec.train.trainer import (
-        Trainer, make_eval_loader, make_loaders, planned_steps)
+        Trainer, make_eval_loader, make_loaders, make_recalibration_loader, planned_steps)
 
     check(run, source)
     if not run.space:
@@ -86,7 +100,8 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
     space = load_space(run.space)
-    config.model = ModelSpec.for_supernet(space, run.strategy, run.path_warmup, run.layer_norm)
+    config.model = ModelSpec.for_supernet(space, run.strategy, run.path_warmup, run.layer_norm,
+                                          run.batch_norm)
     context = init_distributed(config.device, config.threads)
     try:
         train_loader, eval_loader = make_loaders(config, context)
@@ -102,7 +117,10 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
         if run.probe_subnets and eval_loader is not None:
             callbacks.append(SupernetProbes(
                 sample_probes(space, run.probe_subnets, config.seed),
-                make_eval_loader(config, context, run.probe_rows or None), config.eval_split))
+                make_eval_loader(config, context, run.probe_rows or None), config.eval_split,
+                recalibration=make_recalibration_loader(config, context,
+                                                        run.probe_recalibration_batches)
+                if run.batch_norm else None))
         trainer = Trainer(config, context, supernet, train_loader, eval_loader,
                           path_sampler=sampler,
                           eval_architecture=sample_full(space, random.Random(config.seed)),

@@ -12,8 +12,14 @@ once over all of them. Rank 0 appends one record to `metrics.jsonl`:
      "probe_mean_log_loss": ..., "probe_mean_auc": ...}
 
 and writes the probes to `probes.jsonl` (`{"probe": i, "architecture": {...}}` a line).
-Evaluating draws no random number and changes no weight, so a run trains the same with or
-without probes; a resumed run keeps the records up to its checkpoint (they carry the step,
+
+A supernet with BatchNorm shares its running statistics between all paths, so they are no
+probe's: each probe's are first re-estimated on a fixed set of training batches (the
+`recalibration` loader; `nn.batch_norm.recalibrate_batch_norm` run on the supernet's path,
+which IS the probe subnet), and the supernet's statistics are put back afterwards.
+
+Evaluating draws no random number and changes no weight or statistic, so a run trains the
+same with or without probes; a resumed run keeps the records up to its checkpoint (they carry the step,
 see `RunDirectory.truncate_metrics`) and adds those of the later epochs.
 """
 
@@ -24,7 +30,10 @@ import math
 import os
 from typing import Any, Optional, Sequence
 
+import torch
+
 from nasrec_torchrec.artifacts import METRICS_FILE, PROBES_FILE, iter_jsonl, rewrite_jsonl
+from nasrec_torchrec.nn.batch_norm import batch_norms, recalibrate_batch_norm
 
 logger = logging.getLogger(__name__)
 
@@ -63,6 +72,8 @@ class SupernetProbes:
         architectures: the probe paths (`Architecture`s of the supernet's space).
         loader: this rank's batches of the rows the probes are scored on.
         split: the name of the split `loader` reads (recorded).
+        recalibration: this rank's training batches each probe's BatchNorm statistics are
+            re-estimated on first (None: the supernet's are used; needed with BatchNorm).
 
     Example::
 
@@ -72,10 +83,12 @@ class SupernetProbes:
                 eval_architecture=full, callbacks=[probes]).fit()
     """
 
-    def __init__(self, architectures: Sequence[Any], loader: Any, split: str) -> None:
+    def __init__(self, architectures: Sequence[Any], loader: Any, split: str,
+                 recalibration: Any = None) -> None:
         self.architectures = list(architectures)
         self.loader = loader
         self.split = split
+        self.recalibration = recalibration
         self._previous: Optional[dict[str, Any]] = None
         self._started = False
 
@@ -89,13 +102,31 @@ class SupernetProbes:
                            for index, architecture in enumerate(self.architectures)])
             self._previous = last_probe_record(run_dir.path(METRICS_FILE), trainer.step)
 
+    def _score(self, trainer: Any, architecture: Any) -> dict[str, float]:
+        """`trainer.evaluate` of the probe; with BatchNorm and a `recalibration` loader, on
+        statistics re-estimated for it (the supernet's own restored afterwards)."""
+        if self.recalibration is None or not batch_norms(trainer.body):
+            return trainer.evaluate(self.loader, architecture)
+        saved = [buffer.clone() for buffer in trainer.body.buffers()]
+        was_training = trainer.dmp.training
+        device = trainer.context.device
+        try:
+            trainer.body.set_architecture(architecture)
+            recalibrate_batch_norm(trainer.dmp, self.recalibration,
+                                   forward=lambda model, batch: model(batch.to(device)))
+            return trainer.evaluate(self.loader, architecture)
+        finally:
+            with torch.no_grad():
+                for buffer, value in zip(trainer.body.buffers(), saved):
+                    buffer.copy_(value)
+            trainer.dmp.train(was_training)
+
     def __call__(self, trainer: Any) -> None:
         if trainer.step % trainer.steps_per_epoch:
             return
         if not self._started:
             self._start(trainer)
-        scores = [trainer.evaluate(self.loader, architecture)
-                  for architecture in self.architectures]
+        scores = [self._score(trainer, architecture) for architecture in self.architectures]
         record = probe_record(trainer.step // trainer.steps_per_epoch, trainer.step,
                               self.split, scores)
         trainer.run_dir.append_metrics(record)

@@ -146,3 +146,49 @@ def test_negative_probe_settings_are_refused(small_criteo, tmp_path, field, flag
     with pytest.raises(NASRecError, match=f"'{field}' \\({flag}\\): -1 must be at least 0"):
         train_supernet(run)
     assert not (tmp_path / "out").exists()
+
+
+@pytest.fixture(scope="module")
+def batch_norm_runs(small_criteo, tmp_path_factory) -> dict[str, str]:
+    """A BatchNorm supernet run with 2 probes (recalibrated on 3 batches) and without."""
+    root = tmp_path_factory.mktemp("bn")
+    outputs = {"on": str(root / "on"), "off": str(root / "off")}
+    for name, probes in (("on", 2), ("off", 0)):
+        run = _run(small_criteo, outputs[name], probes=probes)
+        run.batch_norm, run.probe_recalibration_batches = True, 3
+        train_supernet(run)
+    return outputs
+
+
+def test_batch_norm_probes_leave_the_training_and_the_supernet_unchanged(batch_norm_runs):
+    on, off = _steps(batch_norm_runs["on"]), _steps(batch_norm_runs["off"])
+    assert [r["loss"] for r in on] == [r["loss"] for r in off]  # bit for bit
+    assert read_json(f"{batch_norm_runs['on']}/results.json")["val"] == \
+        read_json(f"{batch_norm_runs['off']}/results.json")["val"]  # same running stats
+
+
+@torch.no_grad()
+def test_a_batch_norm_probe_scores_as_its_recalibrated_subnet(batch_norm_runs, small_criteo):
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+    from nasrec_torchrec.nn.batch_norm import recalibrate_batch_norm
+    from nasrec_torchrec.nn.networks import NASRecNet
+    from nasrec_torchrec.search.loading import load_supernet
+    from nasrec_torchrec.train.metrics import binary_metrics
+
+    loaded = load_supernet(batch_norm_runs["on"])
+    assert loaded.supernet.batch_norm and loaded.step == 2 * STEPS_PER_EPOCH
+    embed = loaded.model.embed
+    train = [(b.dense_features, embed(b.sparse_features)) for b in ParquetBatchLoader(
+        small_criteo, "train", 128, embedding_cap=2000, drop_last=True)][:3]
+    (batch,) = list(ParquetBatchLoader(small_criteo, "val", 512, embedding_cap=2000))
+    sparse = embed(batch.sparse_features)[:PROBE_ROWS]
+    dense, labels = batch.dense_features[:PROBE_ROWS], batch.labels[:PROBE_ROWS]
+    recorded = _probes(batch_norm_runs["on"])[-1]["probes"]
+    for index, probe in enumerate(sample_probes(get_space("nasrec-small"), 2, seed=0)):
+        net = NASRecNet.from_supernet(loaded.supernet, probe)
+        stale = binary_metrics(net.eval()(dense, sparse), labels)
+        recalibrate_batch_norm(net, train)
+        metrics = binary_metrics(net(dense, sparse), labels)
+        assert recorded[index]["log_loss"] == pytest.approx(metrics["log_loss"], rel=1e-5)
+        assert recorded[index]["auc"] == pytest.approx(metrics["auc"], abs=1e-6)
+        assert stale["log_loss"] != pytest.approx(metrics["log_loss"], rel=1e-5)
