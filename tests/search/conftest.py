@@ -40,3 +40,11 @@ def adam_supernet_run(synthetic_criteo, tmp_path_factory) -> str:
     pytest.importorskip("torch")
     return _train_supernet(synthetic_criteo, str(tmp_path_factory.mktemp("adam") / "run"),
                            "--optimizer", "adam", "--lr", "0.001", "--embedding-lr", "0.001")
+
+
+@pytest.fixture(scope="session")
+def batch_norm_supernet_run(synthetic_criteo, tmp_path_factory) -> str:
+    """`supernet_run` with `--batch-norm` (BatchNorm on the dense operators)."""
+    pytest.importorskip("torch")
+    return _train_supernet(synthetic_criteo, str(tmp_path_factory.mktemp("bn") / "run"),
+                           "--batch-norm")
