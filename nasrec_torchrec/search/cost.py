@@ -2,7 +2,9 @@
 
 `analysis.flops` traces the subnet with fvcore's `FlopCountAnalysis` (a TorchScript trace:
 0.2–0.5 s a candidate). The body's only ops fvcore counts are matrix products (one FLOP per
-multiply-add; `baddbmm` counted as its `bmm`, as `analysis.flops` registers it) and LayerNorm (5 FLOPs per element with its affine weights, 4 without); the
+multiply-add; `baddbmm` counted as its `bmm`, as `analysis.flops` registers it), LayerNorm
+(5 FLOPs per element with its affine weights, 4 without) and BatchNorm in eval mode (2 per
+element with affine weights, 1 without; a BatchNorm net is counted in eval mode); the
 rest (cat, index, softmax, sigmoid, elementwise ops) count 0. `count_flops` counts exactly
 these from the dispatched ATen ops of one batch-1 forward of the already built subnet, so it
 gives fvcore's figure (pinned against it in the tests) without a trace.
@@ -41,6 +43,9 @@ class _FlopCounter(TorchDispatchMode):
         elif packet is aten.native_layer_norm:
             affine = len(args) > 2 and args[2] is not None
             self.flops += math.prod(args[0].shape) * (5 if affine else 4)
+        elif packet is aten.native_batch_norm and not args[5]:  # eval mode
+            affine = args[1] is not None
+            self.flops += math.prod(args[0].shape) * (2 if affine else 1)
         return func(*args, **(kwargs or {}))
 
 

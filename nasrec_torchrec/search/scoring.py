@@ -391,7 +391,7 @@ class SubnetScorer:
                     net = NASRecNet(architecture, self.supernet.dense_in_features,
                                     self.supernet.num_sparse_features,
                                     self.supernet.embedding_dim, self.supernet.layer_norm,
-                                    batch_norm=self.supernet.batch_norm)
+                                    batch_norm=self.supernet.batch_norm).eval()
             cost = subnet_cost(net)
             if len(self._costs) >= 65536:
                 self._costs.clear()

@@ -40,3 +40,13 @@ def test_counts_a_linear_and_a_layer_norm_by_hand():
             return self.linear(dense).sum() + gram.sum()
 
     assert count_flops(Tiny(), 13, 26, 16) == 13 * 8 + 5 * 26 * 16 + 26 * 16 * 26
+
+
+def test_fast_count_equals_fvcore_on_batch_norm_subnets_in_eval_mode():
+    from nasrec_torchrec.analysis.flops import count_flops as fvcore_flops
+
+    space = get_space("official-full")
+    rng = random.Random(5)
+    for _ in range(3):
+        net = NASRecNet(sample_architecture(space, rng), 13, 26, batch_norm=True).eval()
+        assert count_flops(net, 13, 26, 16) == fvcore_flops(net, 13, 26, 16)
