@@ -89,9 +89,9 @@ def train_supernet(run: SupernetRun, source: str = "train-supernet") -> dict[str
     from nasrec_torchrec.space import (
         PathSampler, WarmupSchedule, load_space, sample_full, sample_probes)
     from nasrec_torchrec.train.distributed import init_distributed, teardown
-    from nasrec_torchrec.train.probes import SupernetProbes
+    from nasrec_torchrec.train.probes import SupernetProbes, make_recalibration_loader
     from nasrec_torchrec.train.trainer import (
-        Trainer, make_eval_loader, make_loaders, make_recalibration_loader, planned_steps)
+        Trainer, make_eval_loader, make_loaders, planned_steps)
 
     check(run, source)
     if not run.space:

@@ -59,6 +59,19 @@ def last_probe_record(metrics_path: str, before_step: int) -> Optional[dict[str,
     return records[-1] if records else None
 
 
+def make_recalibration_loader(config: Any, context: Any, batches: int) -> Any:
+    """This rank's share (a `TrainConfig`'s data and batch size; `context` from
+    `init_distributed`) of the first `batches` full training batches, unshuffled (the
+    same rows at every call: BatchNorm recalibration of the supernet's probes)."""
+    from nasrec_torchrec.data.loader import ParquetBatchLoader
+
+    world = context.world_size
+    return ParquetBatchLoader(
+        config.data, "train", config.batch_size // world, embedding_cap=config.embedding_cap,
+        shuffle=False, drop_last=True, rank=context.rank, world_size=world, prefetch=0,
+        max_rows=batches * (config.batch_size // world) * world)
+
+
 def _change(now: float, before: Optional[float]) -> str:
     if before is None or math.isnan(now) or math.isnan(before):
         return ""

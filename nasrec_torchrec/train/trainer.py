@@ -424,19 +424,6 @@ def make_loaders(config: TrainConfig, context: DistributedContext) -> tuple[Any,
     return train, make_eval_loader(config, context) if config.eval_split else None
 
 
-def make_recalibration_loader(config: TrainConfig, context: DistributedContext,
-                              batches: int) -> Any:
-    """This rank's share of the first `batches` full training batches, unshuffled (the
-    same rows at every call: BatchNorm recalibration of the supernet's probes)."""
-    from nasrec_torchrec.data.loader import ParquetBatchLoader
-
-    world = context.world_size
-    return ParquetBatchLoader(
-        config.data, "train", config.batch_size // world, embedding_cap=config.embedding_cap,
-        shuffle=False, drop_last=True, rank=context.rank, world_size=world, prefetch=0,
-        max_rows=batches * (config.batch_size // world) * world)
-
-
 def make_eval_loader(config: TrainConfig, context: DistributedContext,
                      max_rows: Optional[int] = None) -> Any:
     """This rank's loader of `config.eval_split`: every row (or the first `max_rows`), in
