@@ -90,6 +90,11 @@ class TrainConfig:
         monitor: the early-stopping metric, "auc" (higher is better) or "log_loss".
         lr_plateau_factor: with `patience`, multiply the rates by this after every epoch
             without improvement (FuxiCTR's reduce-on-plateau: 0.1; 1.0: never).
+        bn_recalibration_batches: "precise BN": before every evaluation of the run (each
+            epoch's with `patience`, the end-of-run one) and the last checkpoint, re-estimate
+            the model's BatchNorm running statistics as the plain average over the first N
+            training batches, unshuffled (`train.batch_norm_recalibration`; 0: off, the
+            momentum statistics of training are used; no effect without BatchNorm).
         memory_budget_bytes: per-rank memory for the planner.
         sharding_type: force one sharding type for every table (e.g. "table_wise").
         progress_bar: show tqdm on rank 0.
@@ -178,6 +183,10 @@ class TrainConfig:
     lr_plateau_factor: float = option(1.0, "with --patience: multiply the rates by FACTOR "
                                       "after an epoch without improvement (1: never)",
                                       above=0.0, maximum=1.0, metavar="FACTOR")
+    bn_recalibration_batches: int = option(
+        0, "precise BN: before every evaluation and the last checkpoint, re-estimate the "
+        "BatchNorm running statistics as the average over the first N training batches, "
+        "unshuffled (0: off; no effect without BatchNorm)", minimum=0, metavar="N")
     memory_budget_bytes: Optional[int] = option(None, "per-rank memory for the planner",
                                                 cli=False, minimum=1, fixed_on_resume=False)
     sharding_type: Optional[str] = option(None, "force one sharding type for every table",

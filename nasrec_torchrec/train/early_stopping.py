@@ -95,6 +95,7 @@ class EarlyStopping:
     def __call__(self, trainer: Any) -> None:
         if trainer.step % trainer.steps_per_epoch:
             return
+        trainer.recalibrate_batch_norm()  # with bn_recalibration_batches; kept, checkpointed
         metrics = trainer.evaluate(self.val_loader)
         trainer.dmp.train()
         epoch = trainer.step // trainer.steps_per_epoch

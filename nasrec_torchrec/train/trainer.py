@@ -22,7 +22,8 @@ through `train.run_dir`. Optimizers: `config.optimizer` "adagrad" (default, the 
 Early stopping: with `config.patience`, `eval_split` is evaluated after every epoch
 (`train.early_stopping`); the run stops after `patience` epochs without improvement of
 `config.monitor`, the best epoch's checkpoint is loaded and kept (the others deleted), and
-`results.json` reports its metrics with every epoch's record (`early_stopping`).
+`results.json` reports its metrics with every epoch's record (`early_stopping`). Precise BN
+before evaluations: `config.bn_recalibration_batches` (`train.batch_norm_recalibration`).
 
 Resuming: a checkpoint holds the sharded model, both optimizers, the LR schedule, the path
 sampler's state, torch's RNG state and the step (the data position is the step: the train
@@ -48,6 +49,7 @@ from nasrec_torchrec.embeddings import (
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
+from nasrec_torchrec.train.batch_norm_recalibration import batch_norm_recalibration
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint)
 from nasrec_torchrec.train.config import TrainConfig
@@ -127,6 +129,8 @@ class Trainer:
         self.run_dir = RunDirectory(config.output, context.is_main)
         self.checkpoint_dir: str = self.run_dir.checkpoint_dir
         self.loss_guard = LossGuard(config.max_loss, self.checkpoint_dir)
+        self.bn_recalibration = batch_norm_recalibration(config, context, body,
+                                                         supernet=path_sampler is not None)
         self.early_stopping: Optional[EarlyStopping] = self._early_stopping()
         if self.early_stopping is not None:
             self.callbacks.append(self.early_stopping)
@@ -345,6 +349,12 @@ class Trainer:
             self.body.set_architecture(architecture)
         return evaluate(self.dmp, loader, self.context.device)
 
+    def recalibrate_batch_norm(self) -> None:
+        """With `config.bn_recalibration_batches`: re-estimate the BatchNorm statistics of the
+        model on the first training batches (a collective; before every evaluation)."""
+        if self.bn_recalibration is not None:
+            self.bn_recalibration(self.dmp)
+
     def _early_stopping(self) -> Optional[EarlyStopping]:
         """The per-epoch early-stopping callback of `config.patience` (None without)."""
         config = self.config
@@ -385,6 +395,9 @@ class Trainer:
                 self.train()
             except EarlyStop:
                 logger.info("early stop after epoch %d", stopping.epochs[-1]["epoch"])
+        best_epoch = stopping is not None and stopping.best() is not None
+        if not best_epoch:  # the last checkpoint and the evaluation carry them
+            self.recalibrate_batch_norm()
         saved = [step for step, _ in list_checkpoints(self.checkpoint_dir)]
         if config.checkpoint_every != 0 and self.step not in saved:
             self.save()
@@ -396,7 +409,7 @@ class Trainer:
             if self._seconds_before > 0 else None,
             "final_train_loss": self.last_loss,
         }
-        if stopping is not None and stopping.best() is not None:
+        if best_epoch:
             best = stopping.restore_best(self)
             results[config.eval_split] = best["val"]
             results["best_epoch"] = best["epoch"]
