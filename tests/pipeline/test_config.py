@@ -24,7 +24,7 @@ def test_there_is_a_spec_per_dataset_and_space_plus_frappe_and_demo() -> None:
 def test_every_spec_file_loads_and_validates(path: Path) -> None:
     config = load_experiment(str(path))
     assert isinstance(config, ExperimentConfig)
-    assert config.supernet.space in ("nasrec-small", "nasrec-full")
+    assert config.supernet.space in ("nasrec-small", "nasrec-full", "nasrec-small-plus")
     if path.stem.split("-")[0] in ("criteo", "avazu", "kdd"):
         # the paper's hyper-parameters
         assert (config.supernet.epochs, config.supernet.batch_size, config.supernet.lr,
