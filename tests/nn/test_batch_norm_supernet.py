@@ -14,7 +14,7 @@ from nasrec_torchrec.nn.elastic import ElasticBatchNorm, ElasticLayerNorm
 from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.space import SPACES, get_space, sample_any_op_any_conn
 
-from test_networks import SAMPLERS, _grad_mass, _sliced_gradients
+from test_networks import SAMPLERS, assert_path_equals_subnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -107,16 +107,7 @@ def test_batch_norm_supernet_path_is_the_inherited_subnet_in_train_and_eval(spac
         supernet.train()
         supernet.zero_grad(set_to_none=True)
         net = NASRecNet.from_supernet(supernet, architecture).train()
-        super_logits = supernet(dense, sparse, architecture)
-        net_logits = net(dense, sparse)
-        torch.testing.assert_close(super_logits, net_logits, atol=1e-5, rtol=0)
-        super_logits.sum().backward()
-        net_logits.sum().backward()
-        expected = _sliced_gradients(supernet, net)
-        for name, param in net.named_parameters():
-            torch.testing.assert_close(expected[name], param.grad, atol=1e-5, rtol=1e-4,
-                                       msg=lambda m: f"{architecture}: {name}: {m}")
-        assert _grad_mass(supernet) == pytest.approx(_grad_mass(net), rel=1e-4, abs=1e-6)
+        assert_path_equals_subnet(supernet, net, architecture, dense, sparse)
         # both updated their running statistics from the same batch: still the same
         again = NASRecNet.from_supernet(supernet, architecture)
         for name, value in net.state_dict().items():

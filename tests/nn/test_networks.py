@@ -46,17 +46,25 @@ def test_supernet_path_equals_inherited_subnet_forward_and_gradients(space_name:
         architecture = SAMPLERS[trial % len(SAMPLERS)](space, rng)
         supernet.zero_grad(set_to_none=True)
         net = NASRecNet.from_supernet(supernet, architecture)
-        super_logits = supernet(dense, sparse, architecture)
-        net_logits = net(dense, sparse)
-        torch.testing.assert_close(super_logits, net_logits, atol=1e-5, rtol=0)
-        super_logits.sum().backward()
-        net_logits.sum().backward()
-        expected = _sliced_gradients(supernet, net)
-        for name, param in net.named_parameters():
-            torch.testing.assert_close(expected[name], param.grad, atol=1e-5, rtol=1e-4,
-                                       msg=lambda m: f"{architecture}: {name}: {m}")
-        # Slices are disjoint, so equal gradient mass means every unused weight got zero.
-        assert _grad_mass(supernet) == pytest.approx(_grad_mass(net), rel=1e-4, abs=1e-6)
+        assert_path_equals_subnet(supernet, net, architecture, dense, sparse)
+
+
+def assert_path_equals_subnet(supernet: Supernet, net: NASRecNet, architecture,
+                              dense: torch.Tensor, sparse: torch.Tensor) -> None:
+    """The supernet on `architecture` and its materialised subnet `net` (fresh gradients)
+    give the same logits, and one backward gives the subnet's gradients on the supernet's
+    slices and zero elsewhere."""
+    super_logits = supernet(dense, sparse, architecture)
+    net_logits = net(dense, sparse)
+    torch.testing.assert_close(super_logits, net_logits, atol=1e-5, rtol=0)
+    super_logits.sum().backward()
+    net_logits.sum().backward()
+    expected = _sliced_gradients(supernet, net)
+    for name, param in net.named_parameters():
+        torch.testing.assert_close(expected[name], param.grad, atol=1e-5, rtol=1e-4,
+                                   msg=lambda m: f"{architecture}: {name}: {m}")
+    # Slices are disjoint, so equal gradient mass means every unused weight got zero.
+    assert _grad_mass(supernet) == pytest.approx(_grad_mass(net), rel=1e-4, abs=1e-6)
 
 
 def test_dead_blocks_are_not_built_and_get_no_gradient() -> None:
