@@ -39,6 +39,7 @@ BEST_ARCHITECTURE_FILE = "best_architecture.json"
 # retrain, final, pipeline
 RETRAIN_FILE = "retrain.json"
 REPORT_FILE = "report.md"
+REPEAT_DIR = "repeat_{index}"  # a final run's repeat with seed + index (`--repeats`), inside it
 PIPELINE_FILE = "pipeline.json"
 # an exported model (`nasrec export`)
 EXPORTED_PROGRAM_FILE = "model.pt2"

@@ -277,6 +277,8 @@ CASES = [
          "--protocol kaggle", r"argument --protocol: invalid choice: 'kaggle'"),
     Case("final-patience-0", "final --data {data} --arch {arch_ok} --output {out} "
          "--protocol bars --patience 0", r"\(--patience\): 0 must be at least 1"),
+    Case("final-repeats-0", "final --data {data} --arch {arch_ok} --output {out} --repeats 0",
+         r"field 'repeats' \(--repeats\): 0 must be at least 1"),
     # --- evaluate
     Case("evaluate-model-missing", "evaluate --model {root}/none", r"none/config\.json: not"),
     Case("evaluate-a-supernet", "evaluate --model {supernet}",
@@ -305,6 +307,8 @@ CASES = [
          "--protocol bars {RUN}", r"no_val: the bars protocol needs a val split"),
     Case("baselines-negative-lr", "baselines --data {data} --output {out} --lr -1",
          r"\(--lr\): -1\.0 must be greater than 0"),
+    Case("baselines-repeats-0", "baselines --data {data} --output {out} --repeats 0",
+         r"field 'repeats' \(--repeats\): 0 must be at least 1"),
     # --- predict
     Case("predict-binary-input", "predict --model {model} --format criteo --input {binary} "
          "--output {out}", r"blob\.bin:1: not UTF-8 text"),

@@ -33,6 +33,7 @@ PURE_TESTS = (
     "tests/test_layers.py",
     "tests/train/test_schedules.py",
     "tests/stages/test_leaderboard.py",
+    "tests/stages/test_repeats.py",
     "tests/stages/bench/test_embedding_report.py",
 )
 """Tests of pure modules. A test here that needs torch skips itself (`importorskip`)."""

@@ -3,8 +3,9 @@
 Each model (DLRM, DeepFM and DCNv2 by default) is trained by the final stage's protocol and
 recipe (the same flags as `nasrec final`: data, full tables, optimizer, early stopping...)
 into OUTPUT/<model>/ (results.json, config.json, checkpoints/). A finished baseline is
-reused. `nasrec pipeline` runs this stage after the final model and puts the found model
-beside the baselines in final/report.md and final/results.json (`leaderboard`).
+reused. --repeats N trains each one with N seeds, as `nasrec final --repeats N` does.
+`nasrec pipeline` runs this stage after the final model and puts the found model beside the
+baselines in final/report.md and final/results.json (`leaderboard`).
 
 Examples:
   nasrec baselines --data data/frappe --output runs/baselines --protocol bars \\
@@ -18,6 +19,7 @@ import argparse
 import os
 
 from nasrec_torchrec.stages.baselines import BaselinesRun, train_baselines
+from nasrec_torchrec.stages.repeats import summary_lines
 from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 
@@ -37,4 +39,6 @@ def run(args: argparse.Namespace) -> int:
             print(f"{model}: {split} log loss {metrics['log_loss']:.5f}, AUC "
                   f"{metrics['auc']:.5f}; {result['cost']['mflops']:.3f} MFLOPs, "
                   f"{result['cost']['params']:,} parameters")
+        for line in summary_lines(result):
+            print(f"{model}: {line}")
     return 0

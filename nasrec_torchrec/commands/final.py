@@ -7,12 +7,14 @@ on train, evaluates val after every epoch, keeps the best epoch's checkpoint and
 full-size unless --embedding-cap is given. Writes results.json (metrics, MFLOPs per sample,
 parameters, timings, the checkpoint), architecture.json, checkpoints/ and report.md. With
 --resume an interrupted run continues from its latest checkpoint; a finished one is not
-retrained.
+retrained. --repeats N trains it N times, with seeds --seed ... --seed+N-1 (the others in
+OUTPUT/repeat_1/ ...), and adds each seed's metrics and their mean and standard deviation to
+results.json (the leaderboard compares the means).
 
 Examples:
   nasrec final --arch runs/retrain/best_architecture.json --data data/criteo --output runs/final
   nasrec final --arch best.json --data data/frappe --output runs/final --protocol bars \\
-      --epochs 30 --patience 2 --lr-schedule constant
+      --epochs 30 --patience 2 --lr-schedule constant --repeats 3
   nasrec final --arch best.json --data data/frappe --output runs/final --protocol bars \\
       --optimizer adam --lr 1e-3 --embedding-lr 1e-3 --batch-size 4096 \\
       --embedding-weight-decay 0.05 --monitor auc --lr-plateau-factor 0.1 --epochs 30
@@ -25,6 +27,7 @@ import os
 
 from nasrec_torchrec.artifacts import REPORT_FILE
 from nasrec_torchrec.stages.final import FinalRun, final
+from nasrec_torchrec.stages.repeats import summary_lines
 from nasrec_torchrec.train.options import add_run_arguments, run_from_args
 
 
@@ -43,6 +46,8 @@ def run(args: argparse.Namespace) -> int:
     for split, metrics in results["metrics"].items():
         print(f"{output}: {split} log loss {metrics['log_loss']:.5f}, AUC "
               f"{metrics['auc']:.5f} over {metrics['rows']} rows")
+    for line in summary_lines(results):
+        print(f"{output}: {line}")
     print(f"{output}: {results['cost']['mflops']:.3f} MFLOPs per sample, "
           f"{results['cost']['params']:,} parameters; report: "
           f"{os.path.join(output, REPORT_FILE)}")

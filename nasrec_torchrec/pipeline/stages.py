@@ -149,7 +149,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
                          train=_train(config, r, data_dir, dirs["retrain"],
                                       embedding_cap=r.embedding_cap))
     final = FinalRun(arch=os.path.join(dirs["retrain"], BEST_ARCHITECTURE_FILE),
-                     protocol=f.protocol, layer_norm=config.layer_norm,
+                     protocol=f.protocol, layer_norm=config.layer_norm, repeats=f.repeats,
                      train=_train(config, f, data_dir, dirs["final"], patience=f.patience,
                                   lr_schedule=f.lr_schedule, embedding_cap=f.embedding_cap))
     final_dir = dirs["final"]
@@ -165,18 +165,20 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
               _with_args(retrain, r.args, f"{where}: field 'retrain.args'",
                          early_stopping=True),
               dirs["retrain"], _exists(dirs["retrain"], RETRAIN_FILE)),
-        Stage("final", "final", final, final_dir, lambda: final_done(final_dir)),
+        Stage("final", "final", final, final_dir,
+              lambda: final_done(final_dir, final.repeats)),
     ]
     models = list(config.baselines.models)
-    if models:  # the final model's recipe, by construction, and a baseline's own settings
-        baselines = BaselinesRun(models=models, protocol=final.protocol,
+    if models:  # the final model's recipe and seeds by construction, a baseline's settings
+        baselines = BaselinesRun(models=models, protocol=final.protocol, repeats=final.repeats,
                                  model_option=list(config.baselines.model_option),
                                  model_setting=list(config.baselines.model_setting),
                                  train=dataclasses.replace(final.train,
                                                            output=dirs["baselines"]))
         baselines.plans(f"{where}: field 'baselines'")  # faults before anything runs
         stages.append(Stage("baselines", "baselines", baselines, dirs["baselines"],
-                            lambda: baselines_done(dirs["baselines"], models)))
+                            lambda: baselines_done(dirs["baselines"], models,
+                                                   baselines.repeats)))
     return stages
 
 

@@ -4,7 +4,8 @@ final model is (the same `TrainConfig`: recipe, protocol, data, full tables), ea
 
 A baseline may take its own model options (`deepfm:dropout=0.2`: its structure) and its own
 training settings (`dlrm:embedding_weight_decay=0.1`: what its published recipe tunes per
-model); everything else is the final model's.
+model); everything else is the final model's. With `repeats` N > 1 each baseline is trained
+with N seeds, as the final model is (`stages/final.py`).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import check, option, same_as
-from nasrec_torchrec.stages.final import FinalRun, finished_results, run_final
+from nasrec_torchrec.stages.final import FinalRun, finished_results, run_final, train_repeats
 from nasrec_torchrec.train.config import TrainConfig
 
 logger = logging.getLogger(__name__)
@@ -41,6 +42,7 @@ class BaselinesRun:
                                       "dlrm:embedding_weight_decay=0.1",
                                       metavar="MODEL:FIELD=VALUE")
     protocol: str = same_as(FinalRun, "protocol")
+    repeats: int = same_as(FinalRun, "repeats")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
     def plans(self, source: str) -> dict[str, tuple[list[str], dict[str, Any]]]:
@@ -70,11 +72,11 @@ def baseline_dir(output: str, model: str) -> str:
     return os.path.join(output, model)
 
 
-def baselines_done(output: str, models: list[str]) -> bool:
-    """Whether every baseline of `models` has finished in `output`."""
+def baselines_done(output: str, models: list[str], repeats: int = 1) -> bool:
+    """Whether every baseline of `models` has finished in `output`, with `repeats` seeds."""
     from nasrec_torchrec.stages.final import final_done
 
-    return all(final_done(baseline_dir(output, model)) for model in models)
+    return all(final_done(baseline_dir(output, model), repeats) for model in models)
 
 
 def check_models(models: list[str], where: str) -> None:
@@ -139,5 +141,6 @@ def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, A
         else:
             logger.info("baseline %s -> %s", model, output)
             finished = run_final(model_config, spec, run.protocol)
-        results[model] = finished
+        results[model] = train_repeats(model_config, spec, run.protocol, run.repeats, finished,
+                                       f"baseline {model}")
     return results

@@ -12,10 +12,17 @@ Writes (beside the trainer's `config.json`, `metrics.jsonl`, `checkpoints/`):
 `architecture.json`, `results.json` (metrics, FLOPs, params, timings, the checkpoint, the
 command line) and `report.md`. A `bars` run keeps its per-epoch record in
 `early_stopping.json`, so an interrupted run resumes with it.
+
+`repeats` N > 1 trains the model N times, with seeds `seed ... seed+N-1` and nothing else
+changed: the first run where it always goes, the others in `repeat_1/ ... repeat_{N-1}/`
+inside it (each a whole final run); the first run's `results.json` gains the `repeats`
+section (each seed's metrics, their mean and sample standard deviation: `stages/repeats.py`)
+and `timing.repeats_seconds`, its `metrics` staying the first seed's.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import shlex
@@ -25,11 +32,13 @@ from dataclasses import dataclass, field
 from typing import Any, Optional
 
 from nasrec_torchrec.artifacts import (
-    ARCHITECTURE_FILE, REPORT_FILE, RESULTS_FILE, make_directory, read_json, write_json)
+    ARCHITECTURE_FILE, REPEAT_DIR, REPORT_FILE, RESULTS_FILE, make_directory, read_json,
+    write_json)
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.combined import combined_split_view, has_split
+from nasrec_torchrec.stages.repeats import seed_record, seeds_recorded, with_repeats
 from nasrec_torchrec.stages.report import write_report
 from nasrec_torchrec.stages.training import (
     model_cost, model_name, run_config, write_architecture)
@@ -53,6 +62,7 @@ class FinalRun:
         layer_norm: LayerNorm in the operators.
         dropout: dropout on every block's dense output while training.
         batch_norm: BatchNorm instead of LayerNorm on the dense operators.
+        repeats: seeds the model is trained with (`train.seed` and the next ones).
         train: the training settings (full tables unless `embedding_cap` is set; bars: the
             early stopping's `patience`, `monitor`, `lr_plateau_factor`).
     """
@@ -66,6 +76,10 @@ class FinalRun:
                             minimum=0.0, below=1.0, metavar="P")
     batch_norm: bool = option(False, "BatchNorm over the units of every dense operator instead "
                               "of LayerNorm (what the BARS recipe's tiny tables need)")
+    repeats: int = option(1, "train the model N times, with seeds --seed ... --seed+N-1 (the "
+                          "others in repeat_1/ ... inside --output); results.json then adds "
+                          "each seed's metrics and their mean and standard deviation, which "
+                          "the leaderboard compares", minimum=1, metavar="N")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
 
@@ -86,9 +100,72 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
                                "start afresh with --overwrite or another --output") \
         if config.resume else None
     if results is not None:
-        logger.info("%s: already finished (results.json); nothing to do", config.output)
+        logger.info("%s: already finished (results.json), reused", config.output)
+    else:
+        results = run_final(config, model, run.protocol)
+    return train_repeats(config, model, run.protocol, run.repeats, results)
+
+
+def repeat_config(config: Any, index: int) -> Any:
+    """The `TrainConfig` of repeat `index` (>= 1) of the final run of `config`: seed + index,
+    in `repeat_<index>/` of its output."""
+    return dataclasses.replace(config, seed=config.seed + index,
+                               output=os.path.join(config.output,
+                                                   REPEAT_DIR.format(index=index)))
+
+
+def train_repeats(config: Any, model: ModelSpec, protocol: str, repeats: int,
+                  results: dict[str, Any], name: str = "") -> dict[str, Any]:
+    """The first seed's final `results` (its run in `config.output`) with the `repeats`
+    section of `repeats` seeds (none for 1); `results.json` (and a found architecture's
+    report) rewritten when that changes it.
+
+    Repeat i trains `repeat_config(config, i)` by `run_final`; with `config.resume` a
+    finished repeat is reused (refused when finished with other settings) and an
+    interrupted one resumes, as the first run. `name` leads the log lines (a baseline's)."""
+    if repeats == 1 and seeds_recorded(results) == 1:
         return results
-    return run_final(config, model, run.protocol)
+    records = [seed_record(results, config.seed, ".")]
+    _log_seed(name, 1, repeats, records[0], "")
+    for index in range(1, repeats):
+        repeat = repeat_config(config, index)
+        finished = finished_results(
+            repeat, model, protocol, f"repeat {index} (seed {repeat.seed}) finished",
+            "remove it or choose another --output") if repeat.resume else None
+        reused = f" (reused: {repeat.output})" if finished is not None else ""
+        if finished is None:
+            finished = run_final(repeat, model, protocol)
+        records.append(seed_record(finished, repeat.seed, REPEAT_DIR.format(index=index)))
+        _log_seed(name, index + 1, repeats, records[-1], reused)
+    updated = with_repeats(results, records)
+    if updated != results:
+        _rewrite_results(config.output, model, updated)
+    return updated
+
+
+def _log_seed(name: str, number: int, repeats: int, record: dict[str, Any], note: str
+              ) -> None:
+    scores = "; ".join(f"{split} AUC {_score(values['auc'])}, log loss "
+                       f"{_score(values['log_loss'])}"
+                       for split, values in record["metrics"].items())
+    logger.info("%srepeat %d/%d (seed %d): %s%s", f"{name}: " if name else "", number,
+                repeats, record["seed"], scores, note)
+
+
+def _score(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.5f}"
+
+
+def _rewrite_results(output: str, model: ModelSpec, results: dict[str, Any]) -> None:
+    """Write `results` to the run's `results.json` (and `report.md` of a found architecture)
+    on the main rank."""
+    from nasrec_torchrec.train.distributed import barrier
+
+    if int(os.environ.get("RANK", "0")) == 0:
+        write_json(os.path.join(output, RESULTS_FILE), results)
+        if model.kind == "architecture":
+            write_report(output, results, model.found_architecture())
+    barrier()
 
 
 def finished_results(config: Any, model: ModelSpec, protocol: str, what: str, remedy: str
@@ -107,15 +184,16 @@ def finished_results(config: Any, model: ModelSpec, protocol: str, what: str, re
     return results
 
 
-def final_done(output: str) -> bool:
+def final_done(output: str, repeats: Optional[int] = None) -> bool:
     """True when `output` holds a finished final run (its results.json, and the report of a
-    found architecture)."""
+    found architecture) and, given `repeats`, the results of that many seeds."""
     path = os.path.join(output, RESULTS_FILE)
     if not os.path.exists(path):
         return False
     results = read_json(path)
     return bool(results.get("final")) and (
-        not results.get("architecture_file") or os.path.exists(os.path.join(output, REPORT_FILE)))
+        not results.get("architecture_file") or os.path.exists(os.path.join(output, REPORT_FILE))
+    ) and (repeats is None or seeds_recorded(results) == repeats)
 
 
 def _eval_loader(data: str, split: str, config: Any, context: Any) -> Any:

@@ -3,7 +3,10 @@
 Rows hold each model's metrics on the splits its final run reported (val, and test where the
 data has one), its parameters, MFLOPs per sample and training time; they are sorted by AUC on
 the report split (test, else val), best first. The verdict says by how much the found model
-beats, or trails, the best baseline on that split. Pure Python.
+beats, or trails, the best baseline on that split. A model trained with several seeds (its
+results' `repeats` section: `stages/repeats.py`) enters with the means over its seeds, its
+row also holding their standard deviations (`std`) and count (`seeds`); the verdict then
+records the seeds and the AUC margin's standard error. Pure Python.
 
 Example::
 
@@ -13,6 +16,7 @@ Example::
 
 from __future__ import annotations
 
+import math
 from typing import Any, Mapping, Optional
 
 FOUND = "found architecture"
@@ -32,15 +36,22 @@ def own_settings(results: Mapping[str, Any], found: Mapping[str, Any]) -> list[s
                       and reference[key] != value]
 
 
+def _auc_and_log_loss(metrics: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    return {split: {"auc": values.get("auc"), "log_loss": values.get("log_loss")}
+            for split, values in metrics.items()}
+
+
 def _row(name: str, results: Mapping[str, Any]) -> dict[str, Any]:
     cost = results.get("cost") or {}
-    metrics = results.get("metrics") or {}
-    return {"model": name, "found": name == FOUND,
-            "metrics": {split: {"auc": values.get("auc"), "log_loss": values.get("log_loss")}
-                        for split, values in metrics.items()},
-            "params": cost.get("params"), "dense_params": cost.get("dense_params"),
-            "mflops": cost.get("mflops"),
-            "train_seconds": (results.get("timing") or {}).get("train_seconds")}
+    repeats = results.get("repeats")
+    metrics = repeats["mean"] if repeats else results.get("metrics") or {}
+    row = {"model": name, "found": name == FOUND, "metrics": _auc_and_log_loss(metrics),
+           "params": cost.get("params"), "dense_params": cost.get("dense_params"),
+           "mflops": cost.get("mflops"),
+           "train_seconds": (results.get("timing") or {}).get("train_seconds")}
+    if repeats:
+        row.update(std=_auc_and_log_loss(repeats["std"]), seeds=len(repeats["seeds"]))
+    return row
 
 
 def leaderboard(found: Mapping[str, Any], baselines: Mapping[str, Mapping[str, Any]]
@@ -61,7 +72,9 @@ def leaderboard(found: Mapping[str, Any], baselines: Mapping[str, Mapping[str, A
 
 def verdict(rows: list[dict[str, Any]], split: str) -> Optional[dict[str, Any]]:
     """The found model against the best baseline (by AUC) on `split`; None without
-    baselines."""
+    baselines. When either was trained with several seeds, also `seeds` and `baseline_seeds`
+    (their counts) and `auc_margin_standard_error`, sqrt(sd_found²/n_found + sd_best²/n_best)
+    from the sample standard deviations (None unless both have two seeds or more)."""
     found = next(row for row in rows if row["found"])
     others = [row for row in rows if not row["found"]]
     if not others:
@@ -70,9 +83,25 @@ def verdict(rows: list[dict[str, Any]], split: str) -> Optional[dict[str, Any]]:
     mine, theirs = found["metrics"].get(split, {}), best["metrics"].get(split, {})
     auc_margin = _difference(mine.get("auc"), theirs.get("auc"))
     log_loss_margin = _difference(theirs.get("log_loss"), mine.get("log_loss"))
-    return {"split": split, "best_baseline": best["model"], "auc_margin": auc_margin,
-            "log_loss_margin": log_loss_margin,
-            "found_wins": auc_margin is not None and auc_margin > 0}
+    result = {"split": split, "best_baseline": best["model"], "auc_margin": auc_margin,
+              "log_loss_margin": log_loss_margin,
+              "found_wins": auc_margin is not None and auc_margin > 0}
+    if "seeds" in found or "seeds" in best:
+        result.update(seeds=found.get("seeds", 1), baseline_seeds=best.get("seeds", 1),
+                      auc_margin_standard_error=_standard_error(found, best, split))
+    return result
+
+
+def _standard_error(found: Mapping[str, Any], best: Mapping[str, Any], split: str
+                    ) -> Optional[float]:
+    """The standard error of the difference of the two rows' mean AUCs on `split`."""
+    variances = []
+    for row in (found, best):
+        std = (row.get("std") or {}).get(split, {}).get("auc")
+        if std is None:  # one seed: its spread is unknown
+            return None
+        variances.append(float(std) ** 2 / row["seeds"])
+    return math.sqrt(sum(variances))
 
 
 def _difference(a: Optional[float], b: Optional[float]) -> Optional[float]:
@@ -88,22 +117,40 @@ def verdict_line(board: Mapping[str, Any]) -> str:
     loss = result["log_loss_margin"]
     return (f"the found model {word} the best baseline ({result['best_baseline']}) on "
             f"{result['split']} by {abs(result['auc_margin']):.5f} AUC"
+            + ("" if "seeds" not in result else f" ({_seeds_note(result)})")
             + ("" if loss is None else f" and {'is lower' if loss > 0 else 'is higher'} in log "
                f"loss by {abs(loss):.5f}"))
 
 
+def _seeds_note(result: Mapping[str, Any]) -> str:
+    """E.g. "mean of 3 seeds; standard error 0.00030"."""
+    def count(seeds: int) -> str:
+        return f"mean of {seeds} seeds" if seeds > 1 else "one seed"
+
+    found, baseline = result["seeds"], result["baseline_seeds"]
+    seeds = count(found) if found == baseline else (
+        f"the found model: {count(found)}, {result['best_baseline']}: {count(baseline)}")
+    error = result["auc_margin_standard_error"]
+    return seeds + ("; no standard error with one seed" if error is None
+                    else f"; standard error {error:.5f}")
+
+
 def leaderboard_table(board: Mapping[str, Any]) -> list[str]:
-    """Markdown lines: one row per model, best first."""
+    """Markdown lines: one row per model, best first (a model of several seeds: "mean ± std"
+    per metric, and "(n seeds)" after its name)."""
     splits = sorted({split for row in board["rows"] for split in row["metrics"]},
                     key=lambda split: (split != "val", split))
     header = ["model"] + [f"{split} {name}" for split in splits for name in ("AUC", "log loss")]
     header += ["params", "MFLOPs/sample", "train time"]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in board["rows"]:
-        cells = [f"**{row['model']}**" if row["found"] else row["model"]]
+        label = f"**{row['model']}**" if row["found"] else row["model"]
+        cells = [label + (f" ({row['seeds']} seeds)" if "seeds" in row else "")]
         for split in splits:
-            values = row["metrics"].get(split, {})
-            cells += [_format(values.get("auc"), ".5f"), _format(values.get("log_loss"), ".5f")]
+            values, spread = row["metrics"].get(split, {}), (row.get("std") or {}).get(split)
+            cells += [_format(values.get(metric), ".5f") + (
+                "" if spread is None else f" ± {_format(spread.get(metric), '.5f')}")
+                for metric in ("auc", "log_loss")]
         cells += [_format(row["params"], ",d"), _format(row["mflops"], ".3f"),
                   _format(row["train_seconds"], ".0f") + (" s" if row["train_seconds"] else "")]
         lines.append("| " + " | ".join(cells) + " |")

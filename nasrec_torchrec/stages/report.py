@@ -55,6 +55,28 @@ def _seconds(value: Optional[float]) -> str:
     return f"{value:.1f} s" if value < 60 else f"{int(minutes)} min {seconds:.0f} s"
 
 
+def seeds_table(results: Mapping[str, Any]) -> list[str]:
+    """Markdown lines of a run trained with several seeds: one row per seed, then the mean ±
+    sample standard deviation (none without the `repeats` section)."""
+    repeats = results.get("repeats")
+    if not repeats:
+        return []
+    splits = list(repeats["mean"])
+    lines = ["", f"## Seeds ({len(repeats['seeds'])}; the metrics above are seed "
+             f"{repeats['seeds'][0]}'s)", "",
+             "| seed | " + " | ".join(f"{split} log loss | {split} AUC" for split in splits)
+             + " | best epoch | train time | run |",
+             "|---|" + "---|---|" * len(splits) + "---|---|---|"]
+    for run in repeats["runs"]:
+        scores = [_number(run["metrics"].get(split, {}).get(name)) for split in splits
+                  for name in ("log_loss", "auc")]
+        lines.append(f"| {run['seed']} | {' | '.join(scores)} | {_number(run['best_epoch'])} "
+                     f"| {_seconds(run['train_seconds'])} | `{run['output']}` |")
+    means = [f"{_number(repeats['mean'][split][name])} ± {_number(repeats['std'][split][name])}"
+             for split in splits for name in ("log_loss", "auc")]
+    return lines + [f"| mean ± std | {' | '.join(means)} | | | |"]
+
+
 def render_report(results: Mapping[str, Any], architecture: Architecture,
                   stages: Optional[Mapping[str, Any]] = None) -> str:
     """The report's markdown text.
@@ -88,6 +110,7 @@ def render_report(results: Mapping[str, Any], architecture: Architecture,
             else ("selection split" if protocol == "bars" and split == "val" else "held out")
         lines.append(f"| {split} | {_number(metrics.get('log_loss'))} | "
                      f"{_number(metrics.get('auc'))} | {_number(metrics.get('rows'))} | {note} |")
+    lines += seeds_table(results)
     cost = results.get("cost") or {}
     lines += [
         "",
@@ -128,7 +151,7 @@ def render_report(results: Mapping[str, Any], architecture: Architecture,
             lines.append(f"Stopped after {selection.get('patience')} epochs without improvement.")
     timing = results.get("timing") or {}
     lines += ["", "## Timings", "", "| what | time |", "|---|---|"]
-    for name in ("train_seconds", "evaluation_seconds", "total_seconds"):
+    for name in ("train_seconds", "evaluation_seconds", "total_seconds", "repeats_seconds"):
         if name in timing:
             lines.append(f"| final: {name.replace('_seconds', '')} | {_seconds(timing[name])} |")
     if results.get("samples_per_second"):

@@ -119,3 +119,28 @@ def test_retrain_args_reach_the_retrain_stage_with_early_stopping(tmp_path: Path
     for flag in ("--patience 2", "--monitor log_loss", "--lr-plateau-factor 0.1",
                  "--select auc", "--epochs 5"):
         assert flag in command
+
+
+def test_final_repeats_must_be_at_least_one_and_names_the_field(tmp_path: Path) -> None:
+    assert load_experiment(None).final.repeats == 1
+    assert load_experiment(None, ["final.repeats=3"]).final.repeats == 3
+    path = tmp_path / "repeats.yaml"
+    path.write_text("final:\n  repeats: 0\n")
+    with pytest.raises(NASRecError, match=r"repeats.yaml: field 'final.repeats': 0 must be at "
+                                          r"least 1"):
+        load_experiment(str(path))
+    with pytest.raises(NASRecError, match=r"field 'final.repeats': expected int"):
+        load_experiment(None, ["final.repeats=two"])
+
+
+@pytest.mark.parametrize("setting", ["final.repeats=3", "final.args=[--repeats, '3']"])
+def test_the_baselines_are_trained_with_the_final_stages_repeats(setting: str,
+                                                                tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # the baselines' registry
+    from nasrec_torchrec.pipeline.stages import plan_stages
+
+    config = load_experiment(str(SPECS / "demo.yaml"), [setting, "baselines.models=[dlrm]"])
+    stages = {stage.name: stage for stage in plan_stages(config, str(tmp_path), None)}
+    assert stages["final"].run.repeats == stages["baselines"].run.repeats == 3
+    assert "--repeats 3" in stages["final"].command_line()
+    assert "--repeats 3" in stages["baselines"].command_line()
