@@ -195,3 +195,39 @@ def test_the_heldout_spec_selects_on_val_carved_from_train_and_compares_on_test(
     line = (f"the found model {word} the best baseline ({best}) on test by "
             f"{abs(verdict['auc_margin']):.5f} AUC")
     assert f"leaderboard: {line}" in printed
+
+
+def test_final_repeats_train_the_found_model_and_every_baseline_with_each_seed(
+        tmp_path, capsys) -> None:
+    train, valid = str(tmp_path / "train.csv"), str(tmp_path / "valid.csv")
+    _frappe_like_csv(train, 1800, seed=0)
+    _frappe_like_csv(valid, 300, seed=1)
+    output = str(tmp_path / "run")
+    argv = ["--config", HELDOUT_SPEC, "--output", output, "--set",
+            f"prepare.inputs=[train={train}, test={valid}]", "--set", "final.repeats=2",
+            *HELDOUT_TINY]
+    assert run_command("pipeline", argv) == 0
+    printed = capsys.readouterr().out
+    with open(os.path.join(output, "final", "results.json")) as handle:
+        results = json.load(handle)
+    board = results["leaderboard"]
+    assert [row["seeds"] for row in board["rows"]] == [2, 2, 2, 2]
+    means = [row["metrics"]["test"]["auc"] for row in board["rows"]]
+    assert means == sorted(means, reverse=True)
+    found = next(row for row in board["rows"] if row["found"])
+    assert found["metrics"]["test"] == {name: results["repeats"]["mean"]["test"][name]
+                                        for name in ("auc", "log_loss")}
+    verdict = board["verdict"]
+    assert (verdict["seeds"], verdict["baseline_seeds"]) == (2, 2)
+    assert verdict["auc_margin_standard_error"] > 0
+    assert (f"on test by {abs(verdict['auc_margin']):.5f} AUC (mean of 2 seeds; standard "
+            f"error {verdict['auc_margin_standard_error']:.5f})") in printed
+    with open(os.path.join(output, "final", "report.md")) as handle:
+        assert "| **found architecture** (2 seeds) | " in handle.read()
+    for name in ("dlrm", "deepfm", "dcnv2"):
+        assert os.path.exists(os.path.join(output, "baselines", name, "repeat_1",
+                                           "results.json"))
+
+    assert run_command("pipeline", argv) == 0  # all done: every stage skipped
+    assert {entry["status"] for entry in _pipeline_json(output)["stages"].values()} == {
+        "skipped"}
