@@ -1,6 +1,7 @@
 """Ranking study: how well does the supernet rank subnets trained from scratch?
 
-K random subnets (seeded) are scored from the supernet with and without the head fine-tune,
+K random subnets (seeded) are scored from the supernet with and without a fine-tune (--finetune
+head, the default, or full: every dense weight of the subnet),
 and each is trained from scratch by the project's trainer, in this process; under torchrun
 the subnets are spread over the ranks. By default each trains for --train-steps steps of
 Adagrad (--train-lr, --train-batch-size, --train-clip-grad-norm; capped tables, seed, and
@@ -31,6 +32,8 @@ Examples:
       --scratch-from runs/rank
   nasrec rank-study --supernet runs/supernet --output runs/rank_bars --num-subnets 20 \\
       --scratch-config specs/recipes/bars.json --scratch-batch-norm
+  nasrec rank-study --supernet runs/supernet --output runs/rank_bars_full --num-subnets 20 \\
+      --finetune full --scratch-from runs/rank_bars
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
     print(f"{study_run.output}: {summary['num_subnets']} subnets; supernet vs scratch:")
     for metric, suffix in (("log loss", ""), ("AUC", "_auc")):
         finetuned, inherited = summary[f"finetuned{suffix}"], summary[f"inherited{suffix}"]
-        print(f"  val {metric}: head fine-tuned Pearson {finetuned['pearson']:.3f}, Kendall "
+        print(f"  val {metric}: {study_run.finetune} fine-tuned Pearson {finetuned['pearson']:.3f}, Kendall "
               f"{finetuned['kendall']:.3f}; inherited Pearson {inherited['pearson']:.3f}, "
               f"Kendall {inherited['kendall']:.3f}")
     return 0

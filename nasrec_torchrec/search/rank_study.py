@@ -176,7 +176,7 @@ def read_scratch_results(study: str, architectures: Sequence[Architecture],
 def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                    num_subnets: int = 50, seed: int = 0,
                    scratch: Optional[ScratchTraining] = None,
-                   scratch_from: Optional[str] = None,
+                   scratch_from: Optional[str] = None, finetune: str = "head",
                    on_subnet: Optional[Callable[[dict[str, Any]], None]] = None
                    ) -> dict[str, Any]:
     """Score `num_subnets` random subnets from the supernet and from scratch; correlations.
@@ -193,12 +193,15 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
             subnets are reused (nothing is trained from scratch here); when `scratch` asks for
             a recipe (`ScratchTraining.asks_for_recipe`), that study's runs must have been
             trained with it.
+        finetune: the "finetuned" scoring's fine-tune (`SubnetScorer.score`: "head" or
+            "full"; "none" makes it the inherited one); a study continues only with the
+            fine-tune it began with.
         on_subnet: called with each subnet's record.
 
     Returns:
         `{"subnets": [...], "finetuned": correlations, "inherited": correlations,
         "finetuned_auc": correlations, "inherited_auc": correlations}`, where "finetuned"
-        compares head-fine-tuned supernet log losses with from-scratch log losses,
+        compares the `finetune`-fine-tuned supernet log losses with from-scratch log losses,
         "inherited" the supernet's log losses without fine-tuning, and the `_auc` ones the
         same on the validation AUC.
     """
@@ -219,6 +222,10 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         if bool(record.get("scratch_from")) != bool(scratch_from):
             raise NASRecError(f"{subnets_path}: --scratch-from differs from the run that began "
                               "this study; rerun it the same way or use another --output")
+        if record.get("finetune", "head") != finetune:
+            raise NASRecError(f"{subnets_path}: subnet {index} was scored with --finetune "
+                              f"{record.get('finetune', 'head')}, not {finetune}; rerun it "
+                              "the same way or use another --output")
         if not scratch_from:
             refuse_other_settings(f"{subnets_path}: subnet {index}", architectures[index],
                                   data, subnet_dir(output, index), scratch,
@@ -228,7 +235,7 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
         if scratch_from else None
     records = list(done)
     remaining = range(len(done), num_subnets)
-    study = _Study(scorer, architectures, data, output, scratch, scratch_from, reused)
+    study = _Study(scorer, architectures, data, output, scratch, scratch_from, reused, finetune)
     if world_size() > 1:
         new = spread_over_ranks(list(remaining), study.share)
         if rank() == 0:
@@ -269,6 +276,7 @@ class _Study:
     scratch: ScratchTraining
     scratch_from: Optional[str]
     reused: Optional[list[dict[str, Any]]]
+    finetune: str = "head"
 
     def run_dir(self, index: int) -> str:
         """Subnet `index`'s from-scratch run directory."""
@@ -286,9 +294,9 @@ class _Study:
         return scratch_fields(results, self.scorer.config.eval_split)
 
     def scores(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
-        """Subnet `index` scored from the supernet: (head fine-tuned, inherited)."""
+        """Subnet `index` scored from the supernet: (fine-tuned by `finetune`, inherited)."""
         architecture = self.architectures[index]
-        return (self.scorer.score(architecture, finetune="head"),
+        return (self.scorer.score(architecture, finetune=self.finetune),
                 self.scorer.score(architecture, finetune="none"))
 
     def record(self, index: int, scores: tuple[dict[str, Any], dict[str, Any]],
@@ -298,7 +306,7 @@ class _Study:
         architecture = self.architectures[index]
         finetuned, inherited = scores
         return {
-            "index": index,
+            "index": index, "finetune": self.finetune,
             "supernet_finetuned_log_loss": finetuned["log_loss"],
             "supernet_finetuned_auc": finetuned["auc"],
             "supernet_inherited_log_loss": inherited["log_loss"],

@@ -18,7 +18,7 @@ from typing import Any, Optional
 
 from nasrec_torchrec.artifacts import read_json, write_json
 from nasrec_torchrec.errors import NASRecError
-from nasrec_torchrec.search.settings import ScoringRun
+from nasrec_torchrec.search.settings import FINETUNE_MODES, ScoringRun
 from nasrec_torchrec.settings import check, option
 from nasrec_torchrec.train.config import TrainConfig
 
@@ -30,6 +30,9 @@ class RankStudyRun(ScoringRun):
     """A ranking study: the scoring of `ScoringRun`, then the subnets and their training."""
 
     num_subnets: int = option(50, "random subnets compared", minimum=3)
+    finetune: str = option("head", "the fine-tune of the supernet's scores compared (the "
+                           "inherited ones are always compared too): the final FC, every "
+                           "dense weight of the subnet, or nothing", choices=FINETUNE_MODES)
     train_steps: int = option(1000, "from-scratch training steps per subnet", minimum=1)
     train_batch_size: Optional[int] = option(None, "from-scratch batch size (default: the "
                                              "supernet's)", minimum=1)
@@ -94,7 +97,7 @@ def _study(run: RankStudyRun, recipe: Optional[TrainConfig]) -> dict[str, Any]:
     from nasrec_torchrec.train.ranks import on_main_rank, rank
 
     started = time.perf_counter()
-    loaded, scorer = load_scorer(run, "head")
+    loaded, scorer = load_scorer(run, run.finetune)
     supernet_config = loaded.config
     scratch = ScratchTraining(
         steps=run.train_steps,
@@ -115,7 +118,7 @@ def _study(run: RankStudyRun, recipe: Optional[TrainConfig]) -> dict[str, Any]:
         study = run_rank_study(
             scorer, loaded.supernet.space, loaded.data, run.output,
             num_subnets=run.num_subnets, seed=run.seed, scratch=scratch,
-            scratch_from=run.scratch_from,
+            scratch_from=run.scratch_from, finetune=run.finetune,
             on_subnet=(lambda _: progress.update(1)) if progress is not None else None)
     finally:
         if progress is not None:
@@ -135,7 +138,7 @@ def _write_study(run: RankStudyRun, loaded: Any, scorer: Any, scratch: Any,
         plot_rank_correlation(
             [r[f"supernet_{kind}_log_loss"] for r in records], scratch_losses,
             os.path.join(run.output, name), study[kind]["pearson"], study[kind]["kendall"],
-            xlabel=f"supernet log loss ({'head fine-tuned' if kind == 'finetuned' else 'inherited'})",
+            xlabel=f"supernet log loss ({_scoring_label(run.finetune, kind)})",
             title=f"Ranking study, {loaded.supernet.space.name}, {len(records)} subnets")
     summary = {
         "config": asdict(run),
@@ -153,6 +156,11 @@ def _write_study(run: RankStudyRun, loaded: Any, scorer: Any, scratch: Any,
     }
     write_json(os.path.join(run.output, RANK_STUDY_FILE), summary)
     return summary
+
+
+def _scoring_label(finetune: str, kind: str) -> str:
+    """How the supernet scored the subnets of column `kind` ("finetuned" or "inherited")."""
+    return f"{finetune} fine-tuned" if kind == "finetuned" else "inherited"
 
 
 def _scratch_settings(study: str) -> Any:
