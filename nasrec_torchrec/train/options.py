@@ -14,18 +14,19 @@ from typing import Any
 from nasrec_torchrec.settings import add_options, from_args
 from nasrec_torchrec.train.config import TrainConfig
 
-EARLY_STOPPING_FIELDS = ("patience", "monitor", "lr_plateau_factor")
-"""Flags of the commands that stop early only."""
+ONE_MODEL_FIELDS = ("patience", "monitor", "lr_plateau_factor", "bn_recalibration_batches")
+"""Flags of the commands that train one model (early stopping, precise BN): not a supernet's."""
 _BY_HAND = ("embedding_cap",)  # with --full-tables, a mutually exclusive pair
 
 
 def add_run_arguments(parser: argparse.ArgumentParser, run_cls: type = TrainConfig,
                       early_stopping: bool = False) -> None:
     """One flag per field of `run_cls` (and of its `TrainConfig`), plus `--config`,
-    `--embedding-cap | --full-tables` and `--memory-budget-gb`."""
+    `--embedding-cap | --full-tables` and `--memory-budget-gb`; `ONE_MODEL_FIELDS`' flags
+    only with `early_stopping` (a command that trains one model, not a supernet)."""
     parser.add_argument("--config", metavar="FILE.json", help="a TrainConfig as JSON; flags "
                         "override its fields")
-    skip = _BY_HAND if early_stopping else EARLY_STOPPING_FIELDS + _BY_HAND
+    skip = _BY_HAND if early_stopping else ONE_MODEL_FIELDS + _BY_HAND
     add_options(parser, run_cls, skip=skip)
     tables = parser.add_mutually_exclusive_group()
     tables.add_argument("--embedding-cap", type=int, metavar="N", dest="embedding_cap",
@@ -45,7 +46,7 @@ def run_from_args(run_cls: type, args: argparse.Namespace, early_stopping: bool 
         if getattr(args, "config", None):
             train = TrainConfig.load(args.config)
             base = train if run_cls is TrainConfig else run_cls(train=train)
-    run = from_args(run_cls, args, base, skip=() if early_stopping else EARLY_STOPPING_FIELDS)
+    run = from_args(run_cls, args, base, skip=() if early_stopping else ONE_MODEL_FIELDS)
     config = run if run_cls is TrainConfig else run.train
     if getattr(args, "full_tables", False):
         config.embedding_cap = None

@@ -112,3 +112,17 @@ def test_a_run_recorded_before_the_field_resumes_with_it_off():
     assert changed_settings(TrainConfig(), recorded) == []
     assert changed_settings(TrainConfig(bn_recalibration_batches=4), recorded) == [
         "bn_recalibration_batches (--bn-recalibration-batches): 0 -> 4"]
+
+
+def test_only_commands_that_train_one_model_offer_the_flag():
+    import argparse
+
+    from nasrec_torchrec.commands import final, train_supernet
+
+    def flags(command) -> set[str]:
+        parser = argparse.ArgumentParser()
+        command.add_arguments(parser)
+        return {flag for action in parser._actions for flag in action.option_strings}
+
+    assert {"--bn-recalibration-batches", "--patience"} <= flags(final)
+    assert not {"--bn-recalibration-batches", "--patience"} & flags(train_supernet)
