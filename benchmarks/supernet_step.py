@@ -49,6 +49,7 @@ from nasrec_torchrec.train.sliced_adagrad import SlicedAdagrad
 DEFAULT_OFFICIAL = (Path(__file__).resolve().parents[1].parent / "shared" / "reference"
                     / "official_configs" / "ea_criteo_kaggle_xlarge_best_1shot.json")
 PRODUCT_OPS = {"aten::mm", "aten::addmm", "aten::bmm", "aten::baddbmm"}
+COMPILED_GRAPHS = "compiled graphs (inductor's fused kernels)"
 # s/step of the official implementation (facebookresearch/NasRec) measured on ANOTHER host
 # (the machine of issue #4; its CPU was not recorded): not comparable with this host's figures.
 OFFICIAL_ELSEWHERE = {"host": "another host (issue #4's machine, CPU not recorded)",
@@ -126,11 +127,14 @@ def time_rounds(work: Workload, rounds: list[list], warmup: list) -> list[dict]:
 
 def profile_share(work: Workload, paths: list) -> dict:
     """The profiler's self CPU time of a few steps: the matrix products' share, and the five
-    largest other ops' shares."""
+    largest other ops' shares (a `torch.compile`d body's graphs summed as `COMPILED_GRAPHS`)."""
     with profile(activities=[ProfilerActivity.CPU]) as prof:
         for path in paths:
             work.step(path)
-    totals = {row.key: row.self_cpu_time_total for row in prof.key_averages()}
+    totals: dict[str, float] = {}
+    for row in prof.key_averages():  # a compiled body's graphs: one entry, not one per hash
+        key = COMPILED_GRAPHS if "CompiledFxGraph" in row.key else row.key
+        totals[key] = totals.get(key, 0) + row.self_cpu_time_total
     whole = sum(totals.values())
     others = sorted(((key, value) for key, value in totals.items() if key not in PRODUCT_OPS),
                     key=lambda item: -item[1])[:5]

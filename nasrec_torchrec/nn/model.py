@@ -29,6 +29,13 @@ class NASRecModel(nn.Module):
         body: a module `body(dense [B, Dn], sparse [B, F, E], ...) -> logits [B]`.
         precision: "fp32", or "bf16": the body's forward under bf16 autocast (fp32 weights
             and tables; `nn.precision`).
+        compile_body: compile the body in place with `torch.compile` (inductor, fixed
+            shapes) for its training forward and backward; in eval mode (evaluation,
+            BatchNorm recalibration) the same body runs eagerly. The body's parameters and
+            `state_dict` keys are unchanged (no `_orig_mod.` prefix); random ops (dropout)
+            draw what the eager body draws (inductor's `fallback_random`). For a body of
+            fixed shapes (a `NASRecNet`, a baseline), not a supernet (its path changes at
+            every step).
 
     Example::
 
@@ -37,9 +44,13 @@ class NASRecModel(nn.Module):
     """
 
     def __init__(self, embedding_bag_collection: EmbeddingBagCollection,
-                 dense_in_features: int, body: nn.Module, precision: str = "fp32") -> None:
+                 dense_in_features: int, body: nn.Module, precision: str = "fp32",
+                 compile_body: bool = False) -> None:
         super().__init__()
         self.precision: str = precision
+        self.compile_body: bool = compile_body
+        if compile_body:
+            body.compile(dynamic=False, options={"fallback_random": True})
         self.embedding_bag_collection = embedding_bag_collection
         self.dense_in_features: int = dense_in_features
         self.feature_names: list[str] = [
@@ -74,7 +85,14 @@ class NASRecModel(nn.Module):
     def run_body(self, dense: torch.Tensor, sparse: torch.Tensor,
                  *body_args: object) -> torch.Tensor:
         """The body's logits `[B]` (fp32) on `dense [B, Dn]`, `sparse [B, F, E]`, in the
-        model's precision."""
+        model's precision (and, in eval mode, eagerly even if `compile_body`)."""
+        if self.compile_body and not self.training:
+            with torch.compiler.set_stance("force_eager"):
+                return self._run_body(dense, sparse, *body_args)
+        return self._run_body(dense, sparse, *body_args)
+
+    def _run_body(self, dense: torch.Tensor, sparse: torch.Tensor,
+                  *body_args: object) -> torch.Tensor:
         if self.precision == "fp32":
             return self.body(dense, sparse, *body_args)
         with body_autocast(self.precision, dense.device.type):

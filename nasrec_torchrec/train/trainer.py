@@ -24,6 +24,7 @@ Early stopping: with `config.patience`, `eval_split` is evaluated after every ep
 `config.monitor`, the best epoch's checkpoint is loaded and kept (the others deleted), and
 `results.json` reports its metrics with every epoch's record (`early_stopping`). Precise BN
 before evaluations: `config.bn_recalibration_batches` (`train.batch_norm_recalibration`).
+`config.compile`: the body's training steps through `torch.compile` (`NASRecModel`).
 
 Resuming: a checkpoint holds the sharded model, both optimizers, the LR schedule, the path
 sampler's state, torch's RNG state and the step (the data position is the step: the train
@@ -53,14 +54,12 @@ from nasrec_torchrec.train.batch_norm_recalibration import batch_norm_recalibrat
 from nasrec_torchrec.train.checkpoint import (
     latest_checkpoint, list_checkpoints, load_checkpoint, save_checkpoint)
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.distributed import (
-    DistributedContext, global_mean, same_on_every_rank)
+from nasrec_torchrec.train.distributed import DistributedContext, global_mean, same_on_every_rank
 from nasrec_torchrec.train.divergence import LossGuard
 from nasrec_torchrec.train.early_stopping import EarlyStop, EarlyStopping, checkpoints_to_keep
 from nasrec_torchrec.train.metrics import evaluate
-from nasrec_torchrec.train.optimizers import (
-    attach_fused_adam, build_optimizer)
-from nasrec_torchrec.train.precision import check_precision
+from nasrec_torchrec.train.optimizers import attach_fused_adam, build_optimizer
+from nasrec_torchrec.train.precision import check_body_execution
 from nasrec_torchrec.train.run_dir import RunDirectory, refuse_changed_settings
 from nasrec_torchrec.train.schedules import LRSchedule, warmup_length
 from nasrec_torchrec.train.sharding import check_table_sharding, table_sharding
@@ -107,7 +106,7 @@ class Trainer:
         if path_sampler is not None and not hasattr(body, "set_architecture"):
             raise NASRecError("supernet training needs a body with set_architecture(path)")
         check_table_sharding(config.optimizer, config.sharding_type, context.device)
-        check_precision(config.precision, context.device, config.output)
+        check_body_execution(config, context.device, supernet=path_sampler is not None)
         self.config = config
         self.context = context
         self.body = body
@@ -160,7 +159,8 @@ class Trainer:
         ebc = build_embedding_bag_collection(self.schema, config.embedding_dim,
                                              config.embedding_cap)
         model = NASRecModelTrain(NASRecModel(ebc, len(self.schema.dense), self.body,
-                                             config.precision), config.embedding_l2)
+                                             config.precision, config.compile),
+                                 config.embedding_l2)
         if config.optimizer == "adam" and self.context.device.type == "cuda":
             attach_fused_adam(model, config.embedding_learning_rate, config.eps,
                               tuple(config.betas),  # type: ignore[arg-type]
