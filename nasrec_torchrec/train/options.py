@@ -14,8 +14,10 @@ from typing import Any
 from nasrec_torchrec.settings import add_options, from_args
 from nasrec_torchrec.train.config import TrainConfig
 
-ONE_MODEL_FIELDS = ("patience", "monitor", "lr_plateau_factor", "bn_recalibration_batches")
-"""Flags of the commands that train one model (early stopping, precise BN): not a supernet's."""
+ONE_MODEL_FIELDS = ("patience", "monitor", "lr_plateau_factor", "bn_recalibration_batches",
+                    "compile")
+"""Flags of the commands that train one model (early stopping, precise BN, a compiled body):
+not a supernet's."""
 _BY_HAND = ("embedding_cap",)  # with --full-tables, a mutually exclusive pair
 
 

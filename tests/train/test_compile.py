@@ -94,6 +94,14 @@ def test_compiled_training_equals_eager_and_checkpoints_are_interchangeable(
 
 
 def test_a_supernet_run_refuses_compile(tiny_criteo, tmp_path, capsys):
-    assert main(["train-supernet", "--data", tiny_criteo, "--space", "nasrec-small",
-                 "--output", str(tmp_path / "supernet"), *COMMON, "--compile"]) == 2
+    """`train-supernet` has no --compile flag; a config file asking for it is refused."""
+    supernet = ["train-supernet", "--data", tiny_criteo, "--space", "nasrec-small",
+                "--output", str(tmp_path / "supernet"), *COMMON]
+    with pytest.raises(SystemExit) as exit_info:
+        main(supernet + ["--compile"])
+    assert exit_info.value.code == 2 and "--compile" in capsys.readouterr().err
+    config = tmp_path / "recipe.json"
+    config.write_text('{"compile": true}')
+    assert main(supernet + ["--config", str(config)]) == 2
     assert "field 'compile' (--compile): not for a supernet" in capsys.readouterr().err
+    assert not os.path.exists(tmp_path / "supernet" / "checkpoints")
