@@ -159,15 +159,20 @@ def _frappe_like_csv(path: str, rows: int, seed: int) -> None:
             handle.write(f"{label},u{user},i{item},c{item % 5}\n")
 
 
-def test_the_heldout_spec_selects_on_val_carved_from_train_and_compares_on_test(
-        tmp_path, capsys) -> None:
+def _heldout_argv(tmp_path, *settings: str) -> tuple[str, list[str]]:
+    """(output, pipeline argv) of the held-out spec on two small Frappe-like CSVs."""
     train, valid = str(tmp_path / "train.csv"), str(tmp_path / "valid.csv")
     _frappe_like_csv(train, 1800, seed=0)
     _frappe_like_csv(valid, 300, seed=1)
     output = str(tmp_path / "run")
-    assert run_command("pipeline", ["--config", HELDOUT_SPEC, "--output", output,
-                                    "--set", f"prepare.inputs=[train={train}, test={valid}]",
-                                    *HELDOUT_TINY]) == 0
+    return output, ["--config", HELDOUT_SPEC, "--output", output, "--set",
+                    f"prepare.inputs=[train={train}, test={valid}]", *settings, *HELDOUT_TINY]
+
+
+def test_the_heldout_spec_selects_on_val_carved_from_train_and_compares_on_test(
+        tmp_path, capsys) -> None:
+    output, argv = _heldout_argv(tmp_path)
+    assert run_command("pipeline", argv) == 0
     printed = capsys.readouterr().out
     with open(os.path.join(output, "data", "schema.json")) as handle:
         schema = json.load(handle)
@@ -199,13 +204,7 @@ def test_the_heldout_spec_selects_on_val_carved_from_train_and_compares_on_test(
 
 def test_final_repeats_train_the_found_model_and_every_baseline_with_each_seed(
         tmp_path, capsys) -> None:
-    train, valid = str(tmp_path / "train.csv"), str(tmp_path / "valid.csv")
-    _frappe_like_csv(train, 1800, seed=0)
-    _frappe_like_csv(valid, 300, seed=1)
-    output = str(tmp_path / "run")
-    argv = ["--config", HELDOUT_SPEC, "--output", output, "--set",
-            f"prepare.inputs=[train={train}, test={valid}]", "--set", "final.repeats=2",
-            *HELDOUT_TINY]
+    output, argv = _heldout_argv(tmp_path, "--set", "final.repeats=2")
     assert run_command("pipeline", argv) == 0
     printed = capsys.readouterr().out
     with open(os.path.join(output, "final", "results.json")) as handle:

@@ -122,38 +122,3 @@ def test_two_ranks_study_the_subnets_as_one_rank_does(nasrec, supernet_run, tmp_
                  for name in ("one", "two")]
     assert summaries[1]["finetuned"] == summaries[0]["finetuned"]
     assert summaries[1]["inherited"] == summaries[0]["inherited"]
-
-
-@pytest.mark.usefixtures("one_thread")
-def test_full_fine_tune_scores_the_same_subnets_against_the_same_scratch_runs(supernet_run,
-                                                                             tmp_path):
-    """`--finetune full` with `--scratch-from`: another proxy ranked against the same
-    from-scratch runs; a study continues only with the fine-tune it began with."""
-    pytest.importorskip("torch")
-    from nasrec_torchrec.commands import rank_study
-    from nasrec_torchrec.errors import NASRecError
-
-    parser = argparse.ArgumentParser()
-    rank_study.add_arguments(parser)
-    common = ["--supernet", supernet_run, "--num-subnets", "3", "--train-steps", "2",
-              "--finetune-steps", "2", "--finetune-batch-size", "64", "--threads", "1",
-              "--no-progress"]
-
-    def records(name: str) -> list[dict]:
-        lines = (tmp_path / name / "rank_study_subnets.jsonl").read_text().splitlines()
-        return [json.loads(line) for line in lines]
-
-    assert rank_study.run(parser.parse_args(common + ["--output", str(tmp_path / "head")])) == 0
-    assert rank_study.run(parser.parse_args(common + [
-        "--output", str(tmp_path / "full"), "--finetune", "full",
-        "--scratch-from", str(tmp_path / "head")])) == 0
-    head, full = records("head"), records("full")
-    assert [r["finetune"] for r in head] == ["head"] * 3
-    assert [r["finetune"] for r in full] == ["full"] * 3
-    for by_head, by_full in zip(head, full):
-        assert by_full["scratch_log_loss"] == by_head["scratch_log_loss"]
-        assert by_full["supernet_inherited_log_loss"] == by_head["supernet_inherited_log_loss"]
-        assert by_full["supernet_finetuned_log_loss"] != by_head["supernet_finetuned_log_loss"]
-    with pytest.raises(NASRecError, match="--finetune head"):
-        rank_study.run(parser.parse_args(common + ["--output", str(tmp_path / "head"),
-                                                   "--finetune", "full"]))

@@ -71,6 +71,18 @@ def test_rank_study_reuses_scratch_results_of_another_study(supernet_run, tmp_pa
     # the study cannot be continued without the option it began with
     with pytest.raises(NASRecError, match="--scratch-from differs"):
         rank_study.run(parser.parse_args([*common, "--output", str(second)]))
+    # another proxy (every dense weight fine-tuned) against the same from-scratch runs
+    full = tmp_path / "full"
+    assert rank_study.run(parser.parse_args(
+        [*common, "--output", str(full), "--finetune", "full", "--scratch-from", str(first)])) == 0
+    for a, b in zip(records(first), records(full), strict=True):
+        assert (a["finetune"], b["finetune"]) == ("head", "full")
+        for field in ("scratch_auc", "supernet_inherited_log_loss", "architecture"):
+            assert b[field] == a[field]
+        assert b["supernet_finetuned_log_loss"] != a["supernet_finetuned_log_loss"]
+    with pytest.raises(NASRecError, match="scored with --finetune head, not full"):
+        rank_study.run(parser.parse_args([*common, "--output", str(second), "--finetune", "full",
+                                          "--scratch-from", str(first)]))
 
 
 def test_finished_scratch_run_is_reused_only_with_the_same_subnet_and_settings(tmp_path):
