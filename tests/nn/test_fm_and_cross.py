@@ -16,6 +16,7 @@ from nasrec_torchrec.nn.networks import NASRecNet, Supernet
 from nasrec_torchrec.nn.operators import (Cross, FactorizationMachine, FlatFC, OperatorInputs,
                                           OperatorPlan)
 from nasrec_torchrec.space import Architecture, get_space, sample_any_op_any_conn
+from test_networks import assert_path_equals_subnet
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
@@ -82,20 +83,6 @@ def test_flat_fc_reads_the_chosen_rows_flattened_row_after_row() -> None:
     assert state["linear.weight"].tolist() == [[1.0, 2.0, 3.0, 4.0]]
 
 
-def _sliced_gradients(supernet: Supernet, architecture: Architecture) -> dict[str, torch.Tensor]:
-    """The supernet's gradients, sliced like the weights `from_supernet` copies."""
-    saved = {}
-    for name, param in supernet.named_parameters():
-        saved[name] = param.data
-        param.data = param.grad if param.grad is not None else torch.zeros_like(param)
-    try:
-        sliced = NASRecNet.from_supernet(supernet, architecture)
-    finally:
-        for name, param in supernet.named_parameters():
-            param.data = saved[name]
-    return dict(sliced.named_parameters())
-
-
 def _only(architecture: Architecture, dense_ops: tuple[str, ...]) -> Architecture:
     return replace(architecture, blocks=tuple(replace(block, dense_ops=dense_ops)
                                               for block in architecture.blocks))
@@ -118,14 +105,7 @@ def test_supernet_path_with_fm_cross_and_flat_fc_equals_the_materialized_subnet(
             architecture = drawn  # FM and Cross among the others
         supernet.zero_grad(set_to_none=True)
         net = NASRecNet.from_supernet(supernet, architecture)
-        super_logits, net_logits = supernet(dense, sparse, architecture), net(dense, sparse)
-        torch.testing.assert_close(super_logits, net_logits, atol=1e-5, rtol=0)
-        super_logits.sum().backward()
-        net_logits.sum().backward()
-        expected = _sliced_gradients(supernet, architecture)
-        for name, param in net.named_parameters():
-            torch.testing.assert_close(expected[name], param.grad, atol=1e-5, rtol=1e-4,
-                                       msg=lambda m: f"{architecture}: {name}: {m}")
+        assert_path_equals_subnet(supernet, net, architecture, dense, sparse)
         last = space.num_blocks
         for op in architecture.block(last).dense_ops:
             assert any(name.startswith(f"blocks.{last}.dense_ops.{op}.")
