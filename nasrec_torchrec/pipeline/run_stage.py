@@ -10,7 +10,6 @@ command line in between).
 from __future__ import annotations
 
 import importlib
-import subprocess
 import sys
 from dataclasses import asdict
 from typing import Any, Callable, NamedTuple, Sequence
@@ -49,11 +48,10 @@ def run_in_fresh_process(command: str, run: Any, run_file: str) -> int:
     """Run stage `command` on `run` in a child process without the torchrun environment
     (the run config passes through `run_file`); its exit code."""
     write_json(run_file, asdict(run))
-    from nasrec_torchrec.train.fresh_process import environment_without_torchrun
+    from nasrec_torchrec.train.fresh_process import environment_without_torchrun, run_child
 
-    env = environment_without_torchrun()
     argv = [sys.executable, "-m", "nasrec_torchrec.pipeline.run_stage", command, run_file]
-    return subprocess.run(argv, env=env, check=False).returncode
+    return run_child(argv, environment_without_torchrun())
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -15,8 +15,10 @@ Example::
 
 from __future__ import annotations
 
+import ctypes
 import gc
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -50,6 +52,28 @@ def environment_without_torchrun() -> dict[str, str]:
     return env
 
 
+_PR_SET_PDEATHSIG = 1  # prctl(2): the signal a child gets when its parent dies
+
+
+def _die_with_parent(parent: int, prctl: Any) -> None:
+    """In a forked child before exec: SIGTERM when `parent` dies (Linux `prctl`, looked up
+    before the fork), so a killed rank leaves no orphan training on; exit at once if it
+    died already."""
+    if prctl is not None:
+        prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    if os.getppid() != parent:
+        os._exit(1)
+
+
+def run_child(argv: Sequence[str], env: Optional[dict[str, str]] = None) -> int:
+    """Run `argv` as a child process that dies with this one (killing this process, even
+    with SIGKILL, stops the child too, on Linux); its exit code."""
+    parent = os.getpid()
+    prctl = ctypes.CDLL(None).prctl if sys.platform.startswith("linux") else None
+    return subprocess.run(list(argv), env=env, check=False,
+                          preexec_fn=lambda: _die_with_parent(parent, prctl)).returncode
+
+
 def train_in_fresh_process(configs: Sequence[TrainConfig]) -> list[dict[str, Any]]:
     """Train each run of `configs`, one after the other, in one child process of this rank
     alone (see the module); their `results.json` dicts, in order.
@@ -62,7 +86,7 @@ def train_in_fresh_process(configs: Sequence[TrainConfig]) -> list[dict[str, Any
         runs_file = os.path.join(folder, "runs.json")
         write_json(runs_file, [config.to_dict() for config in configs])
         argv = [sys.executable, "-m", "nasrec_torchrec.train.fresh_process", runs_file]
-        code = subprocess.run(argv, env=environment_without_torchrun(), check=False).returncode
+        code = run_child(argv, environment_without_torchrun())
     if code:
         raise NASRecError(f"training {len(configs)} run(s) in a fresh process failed (exit "
                           f"{code}; its messages are above): {configs[0].output} ...")

@@ -1,11 +1,16 @@
 """Work shared over 2 gloo ranks (`train.ranks`): each rank's share, every result on every
 rank in order, rank-0-only steps, and an error on one rank raised on all of them; the
-environment of a rank's fresh one-rank process (`train.fresh_process`)."""
+environment of a rank's fresh one-rank process and its end with its parent
+(`train.fresh_process`)."""
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
 
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.train.fresh_process import TORCHRUN_VARIABLES, environment_without_torchrun
@@ -88,3 +93,32 @@ def test_a_fresh_process_has_no_torchrun_variables(monkeypatch):
     env = environment_without_torchrun()
     assert not set(env) & set(TORCHRUN_VARIABLES)
     assert env["NASREC_VERBOSE"] == "1" and env["PATH"] == os.environ["PATH"]
+
+
+_PARENT = """
+import sys
+from nasrec_torchrec.train.fresh_process import run_child
+run_child([sys.executable, "-c", "import os, time; print(os.getpid(), flush=True); time.sleep(60)"])
+"""
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    with open(f"/proc/{pid}/stat") as handle:  # a zombie waiting for its reaper is gone
+        return handle.read().split(")")[-1].split()[0] != "Z"
+
+
+def test_a_child_process_ends_when_its_parent_is_killed():
+    parent = subprocess.Popen([sys.executable, "-c", _PARENT], stdout=subprocess.PIPE,
+                              text=True)
+    child = int(parent.stdout.readline())
+    assert _alive(child)
+    parent.send_signal(signal.SIGKILL)
+    parent.wait(timeout=10)
+    deadline = time.monotonic() + 10
+    while _alive(child) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(child)
