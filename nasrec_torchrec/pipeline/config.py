@@ -145,12 +145,14 @@ class FinalConfig(TrainingSection):
     Args:
         protocol: paper or bars. patience: bars early stopping. lr_schedule: the rate's
         schedule. embedding_cap: None for full tables. repeats: seeds the final model and
-        every baseline are trained with (the leaderboard compares their means). The rest:
-        `TrainingSection`.
+        every baseline are trained with (the leaderboard compares their means). spread:
+        under torchrun, those runs side by side, one per rank (`nasrec final --spread`).
+        The rest: `TrainingSection`.
     """
 
     protocol: str = same_as(FinalRun, "protocol")
     repeats: int = same_as(FinalRun, "repeats")
+    spread: bool = same_as(FinalRun, "spread")
     patience: int = option(2, minimum=1)
     lr_schedule: str = same_as(TrainConfig, "lr_schedule")
     embedding_cap: Optional[int] = option(None, minimum=2)

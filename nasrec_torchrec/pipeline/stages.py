@@ -150,6 +150,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
                                       embedding_cap=r.embedding_cap))
     final = FinalRun(arch=os.path.join(dirs["retrain"], BEST_ARCHITECTURE_FILE),
                      protocol=f.protocol, layer_norm=config.layer_norm, repeats=f.repeats,
+                     spread=f.spread,
                      train=_train(config, f, data_dir, dirs["final"], patience=f.patience,
                                   lr_schedule=f.lr_schedule, embedding_cap=f.embedding_cap))
     final_dir = dirs["final"]
@@ -171,6 +172,7 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
     models = list(config.baselines.models)
     if models:  # the final model's recipe and seeds by construction, a baseline's settings
         baselines = BaselinesRun(models=models, protocol=final.protocol, repeats=final.repeats,
+                                 spread=final.spread,
                                  model_option=list(config.baselines.model_option),
                                  model_setting=list(config.baselines.model_setting),
                                  train=dataclasses.replace(final.train,

@@ -19,8 +19,11 @@ from typing import Any
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import check, option, same_as
-from nasrec_torchrec.stages.final import FinalRun, finished_results, run_final, train_repeats
+from nasrec_torchrec.stages.final import (
+    FinalRun, finished_results, repeat_config, run_final, train_repeats)
+from nasrec_torchrec.stages.side_by_side import FinalJob, train_side_by_side
 from nasrec_torchrec.train.config import TrainConfig
+from nasrec_torchrec.train.ranks import job_group
 
 logger = logging.getLogger(__name__)
 
@@ -43,6 +46,10 @@ class BaselinesRun:
                                       metavar="MODEL:FIELD=VALUE")
     protocol: str = same_as(FinalRun, "protocol")
     repeats: int = same_as(FinalRun, "repeats")
+    spread: bool = option(False, "under torchrun: train the runs (every baseline and seed) side "
+                          "by side, each on one rank in a one-rank process (as a lone process "
+                          "trains it), instead of one after the other sharded over every "
+                          "rank; for tables that fit one rank")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
     def plans(self, source: str) -> dict[str, tuple[list[str], dict[str, Any]]]:
@@ -127,12 +134,23 @@ def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, A
     config = run.train
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
+    with job_group(config.threads, config.device):  # one group for every run
+        return _train_baselines(run, plans, config)
+
+
+def _train_baselines(run: BaselinesRun, plans: dict[str, tuple[list[str], dict[str, Any]]],
+                     config: TrainConfig) -> dict[str, Any]:
+    runs = {model: (dataclasses.replace(config, output=baseline_dir(config.output, model),
+                                        resume=True, **plans[model][1]),
+                    ModelSpec.for_baseline(model, plans[model][0])) for model in run.models}
+    if run.spread:
+        train_side_by_side([FinalJob(repeat_config(model_config, index) if index else
+                                     model_config, spec, run.protocol)
+                            for model_config, spec in runs.values()
+                            for index in range(run.repeats)])
     results: dict[str, Any] = {}
-    for model in run.models:
-        output = baseline_dir(config.output, model)
-        options, settings = plans[model]
-        model_config = dataclasses.replace(config, output=output, resume=True, **settings)
-        spec = ModelSpec.for_baseline(model, options)
+    for model, (model_config, spec) in runs.items():
+        output = model_config.output
         finished = finished_results(model_config, spec, run.protocol,
                                     f"baseline {model} finished",
                                     "remove it or choose another --output")

@@ -40,10 +40,12 @@ from nasrec_torchrec.settings import changed_settings, check, option
 from nasrec_torchrec.stages.combined import combined_split_view, has_split
 from nasrec_torchrec.stages.repeats import seed_record, seeds_recorded, with_repeats
 from nasrec_torchrec.stages.report import write_report
+from nasrec_torchrec.stages.side_by_side import FinalJob, train_side_by_side
 from nasrec_torchrec.stages.training import (
     model_cost, model_name, run_config, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.model_trainer import model_trainer
+from nasrec_torchrec.train.ranks import job_group
 
 logger = logging.getLogger(__name__)
 
@@ -80,6 +82,10 @@ class FinalRun:
                           "others in repeat_1/ ... inside --output); results.json then adds "
                           "each seed's metrics and their mean and standard deviation, which "
                           "the leaderboard compares", minimum=1, metavar="N")
+    spread: bool = option(False, "under torchrun: train the seeds side by side, each on one "
+                          "rank in a one-rank process (as a lone process trains it), instead "
+                          "of one after the other sharded over every rank; for tables that "
+                          "fit one rank")
     train: TrainConfig = field(default_factory=lambda: TrainConfig(embedding_cap=None))
 
 
@@ -96,14 +102,19 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
         raise NASRecError(f"{source}: --data and --output are required")
     model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
                                        run.dropout, os.path.abspath(run.arch), run.batch_norm)
-    results = finished_results(config, model, run.protocol, "--resume of a finished run",
-                               "start afresh with --overwrite or another --output") \
-        if config.resume else None
-    if results is not None:
-        logger.info("%s: already finished (results.json), reused", config.output)
-    else:
-        results = run_final(config, model, run.protocol)
-    return train_repeats(config, model, run.protocol, run.repeats, results)
+    with job_group(config.threads, config.device):  # one group for every seed's run
+        if run.spread and train_side_by_side([
+                FinalJob(repeat_config(config, index) if index else config, model,
+                         run.protocol) for index in range(run.repeats)]):
+            config = dataclasses.replace(config, resume=True)  # every seed has finished
+        results = finished_results(config, model, run.protocol, "--resume of a finished run",
+                                   "start afresh with --overwrite or another --output") \
+            if config.resume else None
+        if results is not None:
+            logger.info("%s: already finished (results.json), reused", config.output)
+        else:
+            results = run_final(config, model, run.protocol)
+        return train_repeats(config, model, run.protocol, run.repeats, results)
 
 
 def repeat_config(config: Any, index: int) -> Any:

@@ -144,3 +144,16 @@ def test_the_baselines_are_trained_with_the_final_stages_repeats(setting: str,
     assert stages["final"].run.repeats == stages["baselines"].run.repeats == 3
     assert "--repeats 3" in stages["final"].command_line()
     assert "--repeats 3" in stages["baselines"].command_line()
+
+
+def test_the_baselines_spread_over_the_ranks_as_the_final_stage_does(tmp_path: Path) -> None:
+    pytest.importorskip("torch")  # the baselines' registry
+    from nasrec_torchrec.pipeline.stages import plan_stages
+
+    assert load_experiment(None).final.spread is False
+    config = load_experiment(str(SPECS / "demo.yaml"), ["final.spread=true",
+                                                        "baselines.models=[dlrm]"])
+    stages = {stage.name: stage for stage in plan_stages(config, str(tmp_path), None)}
+    assert stages["final"].run.spread and stages["baselines"].run.spread
+    assert "--spread" in stages["final"].command_line()
+    assert "--spread" in stages["baselines"].command_line()
