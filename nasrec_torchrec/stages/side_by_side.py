@@ -17,15 +17,11 @@ Example::
 
 from __future__ import annotations
 
-import os
 import shlex
 import sys
-import tempfile
 from dataclasses import dataclass
-from typing import Any, Optional, Sequence
+from typing import Any, Sequence
 
-from nasrec_torchrec.artifacts import read_json, write_json
-from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.train.config import TrainConfig
 
@@ -69,42 +65,26 @@ def train_side_by_side(jobs: Sequence[FinalJob]) -> bool:
 
 def _train_share(share: list[FinalJob], command: str) -> list[None]:
     """Train this rank's `share` in one fresh one-rank process."""
-    from nasrec_torchrec.train.fresh_process import environment_without_torchrun, run_child
+    from nasrec_torchrec.train.fresh_process import run_records_in_child
 
-    if not share:
-        return []
-    with tempfile.TemporaryDirectory(prefix="nasrec_final_runs_") as folder:
-        runs_file = os.path.join(folder, "runs.json")
-        write_json(runs_file, [job.to_dict(command) for job in share])
-        code = run_child([sys.executable, "-m", "nasrec_torchrec.stages.side_by_side",
-                          runs_file], environment_without_torchrun())
-    if code:
-        raise NASRecError(f"training {len(share)} final run(s) in a fresh process failed "
-                          f"(exit {code}; its messages are above): {share[0].config.output} ...")
+    if share:
+        run_records_in_child(__name__, [job.to_dict(command) for job in share],
+                             f"training {len(share)} final run(s) ({share[0].config.output} "
+                             "...)")
     return [None] * len(share)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: `RUNS.json` (a list of `FinalJob.to_dict` records), trained in turn."""
-    from nasrec_torchrec.logs import setup_logging, verbose_from_environment
+def _train_records(path: str, records: list[Any]) -> None:
     from nasrec_torchrec.stages.final import run_final
 
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m nasrec_torchrec.stages.side_by_side RUNS.json", file=sys.stderr)
-        return 2
-    setup_logging(verbose_from_environment())
-    try:
-        for index, record in enumerate(read_json(args[0])):
-            source = f"{args[0]}: run {index}"
-            run_final(TrainConfig.from_dict(record["config"], source=source),
-                      ModelSpec.from_dict(record["model"], source), record["protocol"],
-                      record["command"])
-    except NASRecError as error:
-        print(f"nasrec: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+    for index, record in enumerate(records):
+        source = f"{path}: run {index}"
+        run_final(TrainConfig.from_dict(record["config"], source=source),
+                  ModelSpec.from_dict(record["model"], source), record["protocol"],
+                  record["command"])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from nasrec_torchrec.train.fresh_process import records_main
+
+    sys.exit(records_main("nasrec_torchrec.stages.side_by_side", _train_records))

@@ -22,7 +22,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from typing import Any, Optional, Sequence
+from typing import Any, Callable, Optional, Sequence
 
 from nasrec_torchrec.artifacts import RESULTS_FILE, read_json, write_json
 from nasrec_torchrec.errors import NASRecError
@@ -74,6 +74,38 @@ def run_child(argv: Sequence[str], env: Optional[dict[str, str]] = None) -> int:
                           preexec_fn=lambda: _die_with_parent(parent, prctl)).returncode
 
 
+def run_records_in_child(module: str, records: list[dict[str, Any]], what: str) -> None:
+    """Run `python -m MODULE RUNS.json` (`records` as JSON) in a fresh one-rank child process
+    that dies with this one; `NASRecError` naming `what` when it fails."""
+    with tempfile.TemporaryDirectory(prefix="nasrec_runs_") as folder:
+        runs_file = os.path.join(folder, "runs.json")
+        write_json(runs_file, records)
+        code = run_child([sys.executable, "-m", module, runs_file],
+                         environment_without_torchrun())
+    if code:
+        raise NASRecError(f"{what} in a fresh process failed (exit {code}; its messages are "
+                          "above)")
+
+
+def records_main(module: str, run: Callable[[str, list[Any]], None],
+                 argv: Optional[Sequence[str]] = None) -> int:
+    """The entry point of a child of `run_records_in_child`: `run(RUNS.json, its records)`;
+    a user's error (`NASRecError`) is printed and exits 2."""
+    from nasrec_torchrec.logs import setup_logging, verbose_from_environment
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 1:
+        print(f"usage: python -m {module} RUNS.json", file=sys.stderr)
+        return 2
+    setup_logging(verbose_from_environment())
+    try:
+        run(args[0], read_json(args[0]))
+    except NASRecError as error:
+        print(f"nasrec: error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
 def train_in_fresh_process(configs: Sequence[TrainConfig]) -> list[dict[str, Any]]:
     """Train each run of `configs`, one after the other, in one child process of this rank
     alone (see the module); their `results.json` dicts, in order.
@@ -82,14 +114,8 @@ def train_in_fresh_process(configs: Sequence[TrainConfig]) -> list[dict[str, Any
     """
     if not configs:
         return []
-    with tempfile.TemporaryDirectory(prefix="nasrec_runs_") as folder:
-        runs_file = os.path.join(folder, "runs.json")
-        write_json(runs_file, [config.to_dict() for config in configs])
-        argv = [sys.executable, "-m", "nasrec_torchrec.train.fresh_process", runs_file]
-        code = run_child(argv, environment_without_torchrun())
-    if code:
-        raise NASRecError(f"training {len(configs)} run(s) in a fresh process failed (exit "
-                          f"{code}; its messages are above): {configs[0].output} ...")
+    run_records_in_child(__name__, [config.to_dict() for config in configs],
+                         f"training {len(configs)} run(s) ({configs[0].output} ...)")
     return [read_json(os.path.join(config.output, RESULTS_FILE)) for config in configs]
 
 
@@ -109,23 +135,10 @@ def train_runs(configs: Sequence[TrainConfig]) -> None:
         teardown(context)
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    """Entry point: `RUNS.json` (a list of `TrainConfig` dicts)."""
-    from nasrec_torchrec.logs import setup_logging, verbose_from_environment
-
-    args = list(sys.argv[1:] if argv is None else argv)
-    if len(args) != 1:
-        print("usage: python -m nasrec_torchrec.train.fresh_process RUNS.json", file=sys.stderr)
-        return 2
-    setup_logging(verbose_from_environment())
-    try:
-        train_runs([TrainConfig.from_dict(record, source=f"{args[0]}: run {index}")
-                    for index, record in enumerate(read_json(args[0]))])
-    except NASRecError as error:
-        print(f"nasrec: error: {error}", file=sys.stderr)
-        return 2
-    return 0
+def _train_records(path: str, records: list[Any]) -> None:
+    train_runs([TrainConfig.from_dict(record, source=f"{path}: run {index}")
+                for index, record in enumerate(records)])
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(records_main("nasrec_torchrec.train.fresh_process", _train_records))
