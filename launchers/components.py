@@ -507,7 +507,8 @@ def final(
     reports its test metrics (`nasrec final`).
 
     A finished run is not retrained; an interrupted one resumes from its latest checkpoint.
-    Further flags after --, e.g. `-- --protocol bars --epochs 30 --patience 2`.
+    Further flags after --, e.g. `-- --protocol bars --epochs 30 --patience 2`; with
+    `--repeats 3 --spread` the three seeds train side by side, one per rank.
 
     Args:
         arch: architecture JSON as the job sees it (--arch), e.g. retrain's
