@@ -60,13 +60,16 @@ def test_spread_seeds_on_two_ranks_train_each_as_one_rank_does(nasrec, tiny_crit
 
 def test_spread_baselines_on_two_ranks_train_each_run_as_one_rank_does(nasrec, tiny_criteo,
                                                                       tmp_path):
-    flags = ["baselines", "--models", "linear", "deepfm", "--data", tiny_criteo, *BARS,
-             "--repeats", "2", "--log-every", "1", "--checkpoint-every", "0"]
+    flags = ["baselines", "--models", "linear", "deepfm", "--model-option", "deepfm:dropout=0.3",
+             "--model-setting", "deepfm:eps=1.0e-7", "--data", tiny_criteo, *BARS,
+             "--log-every", "1", "--checkpoint-every", "0"]
     one, two = str(tmp_path / "one"), str(tmp_path / "two")
     nasrec([*flags, "--output", one])
-    nasrec([*flags, "--output", two, "--spread"], ranks=2)
-    expected = _runs(one, ["linear", "deepfm"], 2)
-    assert _runs(two, ["linear", "deepfm"], 2) == expected
+    nasrec([*flags, "--output", two, "--spread"], ranks=2)  # linear on rank 0, deepfm on 1
+    for model in ("linear", "deepfm"):
+        expected = _run(os.path.join(one, model))
+        assert _run(os.path.join(two, model)) == expected and expected[2] == 1
+    assert _read(os.path.join(two, "deepfm", "config.json"))["config"]["eps"] == 1.0e-7
 
 
 def test_without_spread_every_run_is_sharded_over_both_ranks_in_turn(nasrec, tiny_criteo,
@@ -76,3 +79,19 @@ def test_without_spread_every_run_is_sharded_over_both_ranks_in_turn(nasrec, tin
             "--repeats", "2", "--checkpoint-every", "0", "--output", output], ranks=2)
     runs = _runs(output, ["linear", "deepfm"], 2)
     assert [world for model in runs.values() for _, _, world in model[:2]] == [2, 2, 2, 2]
+
+
+def test_a_pipeline_on_two_ranks_spreads_the_final_seeds_and_the_baselines(nasrec, tmp_path):
+    from test_pipeline import SPEC, TINY
+
+    output = str(tmp_path / "run")
+    nasrec(["pipeline", "--config", SPEC, "--output", output, *TINY, "--set",
+            "final.repeats=2", "--set", "final.spread=true", "--set",
+            "baselines.models=[dlrm, deepfm]"], ranks=2)
+    runs = {"final": os.path.join(output, "final"),
+            **{name: os.path.join(output, "baselines", name) for name in ("dlrm", "deepfm")}}
+    for first in runs.values():
+        for run_dir in (first, os.path.join(first, "repeat_1")):
+            assert _read(os.path.join(run_dir, "config.json"))["world_size"] == 1
+    board = _read(os.path.join(runs["final"], "results.json"))["leaderboard"]
+    assert [row["seeds"] for row in board["rows"]] == [2, 2, 2]
