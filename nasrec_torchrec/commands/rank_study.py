@@ -12,6 +12,9 @@ clipping, cap or full tables, seed; --train-steps is then ignored and the other 
 flags refused); the study sets the data, run directory, model, eval split and device (CPU).
 --scratch-batch-norm and --scratch-dropout P change the subnets' model as `final
 --batch-norm --dropout` do. An early-stopped subnet reports its best epoch.
+--scratch-seeds N trains each subnet N times (the seed and the next ones): the supernet is
+compared with the means, and the first two seeds with each other ("reproducibility"): when
+one from-scratch training barely ranks another, no proxy can rank better.
 
 Pearson's r and Kendall's τ (scipy) between the supernet's and the from-scratch validation
 log losses, and between their validation AUCs, go to rank_study.json with the from-scratch
@@ -34,6 +37,8 @@ Examples:
       --scratch-config specs/recipes/bars.json --scratch-batch-norm
   nasrec rank-study --supernet runs/supernet --output runs/rank_bars_full --num-subnets 20 \\
       --finetune full --scratch-from runs/rank_bars
+  nasrec rank-study --supernet runs/supernet --output runs/rank_bars2 --num-subnets 20 \\
+      --scratch-config specs/recipes/bars.json --scratch-batch-norm --scratch-seeds 2
 """
 
 from __future__ import annotations
@@ -62,4 +67,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"  val {metric}: {study_run.finetune} fine-tuned Pearson {finetuned['pearson']:.3f}, Kendall "
               f"{finetuned['kendall']:.3f}; inherited Pearson {inherited['pearson']:.3f}, "
               f"Kendall {inherited['kendall']:.3f}")
+    if "reproducibility" in summary:
+        print("  from scratch, the first seed vs the second (the ceiling of any proxy):")
+        for metric, key in (("log loss", "reproducibility"), ("AUC", "reproducibility_auc")):
+            print(f"  val {metric}: Pearson {summary[key]['pearson']:.3f}, Kendall "
+                  f"{summary[key]['kendall']:.3f}")
     return 0

@@ -7,7 +7,9 @@ by the project's trainer (`search.scratch`: a short fixed budget, or a whole rec
 the final model's, early stopping included), in this process, or the from-scratch
 figures are taken from an earlier study of the same subnets (`scratch_from`), so supernets
 trained with different sampling strategies are ranked against one set of from-scratch runs
-(paper Tables 2-3). Under torchrun the subnets are spread over the ranks: each scores its
+(paper Tables 2-3). With `ScratchTraining.seeds` > 1 each subnet is trained with several
+seeds: the supernet is compared with their means, and the first two seeds with each other
+(`reproducibility`: how well one from-scratch training ranks another). Under torchrun the subnets are spread over the ranks: each scores its
 share from its own copy of the supernet and trains it from scratch in a fresh one-rank
 process, rank 0 writes the records. Pearson's r and
 Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation log losses,
@@ -27,11 +29,11 @@ import random
 from dataclasses import dataclass
 from typing import Any, Callable, Optional, Sequence
 
-from nasrec_torchrec.artifacts import append_jsonl, read_jsonl
+from nasrec_torchrec.artifacts import REPEAT_DIR, append_jsonl, read_jsonl
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.search.scratch import (
-    ScratchTraining, finished_scratch_run, scratch_config, scratch_fields,
-    scratch_run_changes, train_from_scratch)
+    ScratchTraining, combine_seeds, finished_scratch_run, scratch_config, scratch_fields,
+    scratch_run_changes, seed_settings, train_from_scratch)
 from nasrec_torchrec.space.architecture import Architecture
 from nasrec_torchrec.space.sampling import sample_architecture
 from nasrec_torchrec.space.search_space import SearchSpace
@@ -115,12 +117,26 @@ def _read_done(path: str) -> list[dict[str, Any]]:
 
 
 SCRATCH_FIELDS = ("scratch_log_loss", "scratch_auc", "scratch_steps", "scratch_seconds")
-OPTIONAL_SCRATCH_FIELDS = ("scratch_best_epoch",)  # an early-stopped run's
+OPTIONAL_SCRATCH_FIELDS = ("scratch_best_epoch",  # an early-stopped run's
+                           "scratch_seeds", "scratch_log_loss_per_seed",  # several seeds'
+                           "scratch_auc_per_seed")
 
 
-def subnet_dir(study: str, index: int) -> str:
-    """Subnet `index`'s from-scratch run directory in the study directory `study`."""
-    return os.path.join(study, "subnets", f"{index:04d}")
+def subnet_dir(study: str, index: int, offset: int = 0) -> str:
+    """Subnet `index`'s from-scratch run directory in the study directory `study` (of its
+    run with seed + `offset`: `repeat_<offset>/` inside the first)."""
+    first = os.path.join(study, "subnets", f"{index:04d}")
+    return os.path.join(first, REPEAT_DIR.format(index=offset)) if offset else first
+
+
+def seed_pairs(records: Sequence[dict[str, Any]], metric: str
+               ) -> Optional[tuple[list[float], list[float]]]:
+    """The first two seeds' from-scratch `metric` ("log_loss" or "auc") of every record, when
+    each has several seeds (None otherwise)."""
+    per_seed = [record.get(f"scratch_{metric}_per_seed") or [] for record in records]
+    if not records or min(len(values) for values in per_seed) < 2:
+        return None
+    return [values[0] for values in per_seed], [values[1] for values in per_seed]
 
 
 def refuse_other_settings(where: str, architecture: Architecture, data: str, run_dir: str,
@@ -209,6 +225,9 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
     from nasrec_torchrec.train.ranks import rank, spread_over_ranks, world_size
 
     scratch = scratch or ScratchTraining()
+    if scratch_from and scratch.seeds > 1:
+        raise NASRecError("--scratch-seeds trains the subnets from scratch; with --scratch-from "
+                          "the seeds of that study's runs are used")
     os.makedirs(output, exist_ok=True)
     subnets_path = os.path.join(output, SUBNETS_FILE)
     architectures = sample_subnets(space, num_subnets, seed)
@@ -227,9 +246,17 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                               f"{record.get('finetune', 'head')}, not {finetune}; rerun it "
                               "the same way or use another --output")
         if not scratch_from:
-            refuse_other_settings(f"{subnets_path}: subnet {index}", architectures[index],
-                                  data, subnet_dir(output, index), scratch,
-                                  "continue it with those settings or use another --output")
+            seeds = len(record.get("scratch_seeds") or [None])
+            if seeds != scratch.seeds:
+                raise NASRecError(f"{subnets_path}: subnet {index} was trained from scratch "
+                                  f"with {seeds} seed(s), not --scratch-seeds {scratch.seeds}; "
+                                  "rerun it the same way or use another --output")
+            for offset in range(scratch.seeds):
+                refuse_other_settings(f"{subnets_path}: subnet {index}", architectures[index],
+                                      data, subnet_dir(output, index, offset),
+                                      seed_settings(scratch, offset),
+                                      "continue it with those settings or use another "
+                                      "--output")
     reused = read_scratch_results(
         scratch_from, architectures, scratch if scratch.asks_for_recipe else None, data) \
         if scratch_from else None
@@ -262,6 +289,10 @@ def run_rank_study(scorer: Any, space: SearchSpace, data: str, output: str, *,
                                         [r[f"scratch_{metric}"] for r in records])
         for suffix, metric in (("", "log_loss"), ("_auc", "auc"))
         for kind in ("finetuned", "inherited")}
+    for suffix, metric in (("", "log_loss"), ("_auc", "auc")):
+        pairs = seed_pairs(records, metric)
+        if pairs is not None:  # how well one from-scratch training ranks another
+            study_correlations[f"reproducibility{suffix}"] = correlations(*pairs)
     return {"subnets": records, **study_correlations}
 
 
@@ -278,20 +309,26 @@ class _Study:
     reused: Optional[list[dict[str, Any]]]
     finetune: str = "head"
 
-    def run_dir(self, index: int) -> str:
-        """Subnet `index`'s from-scratch run directory."""
-        return subnet_dir(self.output, index)
+    def seed_runs(self, index: int) -> list[tuple[str, ScratchTraining]]:
+        """Subnet `index`'s from-scratch runs: (run directory, settings) per seed."""
+        return [(subnet_dir(self.output, index, offset), seed_settings(self.scratch, offset))
+                for offset in range(self.scratch.seeds)]
 
     def scratch_fields(self, index: int, context: Any) -> dict[str, Any]:
-        """Subnet `index`'s from-scratch fields: reused, found finished, or trained here."""
+        """Subnet `index`'s from-scratch fields: reused, found finished, or trained here
+        (with several seeds, their means and each seed's: `combine_seeds`)."""
         if self.reused is not None:
             return {**self.reused[index], "scratch_from": os.path.abspath(self.scratch_from)}
         architecture = self.architectures[index]
-        results = finished_scratch_run(architecture, self.data, self.run_dir(index),
-                                       self.scratch) \
-            or train_from_scratch(architecture, self.data, self.run_dir(index), self.scratch,
-                                  context)
-        return scratch_fields(results, self.scorer.config.eval_split)
+        per_seed = []
+        for run_dir, settings in self.seed_runs(index):
+            results = finished_scratch_run(architecture, self.data, run_dir, settings) \
+                or train_from_scratch(architecture, self.data, run_dir, settings, context)
+            per_seed.append(scratch_fields(results, self.scorer.config.eval_split))
+        if len(per_seed) == 1:
+            return per_seed[0]
+        return combine_seeds(per_seed, [_seed(settings) for _, settings in
+                                        self.seed_runs(index)])
 
     def scores(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Subnet `index` scored from the supernet: (fine-tuned by `finetune`, inherited)."""
@@ -325,10 +362,14 @@ class _Study:
 
         scores = [self.scores(index) for index in indices]
         if self.reused is None:
-            untrained = [index for index in indices if finished_scratch_run(
-                self.architectures[index], self.data, self.run_dir(index), self.scratch) is None]
-            train_in_fresh_process([scratch_config(self.architectures[index], self.data,
-                                                   self.run_dir(index), self.scratch)
-                                    for index in untrained])
+            train_in_fresh_process([
+                scratch_config(self.architectures[index], self.data, run_dir, settings)
+                for index in indices for run_dir, settings in self.seed_runs(index)
+                if finished_scratch_run(self.architectures[index], self.data, run_dir,
+                                        settings) is None])
         return [self.record(index, scored, self.scratch_fields(index, None))
                 for index, scored in zip(indices, scores)]
+
+
+def _seed(settings: ScratchTraining) -> int:
+    return settings.recipe.seed if settings.recipe is not None else settings.seed

@@ -51,6 +51,8 @@ class ScratchTraining:
             `model`, device and checkpointing are set per subnet).
         batch_norm: BatchNorm instead of LayerNorm on the subnet's dense operators.
         dropout: dropout on every block's dense output while training.
+        seeds: each subnet is trained this many times, with the seed (the recipe's, with a
+            recipe) and the next ones (`seed_settings`); its figures are then the means.
     """
 
     steps: int = 1000
@@ -65,6 +67,7 @@ class ScratchTraining:
     recipe: Optional[TrainConfig] = None
     batch_norm: bool = False
     dropout: float = 0.0
+    seeds: int = 1
 
     @property
     def asks_for_recipe(self) -> bool:
@@ -78,6 +81,15 @@ class ScratchTraining:
             for name in BUDGET_FIELDS:
                 del record[name]
         return record
+
+
+def seed_settings(settings: ScratchTraining, offset: int) -> ScratchTraining:
+    """`settings` for a subnet's run `offset` (0 ... seeds-1): the seed (the recipe's seed
+    with a recipe) plus `offset`."""
+    if settings.recipe is None:
+        return dataclasses.replace(settings, seed=settings.seed + offset)
+    return dataclasses.replace(settings, recipe=dataclasses.replace(
+        settings.recipe, seed=settings.recipe.seed + offset))
 
 
 def scratch_config(architecture: Architecture, data: str, output: str,
@@ -147,6 +159,20 @@ def finished_scratch_run(architecture: Architecture, data: str, output: str,
     trained with these settings (e.g. ahead by `train_subnets_from_scratch`), else None."""
     results, changes = scratch_run_changes(architecture, data, output, settings)
     return None if changes else results
+
+
+def combine_seeds(per_seed: list[dict[str, Any]], seeds: list[int]) -> dict[str, Any]:
+    """A subnet record's from-scratch fields over several seeds (`scratch_fields` of each
+    run, in the order of `seeds`): the mean log loss and AUC (what the study correlates),
+    each seed's, the first run's steps and best epoch, and the seconds of all of them."""
+    combined = dict(per_seed[0])
+    for name in ("log_loss", "auc"):
+        values = [fields[f"scratch_{name}"] for fields in per_seed]
+        combined[f"scratch_{name}_per_seed"] = values
+        combined[f"scratch_{name}"] = None if None in values else sum(values) / len(values)
+    combined["scratch_seeds"] = list(seeds)
+    combined["scratch_seconds"] = sum(fields["scratch_seconds"] for fields in per_seed)
+    return combined
 
 
 def scratch_fields(results: dict[str, Any], split: str) -> dict[str, Any]:

@@ -4,7 +4,8 @@ K random subnets (seeded) are scored from the supernet with and without the head
 and each is trained from scratch (`search.rank_study`): a short fixed budget (`train_*`), or
 the whole recipe of a `TrainConfig` JSON (`scratch_config`). Writes `rank_study.json`
 (Pearson and Kendall of both scorings against the from-scratch validation log loss and AUC,
-and the from-scratch settings), the subnets' records (`rank_study_subnets.jsonl`: a rerun
+the from-scratch settings and, with several seeds per subnet, the from-scratch runs of two
+seeds against each other), the subnets' records (`rank_study_subnets.jsonl`: a rerun
 continues) and the scatter plots.
 """
 
@@ -57,6 +58,12 @@ class RankStudyRun(ScoringRun):
     scratch_dropout: float = option(0.0, "dropout on every block's dense output of the "
                                     "subnets trained from scratch (as `final --dropout`)",
                                     minimum=0.0, below=1.0, metavar="P")
+    scratch_seeds: int = option(1, "train each subnet from scratch with N seeds (the seed, or "
+                                "the recipe's, and the next ones; the others in repeat_<i>/): "
+                                "the supernet is compared with their means, and the first two "
+                                "seeds with each other ('reproducibility' in rank_study.json: "
+                                "how well one from-scratch training ranks another, the ceiling "
+                                "of any proxy)", minimum=1, metavar="N")
 
     def scratch_recipe(self) -> Optional[TrainConfig]:
         """The recipe of `scratch_config` (None without), checked; a fault is a `NASRecError`
@@ -107,7 +114,8 @@ def _study(run: RankStudyRun, recipe: Optional[TrainConfig]) -> dict[str, Any]:
         clip_grad_norm=_scratch_clip(run.train_clip_grad_norm,
                                      supernet_config.get("clip_grad_norm")),
         seed=run.seed, eval_batch_size=run.eval_batch_size, threads=run.threads,
-        recipe=recipe, batch_norm=run.scratch_batch_norm, dropout=run.scratch_dropout)
+        recipe=recipe, batch_norm=run.scratch_batch_norm, dropout=run.scratch_dropout,
+        seeds=run.scratch_seeds)
     progress = None
     if run.progress and rank() == 0:
         from tqdm import tqdm
@@ -151,6 +159,8 @@ def _write_study(run: RankStudyRun, loaded: Any, scorer: Any, scratch: Any,
                      "strategy": (supernet_config.get("model") or {}).get("strategy")},
         "finetuned": study["finetuned"], "inherited": study["inherited"],
         "finetuned_auc": study["finetuned_auc"], "inherited_auc": study["inherited_auc"],
+        **{key: study[key] for key in ("reproducibility", "reproducibility_auc")
+           if key in study},
         "num_subnets": len(records), "seconds_this_run": time.perf_counter() - started,
         "subnets_file": "rank_study_subnets.jsonl",
     }
