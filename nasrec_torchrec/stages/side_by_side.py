@@ -56,10 +56,10 @@ def train_side_by_side(jobs: Sequence[FinalJob]) -> bool:
     with job_group(jobs[0].config.threads, jobs[0].config.device) as context:
         if context is None or context.world_size == 1:
             return False
-        todo = [job for job in jobs if not job.config.resume or finished_results(
+        unfinished = [job for job in jobs if not job.config.resume or finished_results(
             job.config, job.model, job.protocol, "a run finished",
             "remove it or choose another --output") is None]
-        spread_over_ranks(todo, lambda share: _train_share(share, command))
+        spread_over_ranks(unfinished, lambda share: _train_share(share, command))
     return True
 
 
