@@ -23,7 +23,6 @@ from nasrec_torchrec.stages.final import (
     FinalRun, finished_results, repeat_config, run_final, train_repeats)
 from nasrec_torchrec.stages.side_by_side import FinalJob, train_side_by_side
 from nasrec_torchrec.train.config import TrainConfig
-from nasrec_torchrec.train.ranks import job_group
 
 logger = logging.getLogger(__name__)
 
@@ -134,6 +133,8 @@ def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, A
     config = run.train
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
+    from nasrec_torchrec.train.ranks import job_group  # torch: imported when a run starts
+
     with job_group(config.threads, config.device):  # one group for every run
         return _train_baselines(run, plans, config)
 

@@ -45,7 +45,6 @@ from nasrec_torchrec.stages.training import (
     model_cost, model_name, run_config, write_architecture)
 from nasrec_torchrec.train.config import TrainConfig
 from nasrec_torchrec.train.model_trainer import model_trainer
-from nasrec_torchrec.train.ranks import job_group
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +92,7 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
     """Train and score the final model of `run` (a finished run in `run.train.output` is
     reused with `resume`); the content of its `results.json`."""
     from nasrec_torchrec.space import load_architecture
+    from nasrec_torchrec.train.ranks import job_group  # torch: imported when a run starts
 
     check(run, source)
     config = run.train
