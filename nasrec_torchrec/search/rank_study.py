@@ -9,9 +9,9 @@ figures are taken from an earlier study of the same subnets (`scratch_from`), so
 trained with different sampling strategies are ranked against one set of from-scratch runs
 (paper Tables 2-3). With `ScratchTraining.seeds` > 1 each subnet is trained with several
 seeds: the supernet is compared with their means, and the first two seeds with each other
-(`reproducibility`: how well one from-scratch training ranks another). Under torchrun the subnets are spread over the ranks: each scores its
-share from its own copy of the supernet and trains it from scratch in a fresh one-rank
-process, rank 0 writes the records. Pearson's r and
+(`reproducibility`: how well one from-scratch training ranks another). Under torchrun the
+subnets are spread over the ranks: each scores its share from its own copy of the supernet
+and trains it from scratch in a fresh one-rank process, rank 0 writes the records. Pearson's r and
 Kendall's τ (scipy.stats) between the supernet's and the from-scratch validation log losses,
 and between their validation AUCs, say how well the supernet ranks. Each subnet's figures are
 appended to a JSONL file as soon as they exist (on several ranks: once every rank's share is
@@ -320,15 +320,14 @@ class _Study:
         if self.reused is not None:
             return {**self.reused[index], "scratch_from": os.path.abspath(self.scratch_from)}
         architecture = self.architectures[index]
-        per_seed = []
-        for run_dir, settings in self.seed_runs(index):
+        runs, per_seed = self.seed_runs(index), []
+        for run_dir, settings in runs:
             results = finished_scratch_run(architecture, self.data, run_dir, settings) \
                 or train_from_scratch(architecture, self.data, run_dir, settings, context)
             per_seed.append(scratch_fields(results, self.scorer.config.eval_split))
         if len(per_seed) == 1:
             return per_seed[0]
-        return combine_seeds(per_seed, [_seed(settings) for _, settings in
-                                        self.seed_runs(index)])
+        return combine_seeds(per_seed, [settings.run_seed for _, settings in runs])
 
     def scores(self, index: int) -> tuple[dict[str, Any], dict[str, Any]]:
         """Subnet `index` scored from the supernet: (fine-tuned by `finetune`, inherited)."""
@@ -369,7 +368,3 @@ class _Study:
                                         settings) is None])
         return [self.record(index, scored, self.scratch_fields(index, None))
                 for index, scored in zip(indices, scores)]
-
-
-def _seed(settings: ScratchTraining) -> int:
-    return settings.recipe.seed if settings.recipe is not None else settings.seed

@@ -70,6 +70,11 @@ class ScratchTraining:
     seeds: int = 1
 
     @property
+    def run_seed(self) -> int:
+        """The seed a run trains with: the recipe's, or the fixed budget's."""
+        return self.recipe.seed if self.recipe is not None else self.seed
+
+    @property
     def asks_for_recipe(self) -> bool:
         """Whether a recipe or a model setting beyond the supernet's was asked for."""
         return self.recipe is not None or self.batch_norm or self.dropout > 0.0
