@@ -15,6 +15,7 @@ gloo on CPU here; on GPUs use `backend="nccl"` and `torch.device("cuda", local_r
 from __future__ import annotations
 
 import argparse
+import gc
 import os
 
 import torch
@@ -94,6 +95,9 @@ def run(build_model, args: argparse.Namespace) -> None:
             print(f"{len(losses)} steps on {dist.get_world_size()} ranks: "
                   f"loss {losses[0]:.4f} -> {losses[-1]:.4f}")
     finally:
+        # The model, DistributedModelParallel and its DDP reducer are cycles: collect them while
+        # the group lives, or the reducer's threads outlive it and abort the process at exit.
+        gc.collect()
         dist.destroy_process_group()
 
 
