@@ -184,6 +184,23 @@ def plan_stages(config: ExperimentConfig, output: str, data: Optional[str],
     return stages
 
 
+def _spread_with_baselines(final: Stage, stages: list[Stage]) -> int:
+    """With `final.spread` under torchrun, train the final model's seeds and the unfinished
+    baselines' runs in one pass spread over the ranks (`stages/side_by_side.py`), so that no
+    rank waits between the two stages; the number of runs of that pass (0: none made, the
+    stages then train as usual)."""
+    from nasrec_torchrec.stages.baselines import baseline_jobs
+    from nasrec_torchrec.stages.final import final_jobs
+    from nasrec_torchrec.stages.side_by_side import train_side_by_side
+    from nasrec_torchrec.train.distributed import broadcast_object
+
+    baselines = next((stage for stage in stages if stage.name == "baselines"), None)
+    if not final.run.spread or baselines is None or broadcast_object(baselines.done()):
+        return 0
+    jobs = final_jobs(final.run) + baseline_jobs(baselines.run)
+    return len(jobs) if train_side_by_side(jobs) else 0
+
+
 def _run_stage(stage: Stage, output: str, fresh_process: bool = False) -> None:
     if not fresh_process:
         stage.execute()
@@ -264,6 +281,12 @@ def _run_pipeline(config: ExperimentConfig, output: str, data: Optional[str],
             entry.update({"status": "running", "started": _now()})
             record["stages"][stage.name] = entry
             save(record)
+            if stage.name == "final" and stop_after != "final":
+                spread = _spread_with_baselines(stage, stages)
+                if spread:
+                    entry["runs_spread"] = spread
+                    say(f"final: {spread} runs (the final model's seeds and the baselines') "
+                        "trained side by side over the ranks")
             if stage.name not in SINGLE_PROCESS_STAGES:
                 _run_stage(stage, output)
             elif is_main:

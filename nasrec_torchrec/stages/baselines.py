@@ -128,27 +128,42 @@ def _typed_setting(key: str, value: str, where: str) -> Any:
 
 def train_baselines(run: BaselinesRun, source: str = "baselines") -> dict[str, Any]:
     """Train (or reuse) every baseline of `run`; model -> its final `results.json` content."""
+    runs = _model_runs(run, source)
+    from nasrec_torchrec.train.ranks import job_group  # torch: imported when a run starts
+
+    with job_group(run.train.threads, run.train.device):  # one group for every run
+        return _train_baselines(run, runs)
+
+
+def baseline_jobs(run: BaselinesRun, source: str = "baselines") -> list[FinalJob]:
+    """Every run of `run` (checked; `source` names it in errors), model by model and seed by
+    seed: a model's first seed in `<output>/<model>/`, the others in its `repeat_<i>/`."""
+    return _jobs(run, _model_runs(run, source))
+
+
+def _model_runs(run: BaselinesRun, source: str) -> dict[str, tuple[TrainConfig, ModelSpec]]:
+    """Model -> (its first seed's `TrainConfig`, its `ModelSpec`), `run` checked."""
     check(run, source)
     plans = run.plans(source)
     config = run.train
     if not config.data or not config.output:
         raise NASRecError(f"{source}: --data and --output are required")
-    from nasrec_torchrec.train.ranks import job_group  # torch: imported when a run starts
-
-    with job_group(config.threads, config.device):  # one group for every run
-        return _train_baselines(run, plans, config)
-
-
-def _train_baselines(run: BaselinesRun, plans: dict[str, tuple[list[str], dict[str, Any]]],
-                     config: TrainConfig) -> dict[str, Any]:
-    runs = {model: (dataclasses.replace(config, output=baseline_dir(config.output, model),
+    return {model: (dataclasses.replace(config, output=baseline_dir(config.output, model),
                                         resume=True, **plans[model][1]),
                     ModelSpec.for_baseline(model, plans[model][0])) for model in run.models}
+
+
+def _jobs(run: BaselinesRun, runs: dict[str, tuple[TrainConfig, ModelSpec]]
+          ) -> list[FinalJob]:
+    return [FinalJob(repeat_config(model_config, index) if index else model_config, spec,
+                     run.protocol)
+            for model_config, spec in runs.values() for index in range(run.repeats)]
+
+
+def _train_baselines(run: BaselinesRun, runs: dict[str, tuple[TrainConfig, ModelSpec]]
+                     ) -> dict[str, Any]:
     if run.spread:
-        train_side_by_side([FinalJob(repeat_config(model_config, index) if index else
-                                     model_config, spec, run.protocol)
-                            for model_config, spec in runs.values()
-                            for index in range(run.repeats)])
+        train_side_by_side(_jobs(run, runs))
     results: dict[str, Any] = {}
     for model, (model_config, spec) in runs.items():
         output = model_config.output

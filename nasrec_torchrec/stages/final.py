@@ -91,21 +91,12 @@ class FinalRun:
 def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
     """Train and score the final model of `run` (a finished run in `run.train.output` is
     reused with `resume`); the content of its `results.json`."""
-    from nasrec_torchrec.space import load_architecture
     from nasrec_torchrec.train.ranks import job_group  # torch: imported when a run starts
 
-    check(run, source)
-    config = run.train
-    if not run.arch:
-        raise NASRecError(f"{source}: field 'arch' (--arch): is required")
-    if not config.data or not config.output:
-        raise NASRecError(f"{source}: --data and --output are required")
-    model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
-                                       run.dropout, os.path.abspath(run.arch), run.batch_norm)
+    jobs = final_jobs(run, source)
+    config, model = jobs[0].config, jobs[0].model
     with job_group(config.threads, config.device):  # one group for every seed's run
-        if run.spread and train_side_by_side([
-                FinalJob(repeat_config(config, index) if index else config, model,
-                         run.protocol) for index in range(run.repeats)]):
+        if run.spread and train_side_by_side(jobs):
             config = dataclasses.replace(config, resume=True)  # every seed has finished
         results = finished_results(config, model, run.protocol, "--resume of a finished run",
                                    "start afresh with --overwrite or another --output") \
@@ -115,6 +106,23 @@ def final(run: FinalRun, source: str = "final") -> dict[str, Any]:
         else:
             results = run_final(config, model, run.protocol)
         return train_repeats(config, model, run.protocol, run.repeats, results)
+
+
+def final_jobs(run: FinalRun, source: str = "final") -> list[FinalJob]:
+    """The runs of `run` (checked; `source` names it in errors): one per seed, the first
+    in `run.train.output`, the others in its `repeat_<i>/`."""
+    from nasrec_torchrec.space import load_architecture
+
+    check(run, source)
+    config = run.train
+    if not run.arch:
+        raise NASRecError(f"{source}: field 'arch' (--arch): is required")
+    if not config.data or not config.output:
+        raise NASRecError(f"{source}: --data and --output are required")
+    model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
+                                       run.dropout, os.path.abspath(run.arch), run.batch_norm)
+    return [FinalJob(repeat_config(config, index) if index else config, model, run.protocol)
+            for index in range(run.repeats)]
 
 
 def repeat_config(config: Any, index: int) -> Any:

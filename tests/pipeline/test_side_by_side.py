@@ -95,3 +95,9 @@ def test_a_pipeline_on_two_ranks_spreads_the_final_seeds_and_the_baselines(nasre
             assert _read(os.path.join(run_dir, "config.json"))["world_size"] == 1
     board = _read(os.path.join(runs["final"], "results.json"))["leaderboard"]
     assert [row["seeds"] for row in board["rows"]] == [2, 2, 2]
+    # one pass over the final model's and the baselines' runs, before the final stage ends
+    assert _read(os.path.join(output, "pipeline.json"))["stages"]["final"]["runs_spread"] == 6
+    final_written = os.stat(os.path.join(runs["final"], "results.json")).st_mtime_ns
+    for name in ("dlrm", "deepfm"):
+        second_seed = os.path.join(runs[name], "repeat_1", "results.json")
+        assert os.stat(second_seed).st_mtime_ns < final_written
