@@ -97,20 +97,24 @@ def _cpu_seconds_of(call: GemmCall, budget: float) -> float:
     left = _factor(shape, call.rows, call.inner, call.left_transposed, call.dtype)
     right = _factor(shape, call.inner, call.cols, call.right_transposed, call.dtype)
     product = torch.bmm if call.batch > 1 else torch.mm
+    # on one intra-op thread the product runs on this thread: its own clock ignores whatever
+    # other threads of the process (a loader, a process group's) spend meanwhile
+    clock = time.thread_time if torch.get_num_threads() == 1 else time.process_time
     for _ in range(2):
         product(left, right)
     best, deadline = float("inf"), time.perf_counter() + budget
     while time.perf_counter() < deadline:
-        repeats, start = 0, time.process_time()
-        while repeats < 3 or time.process_time() - start < 0.01:
+        repeats, start = 0, clock()
+        while repeats < 3 or clock() - start < 0.01:
             product(left, right)
             repeats += 1
-        best = min(best, (time.process_time() - start) / repeats)
+        best = min(best, (clock() - start) / repeats)
     return best
 
 
 def isolated_cpu_seconds(calls: list[GemmCall], budget: float = 0.05) -> float:
     """CPU seconds of all `calls` if each ran as fast as its shape does alone (current
-    threads; `budget` wall seconds of timing per distinct shape)."""
+    threads: on one, the calling thread's CPU time, else the process's; `budget` wall
+    seconds of timing per distinct shape)."""
     counts = Counter(calls)
     return sum(count * _cpu_seconds_of(call, budget) for call, count in counts.items())

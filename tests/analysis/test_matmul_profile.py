@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
@@ -36,6 +37,7 @@ def test_top_shapes_rank_two_dimensional_products_by_flops():
     assert top_shapes(calls, 5) == [(16, 16, 16), (8, 8, 8)]
 
 
+@pytest.mark.usefixtures("one_thread")  # timed on this thread's clock
 def test_isolated_seconds_grow_with_the_calls():
     call = GemmCall(1, 64, 64, 64, torch.float32)
     one = isolated_cpu_seconds([call], budget=0.02)
