@@ -20,7 +20,7 @@ from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.model_spec import ModelSpec
 from nasrec_torchrec.settings import check, option, same_as
 from nasrec_torchrec.stages.final import (
-    FinalRun, finished_results, repeat_config, run_final, train_repeats)
+    FinalRun, finished_results, run_final, seed_jobs, train_repeats)
 from nasrec_torchrec.stages.side_by_side import FinalJob, train_side_by_side
 from nasrec_torchrec.train.config import TrainConfig
 
@@ -155,9 +155,8 @@ def _model_runs(run: BaselinesRun, source: str) -> dict[str, tuple[TrainConfig, 
 
 def _jobs(run: BaselinesRun, runs: dict[str, tuple[TrainConfig, ModelSpec]]
           ) -> list[FinalJob]:
-    return [FinalJob(repeat_config(model_config, index) if index else model_config, spec,
-                     run.protocol)
-            for model_config, spec in runs.values() for index in range(run.repeats)]
+    return [job for model_config, spec in runs.values()
+            for job in seed_jobs(model_config, spec, run.protocol, run.repeats)]
 
 
 def _train_baselines(run: BaselinesRun, runs: dict[str, tuple[TrainConfig, ModelSpec]]

@@ -121,8 +121,14 @@ def final_jobs(run: FinalRun, source: str = "final") -> list[FinalJob]:
         raise NASRecError(f"{source}: --data and --output are required")
     model = ModelSpec.for_architecture(load_architecture(run.arch), run.layer_norm,
                                        run.dropout, os.path.abspath(run.arch), run.batch_norm)
-    return [FinalJob(repeat_config(config, index) if index else config, model, run.protocol)
-            for index in range(run.repeats)]
+    return seed_jobs(config, model, run.protocol, run.repeats)
+
+
+def seed_jobs(config: Any, model: ModelSpec, protocol: str, repeats: int) -> list[FinalJob]:
+    """One run per seed of the final run of `config`: the first in `config.output`, repeat i
+    as `repeat_config(config, i)`."""
+    return [FinalJob(repeat_config(config, index) if index else config, model, protocol)
+            for index in range(repeats)]
 
 
 def repeat_config(config: Any, index: int) -> Any:
