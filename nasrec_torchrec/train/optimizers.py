@@ -3,7 +3,8 @@
 `adagrad` (the paper's, default): embedding tables get exact Adagrad fused into the FBGEMM
 backward (`dmp.fused_optimizer`, set up by `nasrec_torchrec.embeddings.shard_model`); dense
 parameters `torch.optim.Adagrad` in a `KeyedOptimizerWrapper`. Both in one TorchRec
-`CombinedOptimizer`.
+`CombinedOptimizer`. torch's Adagrad and Adam run fused (`fused=True`: one kernel per
+tensor, on CPU and CUDA) rather than as its foreach sequence of ops.
 
 `adam`: dense parameters `torch.optim.Adam`. The tables: on CUDA the fused FBGEMM ADAM
 (`attach_fused_adam`, weight decay in L2 mode on the rows of the batch); on CPU FBGEMM has no
@@ -93,6 +94,13 @@ def _with_adam_state(adam: torch.optim.Adam) -> torch.optim.Adam:
     return adam
 
 
+def _fused(params: list[torch.Tensor]) -> Optional[bool]:
+    """torch's fused (one kernel per tensor) step where it has one: floating CPU or CUDA
+    parameters; None (its default, foreach) elsewhere."""
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return True if fused and params else None
+
+
 def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
                     eps: float = DEFAULT_EPS,
                     slice_gradients: Optional[SliceGradients] = None,
@@ -137,8 +145,8 @@ def dense_optimizer(model: nn.Module, learning_rate: float = DEFAULT_DENSE_LR,
             if tables:
                 groups[0]["weight_decay"] = table_weight_decay
             return _with_adam_state(torch.optim.Adam(groups, lr=learning_rate, eps=eps,
-                                                     betas=betas))
-        return torch.optim.Adagrad(groups, lr=learning_rate, eps=eps)
+                                                     betas=betas, fused=_fused(group)))
+        return torch.optim.Adagrad(groups, lr=learning_rate, eps=eps, fused=_fused(group))
 
     wrapper = KeyedOptimizerWrapper(params, make)
     if max_grad_norm is None or slice_gradients is not None:  # the sliced ones clip
