@@ -1,7 +1,7 @@
 """A NASRecNet training step, eager against `torch.compile`d, against the host's peak.
 
 The workload is `supernet_step.py`'s `nasrecnet` one: the official best Criteo Full
-architecture (`--official-architecture`) as a `NASRecNet` with LayerNorm, torch's fused Adagrad,
+architecture (`--official-architecture`) as a `NASRecNet` with LayerNorm, fused Adagrad,
 batch 256, dense [B, 13] and pooled embeddings [B, 26, 16] as inputs (the embedding lookups
 are not part of the step: in training they stay eager). One step = forward + backward +
 optimizer, as there. The compiled variants compile the body in place (`module.compile`,
@@ -34,7 +34,6 @@ from pathlib import Path
 
 import torch
 
-from nasrec_torchrec.allocator import keep_freed_memory
 from nasrec_torchrec.analysis.host import host_record, matmul_peak
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -112,13 +111,10 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--official-architecture", type=Path, default=DEFAULT_OFFICIAL,
                         help="an official architecture JSON")
-    parser.add_argument("--default-allocator", action="store_true",
-                        help="leave glibc malloc's defaults (see supernet_step.py)")
     parser.add_argument("--output", type=Path, default=Path("bench_out/compiled_step.json"))
     args = parser.parse_args()
-    kept = not args.default_allocator and keep_freed_memory()
     torch.set_num_threads(args.threads)
-    host = {**host_record(args.threads), "malloc_keeps_freed_memory": kept}
+    host = host_record(args.threads)
     shapes = benchmark_shapes(args.batch_size, args.official_architecture, ["official-full"])
     peak = matmul_peak(shapes, threads=args.threads)
     print(json.dumps({"host": host, "matmul_peak": peak}), flush=True)

@@ -8,7 +8,7 @@ x 16), the body only (dense [B, 13] and pooled embeddings [B, 26, 16] as inputs)
   every round runs new paths; the full path of the first space is timed too;
 * `nasrecnet`: the official best Criteo Full architecture (`--official-architecture`) as a
   `NASRecNet` with LayerNorm (its `use_layernorm`, and `nasrec train`'s default) and the
-  dense optimizer `nasrec train` gives it (torch's fused Adagrad).
+  dense optimizer `nasrec train` gives it (torch's Adagrad, fused).
 
 Each is measured in fp32 and in bf16 (`torch.autocast` around the forward, fp32 weights, as
 `--precision bf16`). Time is CPU seconds of this process (`time.process_time`: steadier than
@@ -20,9 +20,7 @@ its fraction of the peak; then the profiler's share of matrix products in a step
 time of mm/addmm/bmm/baddbmm), the products' own rate in the step (GFLOP per CPU second of
 the products alone: fraction of peak = share x that rate / peak) and the ceiling at these
 shapes (the step's products each timed alone: what the step would reach if everything else
-were free). Like the `nasrec` command, the benchmark keeps freed memory in the process
-(`nasrec_torchrec.allocator`; `--default-allocator` leaves glibc's defaults); each row
-records the page faults of a step.
+were free).
 
     OMP_NUM_THREADS=1 python benchmarks/supernet_step.py --output bench_out/supernet_step.json
 """
@@ -33,7 +31,6 @@ import argparse
 import contextlib
 import json
 import random
-import resource
 import time
 from pathlib import Path
 from typing import Optional
@@ -42,7 +39,6 @@ import torch
 from torch.profiler import ProfilerActivity, profile
 from torch.utils.flop_counter import FlopCounterMode
 
-from nasrec_torchrec.allocator import keep_freed_memory
 from nasrec_torchrec.analysis.host import fraction_of_peak, host_record, matmul_peak
 from nasrec_torchrec.analysis.matmul_profile import gemm_calls, isolated_cpu_seconds, top_shapes
 from nasrec_torchrec.nn.elastic import SliceGradients, attach_slice_gradients
@@ -122,13 +118,11 @@ def time_rounds(work: Workload, rounds: list[list], warmup: list) -> list[dict]:
     measured = []
     for paths in rounds:
         flops = sum(work.flop(path) for path in paths)
-        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         start = time.process_time()
         for path in paths:
             work.step(path)
         measured.append({"cpu_s": time.process_time() - start, "steps": len(paths),
-                         "flop": flops, "page_faults":
-                         resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults})
+                         "flop": flops})
     return measured
 
 
@@ -171,7 +165,6 @@ def summarise(name: str, work: Workload, measured: list[dict], batch: int, peak:
            "fraction_of_peak": fraction_of_peak(gflops, peak, work.precision, clock="cpu"),
            "fraction_of_fp32_peak": fraction_of_peak(gflops, peak, "fp32", clock="cpu"),
            "rounds_gflop_per_cpu_s": [round(r["flop"] / r["cpu_s"] / 1e9, 1) for r in measured],
-           "page_faults_per_step": round(middle["page_faults"] / middle["steps"], 1),
            **extra}
     if "matmul_share" in extra:  # fraction_of_peak = matmul_share x the products' own rate
         in_step = gflops / extra["matmul_share"]
@@ -247,16 +240,11 @@ def main() -> None:
                         help="skip the full path of the first space")
     parser.add_argument("--official-architecture", type=Path, default=DEFAULT_OFFICIAL,
                         help="an official architecture JSON (skipped when absent)")
-    parser.add_argument("--default-allocator", action="store_true",
-                        help="leave glibc malloc's defaults (freed blocks unmapped: the step "
-                             "faults its activations in again), as before the `nasrec` "
-                             "command kept freed memory")
     parser.add_argument("--output", type=Path, default=Path("bench_out/supernet_step.json"))
     args = parser.parse_args()
-    kept = not args.default_allocator and keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    host = {**host_record(args.threads), "malloc_keeps_freed_memory": kept}
+    host = host_record(args.threads)
     shapes = benchmark_shapes(args.batch_size, args.official_architecture, args.spaces)
     peak = matmul_peak(shapes, threads=args.threads)
     print(json.dumps({"host": host, "matmul_peak": peak}), flush=True)

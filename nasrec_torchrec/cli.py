@@ -17,7 +17,6 @@ import threading
 import traceback
 from typing import Any, Iterator, NoReturn, Sequence
 
-from nasrec_torchrec.allocator import keep_freed_memory
 from nasrec_torchrec.commands import add_command_parsers
 from nasrec_torchrec.errors import NASRecError
 from nasrec_torchrec.logs import setup_logging, verbose_from_environment
@@ -104,7 +103,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     if unknown:  # named by the stage's parser, with its help
         args._parser.error(f"unrecognized arguments: {' '.join(unknown)}")
     setup_logging(args.verbose or verbose_from_environment())
-    keep_freed_memory()
     command = f"nasrec {args._command}"
     try:
         with _sigterm_as_interrupt():

@@ -91,7 +91,6 @@ def records_main(module: str, run: Callable[[str, list[Any]], None],
                  argv: Optional[Sequence[str]] = None) -> int:
     """The entry point of a child of `run_records_in_child`: `run(RUNS.json, its records)`;
     a user's error (`NASRecError`) is printed and exits 2."""
-    from nasrec_torchrec.allocator import keep_freed_memory
     from nasrec_torchrec.logs import setup_logging, verbose_from_environment
 
     args = list(sys.argv[1:] if argv is None else argv)
@@ -99,7 +98,6 @@ def records_main(module: str, run: Callable[[str, list[Any]], None],
         print(f"usage: python -m {module} RUNS.json", file=sys.stderr)
         return 2
     setup_logging(verbose_from_environment())
-    keep_freed_memory()
     try:
         run(args[0], read_json(args[0]))
     except NASRecError as error:
