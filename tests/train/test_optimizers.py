@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 from torchrec.distributed.train_pipeline import TrainPipelineBase
@@ -11,7 +13,7 @@ from toy_training import ToyBody, ToyLoader, toy_schema
 from nasrec_torchrec.embeddings import build_embedding_bag_collection, shard_model
 from nasrec_torchrec.nn.model import NASRecModel, NASRecModelTrain
 from nasrec_torchrec.train.distributed import init_distributed, teardown
-from nasrec_torchrec.train.optimizers import build_optimizer
+from nasrec_torchrec.train.optimizers import build_optimizer, dense_optimizer
 from nasrec_torchrec.train.schedules import LRSchedule, cosine_factor
 
 
@@ -82,3 +84,25 @@ def test_schedule_state_round_trips(context):
     other.load_state_dict(schedule.state_dict())
     assert other.get_last_lr() == pytest.approx(schedule.get_last_lr())
     assert schedule.get_last_lr()[0] == pytest.approx(0.1 * cosine_factor(4, 10, 2))
+
+
+
+@pytest.mark.parametrize("kind", ["adagrad", "adam"])
+def test_the_dense_optimizer_runs_fused_and_steps_as_torchs_foreach(kind):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(6, 5), torch.nn.ReLU(), torch.nn.Linear(5, 1))
+    reference = copy.deepcopy(model)
+    initial = [p.detach().clone() for p in model.parameters()]
+    optimizer = dense_optimizer(model, learning_rate=0.01, optimizer=kind)
+    assert [group["fused"] for group in optimizer.param_groups] == [True]
+    make = torch.optim.Adagrad if kind == "adagrad" else torch.optim.Adam
+    foreach = make(reference.parameters(), lr=0.01, eps=1e-8, foreach=True)
+    x = torch.randn(32, 6)
+    for _ in range(3):
+        for net, opt in ((model, optimizer), (reference, foreach)):
+            opt.zero_grad()
+            net(x).square().mean().backward()
+            opt.step()
+    for ours, theirs, before in zip(model.parameters(), reference.parameters(), initial):
+        assert not torch.equal(ours, before)
+        torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
