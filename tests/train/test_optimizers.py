@@ -86,7 +86,6 @@ def test_schedule_state_round_trips(context):
     assert schedule.get_last_lr()[0] == pytest.approx(0.1 * cosine_factor(4, 10, 2))
 
 
-
 @pytest.mark.parametrize("kind", ["adagrad", "adam"])
 def test_the_dense_optimizer_runs_fused_and_steps_as_torchs_foreach(kind):
     torch.manual_seed(0)
